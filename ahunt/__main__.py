@@ -1,0 +1,3 @@
+from ahunt.cli import app
+
+app()

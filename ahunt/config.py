@@ -1,0 +1,275 @@
+"""Run configuration: frozen dataclasses read from TOML, validated on load.
+
+Every section has defaults, so an empty file is a valid config; the defaults are the demo's
+(``configs/demo.toml`` spells them out, and a test keeps the two equal).  Unknown keys are
+errors rather than silently ignored, because a typo in an interest weight or an epoch count
+would otherwise change a hunt without anyone noticing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ahunt.errors import ConfigError
+
+__all__ = [
+    "STRATEGIES",
+    "ModelConfig",
+    "TrainConfig",
+    "HuntConfig",
+    "SurveyConfig",
+    "Config",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "dump_config",
+]
+
+STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The CNN: input size and width; depth follows image size (see ``model.conv_depth``)."""
+
+    image_size: int = 64
+    channels: int = 1
+    latent_dim: int = 64
+    width: int = 8
+
+    def validate(self) -> None:
+        _require(8 <= self.image_size <= 512, "model.image_size", self.image_size, "must be 8..512")
+        _require(self.channels in (1, 3), "model.channels", self.channels, "must be 1 or 3")
+        _require(self.latent_dim >= 2, "model.latent_dim", self.latent_dim, "must be >= 2")
+        _require(self.width >= 1, "model.width", self.width, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Retraining each round.  Defaults were chosen on the demo (see README, 'Training')."""
+
+    epochs_initial: int = 6
+    epochs: int = 2
+    learning_rate: float = 1e-3
+    batch_size: int = 64
+    rotation: float = 180.0
+    shift: float = 0.05
+    zoom: float = 0.1
+    flip: bool = True
+
+    def validate(self) -> None:
+        _require(self.epochs_initial >= 1, "train.epochs_initial", self.epochs_initial, "must be >= 1")
+        _require(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
+        _require(0 < self.learning_rate < 1, "train.learning_rate", self.learning_rate, "must be in (0, 1)")
+        _require(self.batch_size >= 2, "train.batch_size", self.batch_size, "must be >= 2")
+        _require(0 <= self.rotation <= 180, "train.rotation", self.rotation, "must be 0..180 degrees")
+        _require(0 <= self.shift < 0.5, "train.shift", self.shift, "must be in [0, 0.5)")
+        _require(0 <= self.zoom < 0.5, "train.zoom", self.zoom, "must be in [0, 0.5)")
+
+
+@dataclass(frozen=True)
+class HuntConfig:
+    """How questions are chosen each round."""
+
+    strategy: str = "anomaly"
+    questions: int = 10
+    diversity_pool: int = 5
+    interest: Mapping[str, float] = field(default_factory=lambda: {"reserve": 0.5, "merger": 0.5})
+
+    def validate(self) -> None:
+        _require(
+            self.strategy in STRATEGIES,
+            "hunt.strategy",
+            self.strategy,
+            f"unknown strategy; choose one of {', '.join(STRATEGIES)}",
+        )
+        _require(self.questions >= 1, "hunt.questions", self.questions, "must be >= 1")
+        _require(self.diversity_pool >= 1, "hunt.diversity_pool", self.diversity_pool, "must be >= 1")
+        validate_weights(self.interest, where="hunt.interest")
+
+
+@dataclass(frozen=True)
+class SurveyConfig:
+    """The embedded simulated survey: counts per class at round 0 and per night."""
+
+    seed: int = 7
+    nights: int = 20
+    initial: Mapping[str, int] = field(
+        default_factory=lambda: {"elliptical": 500, "spiral": 400, "edge-on": 300}
+    )
+    nightly: Mapping[str, int] = field(
+        default_factory=lambda: {
+            "elliptical": 60,
+            "spiral": 50,
+            "edge-on": 40,
+            "merger": 10,
+            "artefact": 4,
+        }
+    )
+    # A second anomaly class appears half way through the survey, as in the paper.
+    late_from_night: int = 11
+    late: Mapping[str, int] = field(default_factory=lambda: {"lens": 8})
+
+    def validate(self) -> None:
+        from ahunt.sources.galaxy_sim import ANOMALY_CLASSES, NORMAL_CLASSES
+
+        known = set(NORMAL_CLASSES) | set(ANOMALY_CLASSES)
+        _require(self.nights >= 1, "survey.nights", self.nights, "must be >= 1")
+        _require(self.late_from_night >= 1, "survey.late_from_night", self.late_from_night, "must be >= 1")
+        for section in ("initial", "nightly", "late"):
+            counts = getattr(self, section)
+            for name, n in counts.items():
+                _require(
+                    name in known,
+                    f"survey.{section}.{name}",
+                    name,
+                    f"unknown simulated class; choose from {', '.join(sorted(known))}",
+                )
+                _require(isinstance(n, int) and n >= 0, f"survey.{section}.{name}", n, "must be a count >= 0")
+        bad = [name for name in self.initial if name not in NORMAL_CLASSES]
+        _require(not bad, "survey.initial", bad, "round 0 holds normal classes only")
+        _require(sum(self.initial.values()) > 0, "survey.initial", dict(self.initial), "round 0 needs images")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run: seed and device, plus one section per stage."""
+
+    seed: int = 0
+    device: str = "auto"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    hunt: HuntConfig = field(default_factory=HuntConfig)
+    survey: SurveyConfig = field(default_factory=SurveyConfig)
+
+    def validate(self) -> "Config":
+        _require(self.device in DEVICES, "device", self.device, f"choose one of {', '.join(DEVICES)}")
+        for section in (self.model, self.train, self.hunt, self.survey):
+            section.validate()
+        return self
+
+
+def validate_weights(weights: Mapping[str, float], *, where: str = "interest") -> None:
+    """Interest weights must be finite, non-negative, and sum to a positive number."""
+    if not weights:
+        raise ConfigError(f"{where}: no interest weights given; e.g. reserve = 1.0")
+    for name, w in weights.items():
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0:
+            raise ConfigError(f"{where}.{name} = {w!r}: a weight must be a finite number >= 0")
+    if sum(weights.values()) <= 0:
+        raise ConfigError(f"{where}: weights sum to {sum(weights.values())}; they must sum to a positive number")
+
+
+def _require(ok: bool, key: str, value: Any, reason: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key} = {value!r}: {reason}")
+
+
+_SECTIONS = {"model": ModelConfig, "train": TrainConfig, "hunt": HuntConfig, "survey": SurveyConfig}
+
+
+def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(fields)}")
+    kwargs: dict[str, Any] = {}
+    defaults = cls()
+    for name, value in data.items():
+        prefix = f"{where}." if where != "config" else ""
+        if name in _SECTIONS and cls is Config:
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"[{name}] must be a table")
+            kwargs[name] = _build(_SECTIONS[name], value, name)
+            continue
+        default = getattr(defaults, name)
+        if isinstance(default, Mapping):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{prefix}{name} must be a table of name = value")
+            kwargs[name] = dict(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{prefix}{name} = {value!r}: must be true or false")
+            kwargs[name] = value
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{prefix}{name} = {value!r}: must be a number")
+            kwargs[name] = float(value)
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{prefix}{name} = {value!r}: must be an integer")
+            kwargs[name] = value
+        else:
+            if not isinstance(value, type(default)):
+                raise ConfigError(f"{prefix}{name} = {value!r}: must be a {type(default).__name__}")
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """Build and validate a Config from a parsed TOML mapping."""
+    return _build(Config, data, "config").validate()
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a TOML config; every problem is a ConfigError that names the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """Plain nested dict, the inverse of ``config_from_dict``."""
+    return dataclasses.asdict(config)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+
+
+def dump_config(config: Config) -> str:
+    """Serialise to TOML (tomllib only reads), so a workspace keeps the config it ran with."""
+    data = config_to_dict(config)
+    lines = [f"{k} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            continue
+        lines.append(f"\n[{section}]")
+        tables = []
+        for key, value in values.items():
+            if isinstance(value, dict):
+                tables.append((key, value))
+            else:
+                lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+        for key, table in tables:
+            lines.append(f"\n[{section}.{_toml_key(key)}]")
+            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items())
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,23 @@
+"""Exceptions raised by the library; only the CLI turns them into exit codes."""
+
+__all__ = ["AhuntError", "ConfigError", "StoreError", "WorkspaceError", "QueryError"]
+
+
+class AhuntError(Exception):
+    """Base class: a problem the user can fix, with a message that says how."""
+
+
+class ConfigError(AhuntError):
+    """A config file or value is invalid."""
+
+
+class StoreError(AhuntError):
+    """The image store cannot be read or written as asked."""
+
+
+class WorkspaceError(AhuntError):
+    """The workspace is missing, locked or in a state that forbids the operation."""
+
+
+class QueryError(AhuntError):
+    """Questions cannot be chosen as asked (bad strategy, bad interest weights)."""

@@ -1,0 +1,272 @@
+"""The answer log: one SQLite file holding classes, chosen questions and oracle answers.
+
+Answers are append-only.  Each one is its own committed transaction, made before the next
+question is shown, so a crash loses nothing already answered.  An undo is a new 'retract' row
+that points at the answer it withdraws; nothing is ever deleted.  A class created by an answer
+is inserted in the same transaction as that answer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ahunt.errors import WorkspaceError
+
+__all__ = ["RESERVE", "ClassInfo", "QuestionRow", "AnswerRow", "AnswerLog"]
+
+RESERVE = "reserve"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS classes (
+    idx           INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    kind          TEXT NOT NULL CHECK (kind IN ('known', 'reserve', 'anomaly')),
+    created_round INTEGER NOT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS questions (
+    round         INTEGER NOT NULL,
+    position      INTEGER NOT NULL,
+    object_id     TEXT NOT NULL UNIQUE,
+    object_index  INTEGER NOT NULL,
+    strategy      TEXT NOT NULL,
+    interest      TEXT NOT NULL,
+    score         REAL NOT NULL,
+    model_version INTEGER NOT NULL,
+    chosen_at     TEXT NOT NULL,
+    PRIMARY KEY (round, position)
+);
+CREATE TABLE IF NOT EXISTS answers (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    round         INTEGER NOT NULL,
+    object_id     TEXT NOT NULL,
+    kind          TEXT NOT NULL CHECK (kind IN ('label', 'skip', 'retract')),
+    class_idx     INTEGER REFERENCES classes (idx),
+    retracts      INTEGER REFERENCES answers (id),
+    strategy      TEXT,
+    model_version INTEGER,
+    oracle        TEXT NOT NULL,
+    answered_at   TEXT NOT NULL
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    idx: int
+    name: str
+    kind: str  # 'known' | 'reserve' | 'anomaly'
+    created_round: int
+
+
+@dataclass(frozen=True)
+class QuestionRow:
+    round: int
+    position: int
+    object_id: str
+    object_index: int
+    strategy: str
+    interest: str
+    score: float
+    model_version: int
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    id: int
+    round: int
+    object_id: str
+    kind: str
+    class_idx: int | None
+    strategy: str | None
+    model_version: int | None
+    oracle: str
+    answered_at: str
+
+
+class AnswerLog:
+    """Access to the SQLite log; every write commits before returning."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = FULL")
+        except sqlite3.Error as exc:
+            raise WorkspaceError(f"{self.path}: cannot open the answer log ({exc})") from None
+        return conn
+
+    def create(self, known: Sequence[str]) -> None:
+        """Create the schema with the known classes, then the reserve class."""
+        if len(set(known)) != len(known) or RESERVE in known:
+            raise WorkspaceError(f"known class names must be unique and not {RESERVE!r}: {list(known)}")
+        with closing(self._connect()) as conn:
+            conn.executescript(_SCHEMA)
+            conn.execute("BEGIN IMMEDIATE")
+            names = [*known, RESERVE]
+            kinds = ["known"] * len(known) + ["reserve"]
+            conn.executemany(
+                "INSERT INTO classes (idx, name, kind, created_round, created_at) VALUES (?, ?, ?, 0, ?)",
+                [(i, n, k, _now()) for i, (n, k) in enumerate(zip(names, kinds))],
+            )
+            conn.execute("COMMIT")
+
+    # -- classes --------------------------------------------------------------------------
+    def classes(self) -> list[ClassInfo]:
+        with closing(self._connect()) as conn:
+            rows = conn.execute("SELECT idx, name, kind, created_round FROM classes ORDER BY idx").fetchall()
+        return [ClassInfo(*row) for row in rows]
+
+    def rename_class(self, old: str, new: str) -> None:
+        new = new.strip()
+        if not new:
+            raise WorkspaceError("a class name cannot be empty")
+        with closing(self._connect()) as conn:
+            names = {n for (n,) in conn.execute("SELECT name FROM classes")}
+            if old not in names:
+                raise WorkspaceError(f"no class named {old!r}; classes: {', '.join(sorted(names))}")
+            if old == RESERVE:
+                raise WorkspaceError("the reserve class keeps its name")
+            if new in names:
+                raise WorkspaceError(f"a class named {new!r} already exists")
+            conn.execute("UPDATE classes SET name = ? WHERE name = ?", (new, old))
+
+    # -- questions ------------------------------------------------------------------------
+    def add_questions(self, rows: Iterable[QuestionRow]) -> None:
+        """Store a round's chosen questions in one transaction, so a resume sees the same list."""
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT INTO questions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (q.round, q.position, q.object_id, q.object_index, q.strategy, q.interest,
+                         q.score, q.model_version, _now())
+                        for q in rows
+                    ],
+                )
+            except sqlite3.IntegrityError as exc:
+                conn.execute("ROLLBACK")
+                raise WorkspaceError(f"questions already stored or asked twice: {exc}") from None
+            conn.execute("COMMIT")
+
+    def questions(self, round: int | None = None) -> list[QuestionRow]:
+        sql = "SELECT round, position, object_id, object_index, strategy, interest, score, model_version FROM questions"
+        args: tuple = ()
+        if round is not None:
+            sql += " WHERE round = ?"
+            args = (round,)
+        with closing(self._connect()) as conn:
+            rows = conn.execute(sql + " ORDER BY round, position", args).fetchall()
+        return [QuestionRow(*row) for row in rows]
+
+    def asked_ids(self) -> set[str]:
+        with closing(self._connect()) as conn:
+            return {i for (i,) in conn.execute("SELECT object_id FROM questions")}
+
+    # -- answers --------------------------------------------------------------------------
+    def record(
+        self,
+        *,
+        round: int,
+        object_id: str,
+        kind: str,
+        class_name: str | None = None,
+        new_class: bool = False,
+        strategy: str | None = None,
+        model_version: int | None = None,
+        oracle: str,
+    ) -> AnswerRow:
+        """Commit one answer ('label' or 'skip'); with ``new_class`` create the class first."""
+        if kind not in ("label", "skip"):
+            raise ValueError(f"kind must be 'label' or 'skip', got {kind!r}")
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                class_idx = None
+                if kind == "label":
+                    class_idx = self._class_idx(conn, class_name, new_class, round)
+                now = _now()
+                cur = conn.execute(
+                    "INSERT INTO answers (round, object_id, kind, class_idx, strategy, model_version, oracle, answered_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (round, object_id, kind, class_idx, strategy, model_version, oracle, now),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return AnswerRow(cur.lastrowid, round, object_id, kind, class_idx, strategy, model_version, oracle, now)
+
+    @staticmethod
+    def _class_idx(conn: sqlite3.Connection, name: str | None, new: bool, round: int) -> int:
+        name = (name or "").strip()
+        if not name:
+            raise WorkspaceError("a label needs a class name")
+        row = conn.execute("SELECT idx FROM classes WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            if new:
+                raise WorkspaceError(f"class {name!r} already exists; answer with it instead of a new one")
+            return row[0]
+        if not new:
+            raise WorkspaceError(f"no class named {name!r}")
+        (idx,) = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM classes").fetchone()
+        conn.execute(
+            "INSERT INTO classes (idx, name, kind, created_round, created_at) VALUES (?, ?, 'anomaly', ?, ?)",
+            (idx, name, round, _now()),
+        )
+        return idx
+
+    def retract_last(self, round: int, *, oracle: str) -> AnswerRow | None:
+        """Withdraw the newest standing answer of ``round``; None if there is none."""
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            standing = self._standing(conn, round)
+            if not standing:
+                conn.execute("ROLLBACK")
+                return None
+            target = standing[-1]
+            conn.execute(
+                "INSERT INTO answers (round, object_id, kind, retracts, oracle, answered_at)"
+                " VALUES (?, ?, 'retract', ?, ?, ?)",
+                (round, target.object_id, target.id, oracle, _now()),
+            )
+            conn.execute("COMMIT")
+        return target
+
+    def standing_answers(self, round: int | None = None) -> list[AnswerRow]:
+        """Answers not retracted, oldest first (all rounds when ``round`` is None)."""
+        with closing(self._connect()) as conn:
+            return self._standing(conn, round)
+
+    @staticmethod
+    def _standing(conn: sqlite3.Connection, round: int | None) -> list[AnswerRow]:
+        where, args = ("", ()) if round is None else (" AND round = ?", (round,))
+        rows = conn.execute(
+            "SELECT id, round, object_id, kind, class_idx, strategy, model_version, oracle, answered_at"
+            " FROM answers WHERE kind != 'retract'"
+            " AND id NOT IN (SELECT retracts FROM answers WHERE kind = 'retract')" + where + " ORDER BY id",
+            args,
+        ).fetchall()
+        return [AnswerRow(*row) for row in rows]
+
+    def current_labels(self) -> dict[str, AnswerRow]:
+        """The standing answer per object (the latest wins if an object was answered twice)."""
+        return {a.object_id: a for a in self.standing_answers()}
+
+    def history(self) -> list[tuple]:
+        """Every row of the answers table, retractions included, for audits and tests."""
+        with closing(self._connect()) as conn:
+            return conn.execute("SELECT * FROM answers ORDER BY id").fetchall()

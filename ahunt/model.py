@@ -1,0 +1,90 @@
+"""The CNN: conv blocks -> 64-d latent -> a class head that can grow.
+
+Output index layout: the known classes first, then the reserve output, then each anomaly class
+in the order the oracle created it.  Growing the head appends a row, so every existing index
+and weight keeps its meaning.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["ModelArgs", "HuntNet", "conv_depth"]
+
+
+def conv_depth(image_size: int) -> int:
+    """Conv blocks for an image size: 4 for 28-32 px, 5 for 64 px, 6 for 128 px (as the paper).
+
+    Each block halves the image, so this leaves a 2x2 map (or smaller, never below 1 px).
+    """
+    return max(2, min(8, round(math.log2(image_size)) - 1))
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    """Everything needed to rebuild the network from a checkpoint."""
+
+    n_classes: int
+    image_size: int = 64
+    channels: int = 1
+    latent_dim: int = 64
+    width: int = 8
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class HuntNet(nn.Module):
+    """Small CNN; ``forward`` returns ``(logits, latent)``.
+
+    Widths double with depth from ``width`` (capped at 8x), with 3x3 kernels and a max-pool
+    after every block.  BatchNorm lets the whole network retrain quickly each round.
+    """
+
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.args = args
+        blocks: list[nn.Module] = []
+        c_in, size = args.channels, args.image_size
+        for i in range(conv_depth(args.image_size)):
+            c_out = args.width * min(2**i, 8)
+            blocks += [
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2),
+            ]
+            c_in, size = c_out, max(1, size // 2)
+        self.features = nn.Sequential(*blocks)
+        self.to_latent = nn.Sequential(
+            nn.Flatten(), nn.Dropout(0.2), nn.Linear(c_in * size * size, args.latent_dim), nn.ReLU()
+        )
+        self.head = nn.Linear(args.latent_dim, args.n_classes)
+
+    @property
+    def n_classes(self) -> int:
+        return self.head.out_features
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        latent = self.to_latent(self.features(x))
+        return self.head(latent), latent
+
+    def grow_head(self, n_new: int = 1, *, generator: torch.Generator | None = None) -> None:
+        """Append ``n_new`` outputs, keeping every existing weight and bias unchanged."""
+        if n_new < 1:
+            raise ValueError(f"n_new must be >= 1, got {n_new}")
+        old = self.head
+        new = nn.Linear(old.in_features, old.out_features + n_new).to(old.weight.device)
+        with torch.no_grad():
+            bound = 1 / math.sqrt(old.in_features)
+            new.weight.uniform_(-bound, bound, generator=generator)
+            # A new class starts a little below the rest, so it claims objects only once trained.
+            new.bias.fill_(float(old.bias.min()) - 1.0)
+            new.weight[: old.out_features] = old.weight
+            new.bias[: old.out_features] = old.bias
+        self.head = new
+        self.args = ModelArgs(**{**self.args.to_dict(), "n_classes": new.out_features})

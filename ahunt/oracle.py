@@ -1,0 +1,81 @@
+"""Oracles: whoever answers the questions.  A person in a terminal and a ground-truth script
+are both plain callables ``oracle(question, classes) -> answer``, so simulations run through
+exactly the loop a person uses (``session.ask``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Protocol, Sequence
+
+import numpy as np
+
+from ahunt.labels import ClassInfo
+
+__all__ = ["Question", "Label", "Skip", "Undo", "Quit", "Answer", "Oracle", "TruthOracle"]
+
+
+@dataclass(frozen=True)
+class Question:
+    """What an oracle sees for one object."""
+
+    round: int
+    position: int  # 0-based place in the round's question list
+    total: int  # questions in the round
+    answered: int  # questions of the round with a standing answer
+    object_id: str
+    object_index: int
+    strategy: str
+    interest: str  # the class of interest that asked for it
+    probs: Mapping[str, float]  # class name -> probability from the current model
+    image: np.ndarray | None = None  # (C, H, W) network-ready
+    ra: float | None = None
+    dec: float | None = None
+    neighbours: Sequence[tuple[str, str, np.ndarray]] = field(default_factory=tuple)  # (id, class, image)
+
+
+@dataclass(frozen=True)
+class Label:
+    """The object belongs to ``name``; ``new`` creates that anomaly class."""
+
+    name: str
+    new: bool = False
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Unsure or not interesting: recorded, but not a label."""
+
+
+@dataclass(frozen=True)
+class Undo:
+    """Withdraw the last standing answer of the round (recorded as a retraction)."""
+
+
+@dataclass(frozen=True)
+class Quit:
+    """Stop asking; every answer given so far is kept."""
+
+
+Answer = Label | Skip | Undo | Quit
+
+
+class Oracle(Protocol):
+    name: str
+
+    def __call__(self, question: Question, classes: Sequence[ClassInfo]) -> Answer: ...
+
+
+class TruthOracle:
+    """Answers from known true labels; creates a class the first time it meets one."""
+
+    name = "truth"
+
+    def __init__(self, truth: Mapping[str, str]):
+        self.truth = truth
+
+    def __call__(self, question: Question, classes: Sequence[ClassInfo]) -> Answer:
+        true = self.truth.get(question.object_id)
+        if true is None:
+            return Skip()
+        return Label(true, new=true not in {c.name for c in classes})

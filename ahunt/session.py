@@ -1,0 +1,179 @@
+"""One AHUNT round: score -> choose questions -> ask the oracle -> record -> retrain.
+
+The same functions serve a person at the terminal, a scripted answers file and the
+ground-truth oracle of the demo and experiments, so simulations exercise the production path.
+Every step is resumable: questions are stored when chosen, answers when given, and a model
+only becomes current when its checkpoint is completely written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ahunt.errors import WorkspaceError
+from ahunt.labels import QuestionRow
+from ahunt.model import HuntNet, ModelArgs
+from ahunt.oracle import Label, Oracle, Question, Quit, Skip, Undo
+from ahunt.query import choose_questions
+from ahunt.train import Track, no_progress, resolve_device, save_checkpoint, score, train_model
+from ahunt.workspace import Workspace
+
+__all__ = ["train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed"]
+
+
+def round_seed(seed: int, r: int) -> int:
+    """A distinct, reproducible seed per round."""
+    return int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
+
+
+def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
+    """Train the round-0 model on the known classes (the reserve output has no examples yet)."""
+    cfg = ws.config
+    images, labels, _ = ws.labelled_set()
+    if images.shape[1] != cfg.model.channels or images.shape[2] != cfg.model.image_size:
+        raise WorkspaceError(
+            f"stored images are {images.shape[1:]} but the config expects "
+            f"({cfg.model.channels}, {cfg.model.image_size}, {cfg.model.image_size})"
+        )
+    args = ModelArgs(
+        n_classes=len(ws.classes()),
+        image_size=cfg.model.image_size,
+        channels=cfg.model.channels,
+        latent_dim=cfg.model.latent_dim,
+        width=cfg.model.width,
+    )
+    seed = round_seed(cfg.seed, 0)
+    import torch
+
+    torch.manual_seed(seed)
+    model = HuntNet(args)
+    device = resolve_device(cfg.device)
+    losses = train_model(
+        model, images, labels, cfg.train, epochs=cfg.train.epochs_initial, seed=seed,
+        device=device, track=track, description="training round 0",
+    )
+    save_checkpoint(ws.checkpoint_path(0), model, {"round": 0, "classes": ws.class_names(), "losses": losses})
+    return losses
+
+
+def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress) -> list[QuestionRow]:
+    """The questions of round ``r``: chosen and stored on first call, read back afterwards."""
+    stored = ws.log.questions(r)
+    if stored:
+        return stored
+    if r < 1 or r >= ws.store.n_rounds():
+        raise WorkspaceError(f"round {r} has no unlabelled batch; ingest a night first")
+    version = ws.current_version()
+    if version is None or version < r - 1:
+        raise WorkspaceError(
+            f"round {r} needs the model trained through round {r - 1}, but the current model is "
+            f"from round {version}; run `ahunt train {ws.root}` first"
+        )
+    model, version = ws.load_model(r - 1)
+    cfg = ws.config
+    images = ws.store.load_round(r).images
+    probs, latents = score(model, images, device=resolve_device(cfg.device), track=track,
+                           description=f"scoring round {r}")
+    names = ws.class_names()[: model.n_classes]
+    meta = ws.store.load_round(r, images=False)
+    asked = ws.log.asked_ids()
+    exclude = [i for i, oid in enumerate(meta.ids) if oid in asked]
+    picks = choose_questions(
+        probs, latents, names, cfg.hunt.interest, cfg.hunt.questions,
+        strategy=cfg.hunt.strategy, rng=np.random.default_rng(round_seed(cfg.seed, r)),
+        exclude=exclude, diversity_pool=cfg.hunt.diversity_pool,
+    )
+    rows = [
+        QuestionRow(r, k, str(meta.ids[p.index]), p.index, cfg.hunt.strategy, p.interest, p.score, version)
+        for k, p in enumerate(picks)
+    ]
+    ws.log.add_questions(rows)
+    return rows
+
+
+@dataclass(frozen=True)
+class AskResult:
+    complete: bool  # every question of the round has a standing answer
+    answered: int
+    total: int
+
+
+def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True) -> AskResult:
+    """Ask the round's pending questions in order; each answer is committed as it is given.
+
+    Undo withdraws the newest standing answer (as a retraction row) and asks that question
+    again; Quit returns with everything so far kept.
+    """
+    questions = ws.log.questions(r)
+    if not questions:
+        raise WorkspaceError(f"round {r} has no questions yet")
+    cfg = ws.config
+    version = questions[0].model_version
+    model, _ = ws.load_model(version)
+    idx = [q.object_index for q in questions]
+    images = ws.store.load_images(r, idx)
+    probs, _ = score(model, images, device=resolve_device(cfg.device))
+    meta = ws.store.load_round(r, images=False)
+    row_of = {q.object_id: k for k, q in enumerate(questions)}
+    while True:
+        standing = {a.object_id for a in ws.log.standing_answers(r)}
+        pending = [q for q in questions if q.object_id not in standing]
+        answered = len(questions) - len(pending)
+        if not pending:
+            return AskResult(True, answered, len(questions))
+        q = pending[0]
+        k = row_of[q.object_id]
+        classes = ws.classes()
+        names = [c.name for c in classes][: probs.shape[1]]
+        question = Question(
+            round=r, position=q.position, total=len(questions), answered=answered,
+            object_id=q.object_id, object_index=q.object_index, strategy=q.strategy,
+            interest=q.interest, probs=dict(zip(names, map(float, probs[k]))),
+            image=images[k] if with_images else None,
+            ra=float(meta.ra[q.object_index]) if meta.ra is not None else None,
+            dec=float(meta.dec[q.object_index]) if meta.dec is not None else None,
+        )
+        answer = oracle(question, classes)
+        if isinstance(answer, Quit):
+            return AskResult(False, answered, len(questions))
+        if isinstance(answer, Undo):
+            ws.log.retract_last(r, oracle=oracle.name)
+        elif isinstance(answer, Skip):
+            ws.log.record(round=r, object_id=q.object_id, kind="skip", strategy=q.strategy,
+                          model_version=version, oracle=oracle.name)
+        elif isinstance(answer, Label):
+            ws.log.record(round=r, object_id=q.object_id, kind="label", class_name=answer.name,
+                          new_class=answer.new, strategy=q.strategy, model_version=version,
+                          oracle=oracle.name)
+        else:
+            raise TypeError(f"oracle returned {answer!r}, not an answer")
+
+
+def retrain(ws: Workspace, r: int, *, track: Track = no_progress) -> list[float]:
+    """Retrain the whole network on every labelled object so far; the result is model ``r``.
+
+    Starts from the model of round ``r - 1`` (warm start keeps what was learnt) and grows its
+    head for classes created since.
+    """
+    cfg = ws.config
+    previous = ws.current_version()
+    if previous is None:
+        raise WorkspaceError(f"{ws.root}: round 0 is not trained yet")
+    if previous >= r:
+        raise WorkspaceError(f"round {r} is already trained (current model: round {previous})")
+    model, _ = ws.load_model(previous)
+    n_classes = len(ws.classes())
+    if n_classes > model.n_classes:
+        import torch
+
+        model.grow_head(n_classes - model.n_classes, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r)))
+    images, labels, _ = ws.labelled_set()
+    seed = round_seed(cfg.seed, r)
+    losses = train_model(
+        model, images, labels, cfg.train, epochs=cfg.train.epochs, seed=seed,
+        device=resolve_device(cfg.device), track=track, description=f"retraining round {r}",
+    )
+    save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": ws.class_names(), "losses": losses})
+    return losses

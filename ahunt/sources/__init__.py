@@ -1,0 +1,1 @@
+"""Data sources for ahunt: simulated and survey galaxy cutouts."""

@@ -1,0 +1,107 @@
+"""The embedded simulated survey: round 0 of known classes, then nightly batches.
+
+The schedule comes from ``SurveyConfig``; images come from ``galaxy_sim.draw_objects``.  A
+whole survey is simulated once and cached as an image store keyed by a hash of everything that
+shapes it, so a repeated demo reads it back instead of simulating again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ahunt.config import SurveyConfig
+from ahunt.store import RoundData, Store
+from ahunt.train import Track, no_progress
+
+__all__ = ["round_kinds", "simulate_round", "SimulatedSurvey", "default_cache_dir"]
+
+# Bump when the simulator's output changes, so old caches are not reused.
+SIMULATOR_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$AHUNT_CACHE_DIR``, else ``$XDG_CACHE_HOME/ahunt``, else ``~/.cache/ahunt``."""
+    if os.environ.get("AHUNT_CACHE_DIR"):
+        return Path(os.environ["AHUNT_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ahunt"
+
+
+def round_kinds(cfg: SurveyConfig, r: int) -> list[str]:
+    """True classes of round ``r`` in a seeded shuffled order (round 0 is the labelled set)."""
+    if r == 0:
+        counts = dict(cfg.initial)
+    else:
+        counts = dict(cfg.nightly)
+        if r >= cfg.late_from_night:
+            for name, n in cfg.late.items():
+                counts[name] = counts.get(name, 0) + n
+    kinds = [name for name, n in counts.items() for _ in range(n)]
+    rng = np.random.default_rng([cfg.seed, r, 1])
+    return [kinds[i] for i in rng.permutation(len(kinds))]
+
+
+def simulate_round(cfg: SurveyConfig, r: int, *, image_size: int) -> RoundData:
+    from ahunt.sources.galaxy_sim import draw_objects
+
+    kinds = round_kinds(cfg, r)
+    images = draw_objects(kinds, image_size=image_size, seed=cfg.seed * 100_003 + r)[:, None]
+    rng = np.random.default_rng([cfg.seed, r, 2])
+    # Positions scattered over a 2x2 degree field, so catalogues have something real to show.
+    ra = 150.0 + rng.uniform(-1, 1, len(kinds))
+    dec = 2.0 + rng.uniform(-1, 1, len(kinds))
+    truth = np.array(kinds, dtype=object)
+    return RoundData(
+        images=images.astype(np.float32),
+        ids=np.array([f"sim-{r:02d}-{i:04d}" for i in range(len(kinds))], dtype=object),
+        labels=truth if r == 0 else None,
+        truth=truth,
+        ra=ra,
+        dec=dec,
+    )
+
+
+class SimulatedSurvey:
+    """All rounds of a simulated survey, simulated on first use and cached."""
+
+    def __init__(self, cfg: SurveyConfig, *, image_size: int, cache_dir: str | Path | None = None):
+        self.cfg = cfg
+        self.image_size = image_size
+        key = json.dumps([SIMULATOR_VERSION, image_size, asdict(cfg)], sort_keys=True, default=dict)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        self.cache_path = Path(cache_dir or default_cache_dir()) / f"survey-{digest}.h5"
+
+    @property
+    def n_rounds(self) -> int:
+        return self.cfg.nights + 1
+
+    def is_cached(self) -> bool:
+        return self.cache_path.exists()
+
+    def ensure(self, *, track: Track = no_progress) -> Store:
+        """Simulate into the cache unless it is already there; the cache appears only when complete."""
+        if self.cache_path.exists():
+            return Store(self.cache_path)
+        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.cache_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            store = Store(tmp)
+            for r in track(range(self.n_rounds), description="simulating survey", total=self.n_rounds):
+                store.add_round(simulate_round(self.cfg, r, image_size=self.image_size))
+            os.replace(tmp, self.cache_path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Store(self.cache_path)
+
+    def load(self, r: int, *, track: Track = no_progress) -> RoundData:
+        data = self.ensure(track=track).load_round(r)
+        if r > 0:
+            data.labels = None  # nights arrive unlabelled; truth stays for the scripted oracle
+        return data

@@ -1,0 +1,200 @@
+"""The image store: one HDF5 file, one group per round.  The only module that touches h5py.
+
+Layout::
+
+    /rounds/0000/images   float32 (N, C, H, W), network-ready, chunked + compressed
+    /rounds/0000/ids      utf-8 object ids, unique across the whole store
+    /rounds/0000/labels   optional utf-8 class names given with the data (round 0)
+    /rounds/0000/truth    optional utf-8 true classes (simulations; used by the truth oracle
+                          and by metrics, never by the model)
+    /rounds/0000/ra, dec  optional float64 degrees
+
+A round is written under a staging name and renamed into place only once complete, so a failed
+ingest leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import h5py
+import numpy as np
+
+from ahunt.errors import StoreError
+
+__all__ = ["RoundData", "Store"]
+
+_STR = h5py.string_dtype(encoding="utf-8")
+
+
+@dataclass
+class RoundData:
+    """One round's objects, as handed to and returned by the store."""
+
+    images: np.ndarray  # float32 (N, C, H, W)
+    ids: np.ndarray  # str (N,)
+    labels: np.ndarray | None = None  # str (N,) class names given with the data
+    truth: np.ndarray | None = None  # str (N,) ground truth, for simulations and experiments
+    ra: np.ndarray | None = None
+    dec: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def validate(self) -> None:
+        if self.images.ndim != 4:
+            raise StoreError(f"images must be (N, C, H, W); got shape {self.images.shape}")
+        n = len(self.images)
+        if n == 0:
+            raise StoreError("a round needs at least one image")
+        for name in ("ids", "labels", "truth", "ra", "dec"):
+            column = getattr(self, name)
+            if column is not None and len(column) != n:
+                raise StoreError(f"{name} has {len(column)} entries for {n} images")
+        if not np.all(np.isfinite(self.images)):
+            raise StoreError("images contain NaN or infinite pixels; clean them before storing")
+        if len(set(self.ids.tolist())) != n:
+            dup = _first_duplicate(self.ids)
+            raise StoreError(f"duplicate object id {dup!r} within the round")
+
+
+def _first_duplicate(ids: Sequence[str]) -> str:
+    seen: set[str] = set()
+    for i in ids:
+        if i in seen:
+            return i
+        seen.add(i)
+    return ""
+
+
+def _round_key(r: int) -> str:
+    return f"rounds/{r:04d}"
+
+
+class Store:
+    """Read and append rounds of images.  Opens the file per call so nothing stays locked."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # -- writing ------------------------------------------------------------------------
+    def add_round(self, data: RoundData) -> int:
+        """Append ``data`` as the next round and return its number."""
+        data.validate()
+        with self._open("a") as f:
+            rounds = f.require_group("rounds")
+            r = len(rounds)
+            if r and f[_round_key(0)]["images"].shape[1:] != data.images.shape[1:]:
+                raise StoreError(
+                    f"{self.path}: images of shape {data.images.shape[1:]} do not match the "
+                    f"store's {f[_round_key(0)]['images'].shape[1:]}"
+                )
+            existing = self._all_ids(f)
+            clash = next((i for i in data.ids.tolist() if i in existing), None)
+            if clash is not None:
+                raise StoreError(f"object id {clash!r} is already in the store")
+            staging = f"staging_{r:04d}"
+            if staging in f:
+                del f[staging]
+            try:
+                g = f.create_group(staging)
+                n = len(data)
+                chunk = (min(n, 256), *data.images.shape[1:])
+                g.create_dataset(
+                    "images", data=data.images.astype(np.float32), chunks=chunk, compression="lzf"
+                )
+                g.create_dataset("ids", data=np.asarray(data.ids, dtype=object), dtype=_STR)
+                for name in ("labels", "truth"):
+                    column = getattr(data, name)
+                    if column is not None:
+                        g.create_dataset(name, data=np.asarray(column, dtype=object), dtype=_STR)
+                for name in ("ra", "dec"):
+                    column = getattr(data, name)
+                    if column is not None:
+                        g.create_dataset(name, data=np.asarray(column, dtype=np.float64))
+                f.move(staging, _round_key(r))
+            except BaseException:
+                if staging in f:
+                    del f[staging]
+                raise
+        return r
+
+    # -- reading ------------------------------------------------------------------------
+    def n_rounds(self) -> int:
+        if not self.path.exists():
+            return 0
+        with self._open("r") as f:
+            return len(f["rounds"]) if "rounds" in f else 0
+
+    def image_shape(self) -> tuple[int, int, int]:
+        with self._open("r") as f:
+            return tuple(f[_round_key(0)]["images"].shape[1:])
+
+    def round_size(self, r: int) -> int:
+        with self._open("r") as f:
+            return len(self._group(f, r)["ids"])
+
+    def load_round(self, r: int, *, images: bool = True) -> RoundData:
+        with self._open("r") as f:
+            g = self._group(f, r)
+            strings = {
+                name: g[name].asstr()[...].astype(str) if name in g else None
+                for name in ("ids", "labels", "truth")
+            }
+            return RoundData(
+                images=g["images"][...] if images else np.empty((0,)),
+                ids=strings["ids"],
+                labels=strings["labels"],
+                truth=strings["truth"],
+                ra=g["ra"][...] if "ra" in g else None,
+                dec=g["dec"][...] if "dec" in g else None,
+            )
+
+    def load_images(self, r: int, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Images at ``indices`` (any order) of round ``r``."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.size == 0:
+            return np.empty((0, *self.image_shape()), dtype=np.float32)
+        order = np.argsort(idx)
+        with self._open("r") as f:
+            # h5py fancy indexing wants increasing, unique indices.
+            uniq, inverse = np.unique(idx[order], return_inverse=True)
+            block = self._group(f, r)["images"][uniq]
+        out = np.empty((len(idx), *block.shape[1:]), dtype=np.float32)
+        out[order] = block[inverse]
+        return out
+
+    def find(self, object_id: str) -> tuple[int, int]:
+        """(round, index) of an object id; StoreError if absent."""
+        with self._open("r") as f:
+            for r in range(len(f.get("rounds", {}))):
+                ids = self._group(f, r)["ids"].asstr()[...]
+                hits = np.flatnonzero(ids == object_id)
+                if hits.size:
+                    return r, int(hits[0])
+        raise StoreError(f"object id {object_id!r} is not in the store")
+
+    # -- helpers ------------------------------------------------------------------------
+    def _open(self, mode: str) -> h5py.File:
+        if mode == "r" and not self.path.exists():
+            raise StoreError(f"{self.path}: image store not found")
+        try:
+            return h5py.File(self.path, mode)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot open image store ({exc})") from None
+
+    def _group(self, f: h5py.File, r: int) -> h5py.Group:
+        key = _round_key(r)
+        if key not in f:
+            n = len(f["rounds"]) if "rounds" in f else 0
+            raise StoreError(f"{self.path}: round {r} does not exist (store has {n} rounds)")
+        return f[key]
+
+    @staticmethod
+    def _all_ids(f: h5py.File) -> set[str]:
+        ids: set[str] = set()
+        for key in f.get("rounds", {}):
+            ids.update(f["rounds"][key]["ids"].asstr()[...].tolist())
+        return ids

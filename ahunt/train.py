@@ -1,0 +1,199 @@
+"""Training, scoring and checkpoints.  Knows nothing of rounds, classes' meaning or oracles.
+
+Retraining is balanced: every class that has examples is up-sampled (with augmentation) to
+the size of the largest, so three answered mergers weigh as much as 500 ellipticals.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2
+
+from ahunt.config import TrainConfig
+from ahunt.errors import AhuntError
+from ahunt.model import HuntNet, ModelArgs
+
+__all__ = [
+    "resolve_device",
+    "make_augmentation",
+    "balanced_indices",
+    "train_model",
+    "score",
+    "save_checkpoint",
+    "load_checkpoint",
+    "Track",
+]
+
+# A progress hook: wraps an iterable with a description and a total (rich.progress.track fits).
+Track = Callable[..., Iterable]
+
+
+def no_progress(iterable: Iterable, description: str = "", total: int | None = None) -> Iterable:
+    return iterable
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' takes the GPU when one is present; 'cuda' without one is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise AhuntError("--device cuda was asked for, but no CUDA GPU is available; use auto or cpu")
+    if name not in ("cpu", "cuda"):
+        raise AhuntError(f"unknown device {name!r}; choose auto, cpu or cuda")
+    return torch.device(name)
+
+
+def make_augmentation(cfg: TrainConfig) -> v2.Compose:
+    """Rotations, shifts, zooms and flips: a galaxy's class does not depend on any of them."""
+    steps: list[nn.Module] = [
+        v2.RandomAffine(degrees=cfg.rotation, translate=(cfg.shift, cfg.shift), scale=(1 - cfg.zoom, 1 + cfg.zoom))
+    ]
+    if cfg.flip:
+        steps += [v2.RandomHorizontalFlip(), v2.RandomVerticalFlip()]
+    return v2.Compose(steps)
+
+
+def balanced_indices(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices that up-sample every present class to the largest class's count, shuffled."""
+    classes, counts = np.unique(labels, return_counts=True)
+    target = counts.max()
+    parts = []
+    for c, k in zip(classes, counts):
+        members = np.flatnonzero(labels == c)
+        extra = rng.choice(members, size=target - k, replace=True) if target > k else members[:0]
+        parts += [members, extra]
+    out = np.concatenate(parts)
+    rng.shuffle(out)
+    return out
+
+
+class _AugmentedSet(Dataset):
+    """Serves (augmented image, label) for a precomputed balanced index list."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, order: np.ndarray, augment):
+        self.images, self.labels, self.order, self.augment = images, labels, order, augment
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, i: int):
+        j = int(self.order[i])
+        return self.augment(self.images[j]), self.labels[j]
+
+
+def train_model(
+    model: HuntNet,
+    images: np.ndarray,
+    labels: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    track: Track = no_progress,
+    description: str = "training",
+    trainable: Callable[[HuntNet], Iterable[nn.Parameter]] | None = None,
+) -> list[float]:
+    """Train in place on ``images`` (N, C, H, W) with integer ``labels``; returns epoch losses.
+
+    ``trainable`` selects the parameters to update (default: all of them, the AHUNT way;
+    the static baseline passes only the head).  Seeded: the same inputs give the same model.
+    """
+    if len(images) == 0:
+        raise AhuntError("nothing to train on: no labelled images")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    augment = make_augmentation(cfg)
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    model.to(device).train()
+    params = list(trainable(model) if trainable else model.parameters())
+    optimizer = torch.optim.Adam(params, lr=cfg.learning_rate)
+    loss_fn = nn.CrossEntropyLoss()
+    losses = []
+    for epoch in range(epochs):
+        order = balanced_indices(labels, rng)
+        data = _AugmentedSet(x, y, order, augment)
+        loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=len(order) > cfg.batch_size)
+        total, count = 0.0, 0
+        for xb, yb in track(loader, description=f"{description} (epoch {epoch + 1}/{epochs})", total=len(loader)):
+            xb = xb.to(device, memory_format=torch.channels_last)
+            yb = yb.to(device)
+            logits, _ = model(xb)
+            loss = loss_fn(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(yb)
+            count += len(yb)
+        losses.append(total / max(count, 1))
+    model.eval()
+    return losses
+
+
+@torch.inference_mode()
+def score(
+    model: HuntNet,
+    images: np.ndarray,
+    *,
+    device: torch.device,
+    batch_size: int = 512,
+    track: Track = no_progress,
+    description: str = "scoring",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class probabilities (N, n_classes) and latents (N, latent_dim), both float32."""
+    model.to(device).eval()
+    model = model.to(memory_format=torch.channels_last)
+    probs, latents = [], []
+    starts = range(0, len(images), batch_size)
+    for s in track(starts, description=description, total=len(starts)):
+        xb = torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size], dtype=np.float32))
+        xb = xb.to(device, memory_format=torch.channels_last)
+        logits, z = model(xb)
+        probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+        latents.append(z.float().cpu().numpy())
+    if not probs:
+        n = model.n_classes
+        return np.empty((0, n), np.float32), np.empty((0, model.args.latent_dim), np.float32)
+    return np.concatenate(probs), np.concatenate(latents)
+
+
+def save_checkpoint(path: str | Path, model: HuntNet, meta: dict[str, Any]) -> None:
+    """Write {model state, model args, meta} atomically: temp file, fsync, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {"model_state": state, "model_args": model.args.to_dict(), **meta}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: str | Path) -> tuple[HuntNet, dict[str, Any]]:
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise AhuntError(f"{path}: checkpoint not found") from None
+    except Exception as exc:  # a truncated or foreign file
+        raise AhuntError(f"{path}: not a readable ahunt checkpoint ({exc})") from None
+    model = HuntNet(ModelArgs(**payload["model_args"]))
+    model.load_state_dict(payload["model_state"])
+    model.eval()
+    meta = {k: v for k, v in payload.items() if k not in ("model_state", "model_args")}
+    return model, meta

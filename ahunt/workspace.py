@@ -1,0 +1,155 @@
+"""A hunt's folder on disk and the few facts derived from it.
+
+Layout::
+
+    WORKSPACE/
+      config.toml         the config the hunt runs with
+      store.h5            images by round (store.py)
+      answers.sqlite      classes, questions and answers (labels.py)
+      checkpoints/        round_0000.pt, round_0001.pt, ... written atomically
+      .lock               held by the one process working on the hunt
+
+State is derived rather than recorded twice: the current model is the newest checkpoint, a
+round is trained when its checkpoint exists, and its questions are pending while they lack a
+standing answer.  So an interrupted retrain simply leaves the previous model current.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ahunt.config import Config, dump_config, load_config
+from ahunt.errors import WorkspaceError
+from ahunt.labels import AnswerLog, ClassInfo
+from ahunt.model import HuntNet
+from ahunt.store import RoundData, Store
+from ahunt.train import load_checkpoint
+
+__all__ = ["Workspace"]
+
+_CKPT = re.compile(r"^round_(\d{4})\.pt$")
+
+
+class Workspace:
+    """Paths and accessors for one hunt."""
+
+    def __init__(self, root: str | Path, config: Config):
+        self.root = Path(root)
+        self.config = config
+        self.store = Store(self.root / "store.h5")
+        self.log = AnswerLog(self.root / "answers.sqlite")
+
+    # -- creation ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, root: str | Path, config: Config, initial: RoundData, known: list[str] | None = None) -> "Workspace":
+        """Make a new workspace whose round 0 is ``initial`` (which must carry labels)."""
+        root = Path(root)
+        if root.exists() and any(root.iterdir()):
+            raise WorkspaceError(f"{root}: folder exists and is not empty; choose a new workspace path")
+        if initial.labels is None:
+            raise WorkspaceError("round 0 needs labelled images of the known classes")
+        known = known or list(dict.fromkeys(initial.labels.tolist()))
+        outside = sorted(set(initial.labels.tolist()) - set(known))
+        if outside:
+            raise WorkspaceError(f"round-0 labels {outside} are not among the known classes {known}")
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "checkpoints").mkdir()
+        (root / "config.toml").write_text(dump_config(config), encoding="utf-8")
+        ws = cls(root, config)
+        ws.log.create(known)
+        ws.store.add_round(initial)
+        return ws
+
+    @classmethod
+    def open(cls, root: str | Path) -> "Workspace":
+        root = Path(root)
+        for name in ("config.toml", "store.h5", "answers.sqlite"):
+            if not (root / name).exists():
+                raise WorkspaceError(f"{root}: not an ahunt workspace ({name} missing); create one with `ahunt init`")
+        return cls(root, load_config(root / "config.toml"))
+
+    def save_config(self, config: Config) -> None:
+        """Replace the stored config atomically."""
+        tmp = self.root / "config.toml.tmp"
+        tmp.write_text(dump_config(config), encoding="utf-8")
+        os.replace(tmp, self.root / "config.toml")
+        self.config = config
+
+    # -- locking ----------------------------------------------------------------------------
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive lock for the duration of a command; a second session gets a clear error."""
+        path = self.root / ".lock"
+        with open(path, "a+") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.seek(0)
+                holder = fh.read().strip() or "another process"
+                raise WorkspaceError(
+                    f"{self.root} is in use by {holder}; wait for it to finish (or stop it) and try again"
+                ) from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"ahunt process {os.getpid()}")
+            fh.flush()
+            try:
+                yield
+            finally:
+                fh.seek(0)
+                fh.truncate()
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- classes and labels -------------------------------------------------------------------
+    def classes(self) -> list[ClassInfo]:
+        return self.log.classes()
+
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes()]
+
+    def labelled_set(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(images, class indices, object ids) of round 0's labels plus every standing label answer."""
+        index = {c.name: c.idx for c in self.classes()}
+        r0 = self.store.load_round(0)
+        images = [r0.images]
+        labels = [np.array([index[n] for n in r0.labels], dtype=np.int64)]
+        ids = list(r0.ids)
+        by_round: dict[int, list] = {}
+        for a in self.log.current_labels().values():
+            if a.kind == "label":
+                by_round.setdefault(a.round, []).append(a)
+        for r, answers in sorted(by_round.items()):
+            meta = self.store.load_round(r, images=False)
+            position = {oid: i for i, oid in enumerate(meta.ids)}
+            idx = [position[a.object_id] for a in answers]
+            images.append(self.store.load_images(r, idx))
+            labels.append(np.array([a.class_idx for a in answers], dtype=np.int64))
+            ids += [a.object_id for a in answers]
+        return np.concatenate(images), np.concatenate(labels), ids
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def checkpoint_path(self, r: int) -> Path:
+        return self.root / "checkpoints" / f"round_{r:04d}.pt"
+
+    def trained_rounds(self) -> list[int]:
+        found = (_CKPT.match(p.name) for p in (self.root / "checkpoints").iterdir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def current_version(self) -> int | None:
+        """Round of the current (newest) model, or None before round 0 is trained."""
+        rounds = self.trained_rounds()
+        return rounds[-1] if rounds else None
+
+    def load_model(self, version: int | None = None) -> tuple[HuntNet, int]:
+        version = self.current_version() if version is None else version
+        if version is None:
+            raise WorkspaceError(f"{self.root}: no trained model yet; run `ahunt train {self.root}`")
+        model, _ = load_checkpoint(self.checkpoint_path(version))
+        return model, version

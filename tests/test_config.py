@@ -1,0 +1,60 @@
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from ahunt.config import Config, config_from_dict, dump_config, load_config
+from ahunt.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_config_file_equals_builtin_defaults():
+    assert load_config(ROOT / "configs" / "demo.toml") == Config()
+
+
+def test_empty_file_gives_defaults(tmp_path):
+    path = tmp_path / "empty.toml"
+    path.write_text("")
+    assert load_config(path) == Config()
+
+
+def test_dump_round_trips(tmp_path):
+    cfg = dataclasses.replace(Config(), seed=9)
+    path = tmp_path / "c.toml"
+    path.write_text(dump_config(cfg))
+    assert load_config(path) == cfg
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('[hunt]\nstrategy = "loudest"', ["hunt.strategy", "loudest", "uncertainty"]),
+        ("[hunt.interest]\nreserve = 0\nmerger = 0", ["sum", "positive"]),
+        ("[hunt.interest]\nreserve = -1", ["reserve", ">= 0"]),
+        ("[train]\nepochz = 3", ["unknown key", "epochz"]),
+        ("[model]\nimage_size = 'big'", ["image_size", "integer"]),
+        ("[hunt\nstrategy = 1", ["not valid TOML"]),
+        ('device = "tpu"', ["device", "cpu"]),
+        ("[survey.nightly]\nunicorn = 3", ["unicorn", "unknown simulated class"]),
+    ],
+)
+def test_bad_config_names_file_and_reason(tmp_path, text, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    for word in words:
+        assert word in message
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("/nonexistent/ahunt.toml")
+
+
+def test_section_must_be_table():
+    with pytest.raises(ConfigError, match="must be a table"):
+        config_from_dict({"hunt": 3})

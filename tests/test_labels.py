@@ -1,0 +1,80 @@
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from ahunt.errors import WorkspaceError
+from ahunt.labels import AnswerLog, QuestionRow
+
+
+@pytest.fixture
+def log(tmp_path):
+    log = AnswerLog(tmp_path / "answers.sqlite")
+    log.create(["elliptical", "spiral"])
+    return log
+
+
+def test_classes_start_with_known_then_reserve(log):
+    assert [(c.idx, c.name, c.kind) for c in log.classes()] == [
+        (0, "elliptical", "known"), (1, "spiral", "known"), (2, "reserve", "reserve")]
+
+
+def test_new_class_created_with_its_answer(log):
+    log.record(round=1, object_id="x1", kind="label", class_name="merger", new_class=True, oracle="t")
+    assert log.classes()[-1].name == "merger" and log.classes()[-1].idx == 3
+    log.record(round=1, object_id="x2", kind="label", class_name="merger", oracle="t")
+    with pytest.raises(WorkspaceError, match="already exists"):
+        log.record(round=1, object_id="x3", kind="label", class_name="merger", new_class=True, oracle="t")
+    with pytest.raises(WorkspaceError, match="no class named 'lens'"):
+        log.record(round=1, object_id="x4", kind="label", class_name="lens", oracle="t")
+    assert [a.object_id for a in log.standing_answers()] == ["x1", "x2"]
+
+
+def test_undo_is_a_retraction_never_a_delete(log):
+    log.record(round=1, object_id="a", kind="label", class_name="spiral", oracle="t")
+    log.record(round=1, object_id="b", kind="skip", oracle="t")
+    log.record(round=2, object_id="c", kind="label", class_name="spiral", oracle="t")
+    assert log.retract_last(1, oracle="t").object_id == "b"
+    assert log.retract_last(1, oracle="t").object_id == "a"
+    assert log.retract_last(1, oracle="t") is None
+    assert [a.object_id for a in log.standing_answers()] == ["c"]
+    kinds = [row[3] for row in log.history()]
+    assert kinds == ["label", "skip", "label", "retract", "retract"]
+    log.record(round=1, object_id="a", kind="label", class_name="elliptical", oracle="t")
+    assert log.current_labels()["a"].class_idx == 0
+
+
+def test_questions_are_unique_per_object(log):
+    q = QuestionRow(1, 0, "a", 5, "anomaly", "reserve", 0.9, 0)
+    log.add_questions([q, QuestionRow(1, 1, "b", 6, "anomaly", "reserve", 0.8, 0)])
+    assert [x.object_id for x in log.questions(1)] == ["a", "b"]
+    with pytest.raises(WorkspaceError, match="asked twice"):
+        log.add_questions([QuestionRow(2, 0, "a", 5, "anomaly", "reserve", 0.9, 1)])
+    assert len(log.questions()) == 2
+
+
+def test_rename_class(log):
+    log.rename_class("spiral", "face-on spiral")
+    assert "face-on spiral" in [c.name for c in log.classes()]
+    with pytest.raises(WorkspaceError, match="already exists"):
+        log.rename_class("elliptical", "face-on spiral")
+    with pytest.raises(WorkspaceError, match="keeps its name"):
+        log.rename_class("reserve", "x")
+
+
+def test_answers_committed_one_by_one_survive_a_kill(log, tmp_path):
+    """A process killed by SIGKILL between answers loses none of those already recorded."""
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from ahunt.labels import AnswerLog
+        log = AnswerLog({str(log.path)!r})
+        for i in range(3):
+            log.record(round=1, object_id=f"o{{i}}", kind="label", class_name="spiral", oracle="t")
+            print(i, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == -9
+    assert proc.stdout.split() == ["0", "1", "2"]
+    assert [a.object_id for a in AnswerLog(log.path).standing_answers()] == ["o0", "o1", "o2"]

@@ -1,0 +1,144 @@
+import numpy as np
+import pytest
+
+from ahunt.errors import QueryError
+from ahunt.query import (
+    anomaly_sampling,
+    choose_questions,
+    diversity_sampling,
+    random_sampling,
+    split_quota,
+    uncertainty_sampling,
+    validate_interest,
+)
+
+
+# -- the interest split --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "weights, n, expected",
+    [
+        ({"reserve": 0.83, "merger": 0.17}, 10, {"reserve": 8, "merger": 2}),
+        ({"reserve": 1.0}, 10, {"reserve": 10}),
+        ({"a": 1, "b": 1, "c": 1}, 10, {"a": 4, "b": 3, "c": 3}),
+        # every positive weight gets at least one, even a tiny one
+        ({"reserve": 0.98, "lens": 0.02}, 10, {"reserve": 9, "lens": 1}),
+        # zero weight gets nothing
+        ({"reserve": 1.0, "artefact": 0.0}, 5, {"reserve": 5, "artefact": 0}),
+        # fewer questions than weighted classes: the heaviest get one
+        ({"a": 0.2, "b": 0.5, "c": 0.3}, 2, {"a": 0, "b": 1, "c": 1}),
+        ({"first": 0.125, "second": 0.75, "reserve": 0.125}, 10, {"first": 1, "second": 8, "reserve": 1}),
+    ],
+)
+def test_split_quota(weights, n, expected):
+    quota = split_quota(weights, n)
+    assert quota == expected
+    assert sum(quota.values()) == min(n, n)
+
+
+def test_split_quota_always_sums_to_n():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        k = int(rng.integers(1, 6))
+        weights = {f"c{i}": float(w) for i, w in enumerate(rng.random(k))}
+        n = int(rng.integers(0, 30))
+        quota = split_quota(weights, n)
+        assert sum(quota.values()) == n
+        if n >= k:
+            assert all(q >= 1 for q in quota.values())
+
+
+def test_validate_interest():
+    validate_interest({"reserve": 0.5, "merger": 0.5}, ["a", "reserve", "merger"])
+    with pytest.raises(QueryError, match="unknown class 'lens'"):
+        validate_interest({"lens": 1.0}, ["a", "reserve"])
+    with pytest.raises(QueryError, match="positive"):
+        validate_interest({"reserve": 0.0}, ["a", "reserve"])
+
+
+# -- strategies ----------------------------------------------------------------------------
+P = np.array([0.9, 0.55, 0.1, 0.7, 0.51, 0.3, 0.99])
+POOL = np.arange(len(P))
+RNG = np.random.default_rng(0)
+Z = np.zeros((len(P), 2))
+
+
+def test_anomaly_takes_highest_probability():
+    assert anomaly_sampling(P, Z, POOL, 3, RNG).tolist() == [6, 0, 3]
+
+
+def test_uncertainty_takes_members_closest_to_half():
+    assert uncertainty_sampling(P, Z, POOL, 3, RNG).tolist() == [4, 1, 3]
+
+
+def test_uncertainty_falls_back_to_highest_p():
+    p = np.array([0.2, 0.6, 0.4, 0.1])
+    assert uncertainty_sampling(p, Z, np.arange(4), 3, RNG).tolist() == [1, 2, 0]
+
+
+def test_uncertainty_respects_pool():
+    pool = np.array([0, 2, 3, 5, 6])
+    chosen = uncertainty_sampling(P, Z, pool, 4, RNG)
+    assert set(chosen) <= set(pool)
+    assert chosen.tolist() == [3, 0, 6, 5]
+
+
+def test_random_is_seeded_and_within_pool():
+    a = random_sampling(P, Z, POOL, 4, np.random.default_rng(1))
+    b = random_sampling(P, Z, POOL, 4, np.random.default_rng(1))
+    assert a.tolist() == b.tolist() and len(set(a)) == 4
+
+
+def test_diversity_spreads_over_clusters():
+    # Two tight clusters of high-p near-duplicates: top-2 by p would take both from cluster A.
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(0, 0.01, (5, 2)), rng.normal(10, 0.01, (5, 2))])
+    p = np.array([0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.89, 0.88, 0.87, 0.86])
+    chosen = diversity_sampling(p, z, np.arange(10), 2, np.random.default_rng(3), pool_factor=5)
+    assert chosen[0] == 0
+    assert chosen[1] >= 5  # the second pick comes from the other cluster
+    assert anomaly_sampling(p, z, np.arange(10), 2, RNG).tolist() == [0, 1]
+
+
+# -- choosing a round's questions ------------------------------------------------------------
+def _probs(n=200, k=4, seed=0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n, k))
+    e = np.exp(logits)
+    return e / e.sum(1, keepdims=True), rng.normal(size=(n, 8))
+
+
+@pytest.mark.parametrize("strategy", ["uncertainty", "anomaly", "diversity", "random"])
+def test_choose_never_asks_twice_and_respects_split(strategy):
+    probs, z = _probs()
+    names = ["elliptical", "spiral", "reserve", "merger"]
+    picks = choose_questions(probs, z, names, {"reserve": 0.83, "merger": 0.17}, 10,
+                             strategy=strategy, rng=np.random.default_rng(0), exclude=[1, 2, 3])
+    idx = [p.index for p in picks]
+    assert len(idx) == 10 and len(set(idx)) == 10
+    assert not {1, 2, 3} & set(idx)
+    assert sum(p.interest == "reserve" for p in picks) == 8
+    assert sum(p.interest == "merger" for p in picks) == 2
+
+
+def test_choose_ignores_weights_of_classes_not_found_yet():
+    probs, z = _probs(k=3)
+    picks = choose_questions(probs, z, ["a", "b", "reserve"], {"reserve": 0.5, "merger": 0.5}, 6,
+                             strategy="anomaly", rng=np.random.default_rng(0))
+    assert [p.interest for p in picks] == ["reserve"] * 6
+
+
+def test_choose_passes_unfilled_quota_on():
+    probs, z = _probs(n=5, k=3)
+    picks = choose_questions(probs, z, ["a", "reserve", "m"], {"reserve": 0.5, "m": 0.5}, 10,
+                             strategy="anomaly", rng=np.random.default_rng(0))
+    assert sorted(p.index for p in picks) == [0, 1, 2, 3, 4]
+
+
+def test_choose_rejects_unknown_strategy_and_dead_weights():
+    probs, z = _probs(k=3)
+    with pytest.raises(QueryError, match="unknown strategy 'loud'"):
+        choose_questions(probs, z, ["a", "b", "reserve"], {"reserve": 1}, 3, strategy="loud",
+                         rng=np.random.default_rng(0))
+    with pytest.raises(QueryError, match="give the reserve class a weight"):
+        choose_questions(probs, z, ["a", "b", "reserve"], {"merger": 1}, 3, strategy="anomaly",
+                         rng=np.random.default_rng(0))

@@ -1,0 +1,138 @@
+"""The round loop on a tiny simulated survey, through the same functions the CLI uses."""
+
+import numpy as np
+import pytest
+
+from ahunt.demo import round_report
+from ahunt.errors import WorkspaceError
+from ahunt.oracle import Label, Quit, Skip, TruthOracle, Undo
+from ahunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.sources.simulated import SimulatedSurvey
+from ahunt.workspace import Workspace
+from conftest import tiny_config
+
+
+def _workspace(tmp_path, sim_cache, config=None):
+    config = config or tiny_config()
+    survey = SimulatedSurvey(config.survey, image_size=config.model.image_size, cache_dir=sim_cache)
+    ws = Workspace.create(tmp_path / "ws", config, survey.load(0), known=list(config.survey.initial))
+    return ws, survey
+
+
+def _hunt(tmp_path, sim_cache, config=None, nights=2):
+    ws, survey = _workspace(tmp_path, sim_cache, config)
+    train_initial(ws)
+    for night in range(1, nights + 1):
+        data = survey.load(night)
+        r = ws.store.add_round(data)
+        prepare_questions(ws, r)
+        assert ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False).complete
+        retrain(ws, r)
+    return ws
+
+
+def test_same_seed_same_questions_and_metrics(tmp_path, sim_cache):
+    a = _hunt(tmp_path / "a", sim_cache)
+    b = _hunt(tmp_path / "b", sim_cache)
+    assert [(q.object_id, q.interest) for q in a.log.questions()] == [(q.object_id, q.interest) for q in b.log.questions()]
+    assert round_report(a, 2) == round_report(b, 2)
+    assert a.class_names() == b.class_names()
+
+
+def test_hunt_grows_classes_and_never_asks_twice(tmp_path, sim_cache):
+    ws = _hunt(tmp_path, sim_cache, nights=3)
+    ids = [q.object_id for q in ws.log.questions()]
+    assert len(ids) == len(set(ids)) == 3 * ws.config.hunt.questions
+    assert ws.trained_rounds() == [0, 1, 2, 3]
+    names = ws.class_names()
+    assert names[:4] == ["elliptical", "spiral", "edge-on", "reserve"]
+    model, version = ws.load_model()
+    assert version == 3 and model.n_classes == len(names)
+    # answers that created classes are in the labelled set with their class
+    images, labels, lab_ids = ws.labelled_set()
+    assert len(images) == 100 + len(ws.log.standing_answers())
+
+
+class Scripted:
+    """An oracle that replays a list of answers, then quits."""
+
+    name = "scripted"
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.seen = []
+
+    def __call__(self, question, classes):
+        self.seen.append(question.object_id)
+        return self.answers.pop(0) if self.answers else Quit()
+
+
+def test_undo_skip_quit_and_resume_from_same_list(tmp_path, sim_cache):
+    ws, survey = _workspace(tmp_path, sim_cache)
+    train_initial(ws)
+    r = ws.store.add_round(survey.load(1))
+    questions = prepare_questions(ws, r)
+    assert prepare_questions(ws, r) == questions  # stored: the same list comes back
+    first = Scripted([Label("spiral"), Skip(), Undo(), Label("merger", new=True), Quit()])
+    result = ask(ws, r, first)
+    assert not result.complete and result.answered == 2
+    q = [x.object_id for x in questions]
+    # the undo, given at q2, withdraws the skip of q1, which is asked again
+    assert first.seen == [q[0], q[1], q[2], q[1], q[2]]
+    standing = ws.log.standing_answers(r)
+    assert [(a.object_id, a.kind) for a in standing] == [(q[0], "label"), (q[1], "label")]
+    assert "merger" in ws.class_names()
+    second = Scripted([Skip()] * 10)
+    assert ask(ws, r, second).complete
+    assert second.seen == q[2:]  # resumed at the first unanswered question
+
+
+def test_retrain_needs_previous_model_and_interrupted_retrain_keeps_it(tmp_path, sim_cache, monkeypatch):
+    ws, survey = _workspace(tmp_path, sim_cache)
+    r = ws.store.add_round(survey.load(1))
+    with pytest.raises(WorkspaceError, match="run `ahunt train"):
+        prepare_questions(ws, r)
+    train_initial(ws)
+    prepare_questions(ws, r)
+    ask(ws, r, TruthOracle(dict(zip(survey.load(1).ids, survey.load(1).truth))), with_images=False)
+
+    import ahunt.session as session
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session, "train_model", crash)
+    with pytest.raises(KeyboardInterrupt):
+        retrain(ws, r)
+    assert ws.current_version() == 0
+    assert not list((ws.root / "checkpoints").glob("*.tmp"))
+    monkeypatch.undo()
+    retrain(ws, r)
+    assert ws.current_version() == 1
+    with pytest.raises(WorkspaceError, match="already trained"):
+        retrain(ws, r)
+
+
+def test_workspace_lock_refuses_second_session(tmp_path, sim_cache):
+    ws, _ = _workspace(tmp_path, sim_cache)
+    with ws.lock():
+        with pytest.raises(WorkspaceError, match="in use by ahunt process"):
+            with Workspace.open(ws.root).lock():
+                pass
+    with ws.lock():
+        pass
+
+
+def test_interest_weights_split_questions_by_class(tmp_path, sim_cache):
+    import dataclasses
+
+    config = tiny_config()
+    config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, interest={"reserve": 0.5, "spiral": 0.5}))
+    ws, survey = _workspace(tmp_path, sim_cache, config)
+    train_initial(ws)
+    r = ws.store.add_round(survey.load(1))
+    questions = prepare_questions(ws, r)
+    assert sorted(q.interest for q in questions) == ["reserve"] * 3 + ["spiral"] * 3
+    spiral = [q.score for q in questions if q.interest == "spiral"]
+    data = ws.store.load_round(r)
+    assert np.all(np.diff(spiral) <= 0)  # anomaly strategy: highest p first

@@ -1,0 +1,91 @@
+import h5py
+import numpy as np
+import pytest
+
+from ahunt.errors import StoreError
+from ahunt.store import RoundData, Store
+
+
+def _round(n=5, start=0, c=1, size=8, labels=True):
+    rng = np.random.default_rng(start)
+    return RoundData(
+        images=rng.random((n, c, size, size), dtype=np.float32),
+        ids=np.array([f"obj-{start + i}" for i in range(n)], dtype=object),
+        labels=np.array(["a", "b"] * (n // 2) + ["a"] * (n % 2), dtype=object) if labels else None,
+        truth=np.array(["a"] * n, dtype=object),
+        ra=rng.uniform(0, 360, n),
+        dec=rng.uniform(-90, 90, n),
+    )
+
+
+def test_round_trip(tmp_path):
+    store = Store(tmp_path / "s.h5")
+    first, second = _round(5, 0), _round(7, 100, labels=False)
+    assert store.add_round(first) == 0
+    assert store.add_round(second) == 1
+    assert store.n_rounds() == 2 and store.round_size(1) == 7
+    back = store.load_round(0)
+    np.testing.assert_array_equal(back.images, first.images)
+    assert back.ids.tolist() == first.ids.tolist()
+    assert back.labels.tolist() == first.labels.tolist()
+    np.testing.assert_allclose(back.ra, first.ra)
+    assert store.load_round(1).labels is None
+    np.testing.assert_array_equal(store.load_images(1, [4, 0, 4]), second.images[[4, 0, 4]])
+    assert store.find("obj-103") == (1, 3)
+    with h5py.File(tmp_path / "s.h5") as f:
+        ds = f["rounds/0001/images"]
+        assert ds.chunks is not None and ds.compression == "lzf"
+
+
+def test_duplicate_ids_rejected_and_store_unchanged(tmp_path):
+    store = Store(tmp_path / "s.h5")
+    store.add_round(_round(5, 0))
+    with pytest.raises(StoreError, match="'obj-3' is already in the store"):
+        store.add_round(_round(5, 3))
+    assert store.n_rounds() == 1
+    dup = _round(3, 50)
+    dup.ids[2] = dup.ids[0]
+    with pytest.raises(StoreError, match="duplicate object id 'obj-50'"):
+        store.add_round(dup)
+    assert store.n_rounds() == 1
+
+
+def test_bad_images_rejected(tmp_path):
+    store = Store(tmp_path / "s.h5")
+    store.add_round(_round(4, 0))
+    with pytest.raises(StoreError, match="do not match"):
+        store.add_round(_round(4, 10, size=16))
+    nan = _round(4, 20)
+    nan.images[1, 0, 2, 2] = np.nan
+    with pytest.raises(StoreError, match="NaN"):
+        store.add_round(nan)
+    assert store.n_rounds() == 1
+
+
+def test_failed_write_leaves_no_partial_round(tmp_path, monkeypatch):
+    store = Store(tmp_path / "s.h5")
+    store.add_round(_round(4, 0))
+    original = h5py.Group.create_dataset
+
+    def failing(self, name, *args, **kwargs):
+        if name == "truth":
+            raise OSError("disk full")
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", failing)
+    with pytest.raises(OSError):
+        store.add_round(_round(4, 10))
+    monkeypatch.undo()
+    assert store.n_rounds() == 1
+    with h5py.File(tmp_path / "s.h5") as f:
+        assert list(f) == ["rounds"]
+    assert store.add_round(_round(4, 10)) == 1
+
+
+def test_missing_round_and_file(tmp_path):
+    with pytest.raises(StoreError, match="not found"):
+        Store(tmp_path / "none.h5").load_round(0)
+    store = Store(tmp_path / "s.h5")
+    store.add_round(_round(2, 0))
+    with pytest.raises(StoreError, match="round 3 does not exist"):
+        store.load_round(3)

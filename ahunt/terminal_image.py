@@ -152,8 +152,13 @@ def _resample(rgb: np.ndarray, width: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8192)
-def _cell_style(r1: int, g1: int, b1: int, r2: int, g2: int, b2: int) -> Style:
-    """One Style per colour pair; neighbouring sky cells repeat pairs a lot."""
+def _cell_style(system: object, r1: int, g1: int, b1: int, r2: int, g2: int, b2: int) -> Style:
+    """One Style per colour pair; neighbouring sky cells repeat pairs a lot.
+
+    The console's colour system is part of the key because a Style remembers the ANSI codes
+    of the first colour system it was rendered for: sharing one between a truecolor and a
+    256-colour console would send truecolor codes to both.
+    """
     return Style(color=Color.from_rgb(r1, g1, b1), bgcolor=Color.from_rgb(r2, g2, b2))
 
 
@@ -215,16 +220,16 @@ class HalfBlockImage:
         if console.color_system is None or console.no_color:
             yield from self._render_ramp(px)
         else:
-            yield from self._render_blocks(px)
+            yield from self._render_blocks(px, console.color_system)
 
     @staticmethod
-    def _render_blocks(px: np.ndarray) -> Iterable[Segment]:
+    def _render_blocks(px: np.ndarray, system: object) -> Iterable[Segment]:
         line = Segment.line()
         for top, bottom in zip(px[0::2].tolist(), px[1::2].tolist()):
             segments = []
             run_style, run_len = None, 0
             for upper, lower in zip(top, bottom):
-                style = _cell_style(*upper, *lower)
+                style = _cell_style(system, *upper, *lower)
                 # Merge runs of equal cells (dark sky) so Rich emits fewer escape sequences.
                 if style is run_style:
                     run_len += 1

@@ -25,6 +25,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS classes (
     idx           INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
+    origin        TEXT NOT NULL UNIQUE,  -- the name it was created with; round-0 labels use it
     kind          TEXT NOT NULL CHECK (kind IN ('known', 'reserve', 'anomaly')),
     created_round INTEGER NOT NULL,
     created_at    TEXT NOT NULL
@@ -118,8 +119,8 @@ class AnswerLog:
             names = [*known, RESERVE]
             kinds = ["known"] * len(known) + ["reserve"]
             conn.executemany(
-                "INSERT INTO classes (idx, name, kind, created_round, created_at) VALUES (?, ?, ?, 0, ?)",
-                [(i, n, k, _now()) for i, (n, k) in enumerate(zip(names, kinds))],
+                "INSERT INTO classes (idx, name, origin, kind, created_round, created_at) VALUES (?, ?, ?, ?, 0, ?)",
+                [(i, n, n, k, _now()) for i, (n, k) in enumerate(zip(names, kinds))],
             )
             conn.execute("COMMIT")
 
@@ -128,6 +129,11 @@ class AnswerLog:
         with closing(self._connect()) as conn:
             rows = conn.execute("SELECT idx, name, kind, created_round FROM classes ORDER BY idx").fetchall()
         return [ClassInfo(*row) for row in rows]
+
+    def index_by_origin(self) -> dict[str, int]:
+        """Class index by the name a class was created with (labels stored with data use it)."""
+        with closing(self._connect()) as conn:
+            return dict(conn.execute("SELECT origin, idx FROM classes"))
 
     def rename_class(self, old: str, new: str) -> None:
         new = new.strip()
@@ -224,8 +230,8 @@ class AnswerLog:
             raise WorkspaceError(f"no class named {name!r}")
         (idx,) = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM classes").fetchone()
         conn.execute(
-            "INSERT INTO classes (idx, name, kind, created_round, created_at) VALUES (?, ?, 'anomaly', ?, ?)",
-            (idx, name, round, _now()),
+            "INSERT INTO classes (idx, name, origin, kind, created_round, created_at) VALUES (?, ?, ?, 'anomaly', ?, ?)",
+            (idx, name, f"{name}#{idx}", round, _now()),
         )
         return idx
 

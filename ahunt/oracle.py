@@ -12,7 +12,7 @@ import numpy as np
 
 from ahunt.labels import ClassInfo
 
-__all__ = ["Question", "Label", "Skip", "Undo", "Quit", "Answer", "Oracle", "TruthOracle"]
+__all__ = ["Question", "Label", "Skip", "Undo", "Quit", "Answer", "Oracle", "TruthOracle", "AnswersFileOracle"]
 
 
 @dataclass(frozen=True)
@@ -79,3 +79,53 @@ class TruthOracle:
         if true is None:
             return Skip()
         return Label(true, new=true not in {c.name for c in classes})
+
+
+class AnswersFileOracle:
+    """Answers from a CSV file with columns ``id`` and ``label``, for scripts.
+
+    A label naming an existing class labels the object; ``skip`` skips it; any other name
+    creates that anomaly class.  Questions whose id is not in the file stay unanswered, so
+    the session can be finished later.
+    """
+
+    name = "answers-file"
+
+    def __init__(self, answers: Mapping[str, str]):
+        self.answers = answers
+
+    @classmethod
+    def from_csv(cls, path) -> "AnswersFileOracle":
+        import csv
+        from pathlib import Path
+
+        from ahunt.errors import AhuntError
+
+        path = Path(path)
+        try:
+            with open(path, newline="", encoding="utf-8") as fh:
+                reader = csv.DictReader(fh)
+                missing = {"id", "label"} - set(reader.fieldnames or [])
+                if missing:
+                    raise AhuntError(f"{path}: missing column(s) {', '.join(sorted(missing))}; need 'id' and 'label'")
+                answers: dict[str, str] = {}
+                for line, row in enumerate(reader, start=2):
+                    oid, label = (row["id"] or "").strip(), (row["label"] or "").strip()
+                    if not oid or not label:
+                        raise AhuntError(f"{path}, line {line}: empty id or label")
+                    if oid in answers and answers[oid] != label:
+                        raise AhuntError(f"{path}, line {line}: id {oid!r} is answered twice, differently")
+                    answers[oid] = label
+        except FileNotFoundError:
+            raise AhuntError(f"{path}: answers file not found") from None
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise AhuntError(f"{path}: cannot read answers ({exc})") from None
+        return cls(answers)
+
+    def __call__(self, question: Question, classes: Sequence[ClassInfo]) -> Answer:
+        label = self.answers.get(question.object_id)
+        if label is None:
+            return Quit()  # the rest stays pending for a later session
+        if label.lower() == "skip":
+            return Skip()
+        return Label(label, new=label not in {c.name for c in classes})

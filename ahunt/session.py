@@ -20,7 +20,10 @@ from ahunt.query import choose_questions
 from ahunt.train import Track, no_progress, resolve_device, save_checkpoint, score, train_model
 from ahunt.workspace import Workspace
 
-__all__ = ["train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed"]
+__all__ = [
+    "train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed",
+    "round_to_hunt", "run_session", "summarise_round", "SessionSummary",
+]
 
 
 def round_seed(seed: int, r: int) -> int:
@@ -100,11 +103,12 @@ class AskResult:
     total: int
 
 
-def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True) -> AskResult:
+def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neighbours: int = 0) -> AskResult:
     """Ask the round's pending questions in order; each answer is committed as it is given.
 
     Undo withdraws the newest standing answer (as a retraction row) and asks that question
-    again; Quit returns with everything so far kept.
+    again; Quit returns with everything so far kept.  With ``neighbours`` > 0 each question
+    carries that many nearest labelled objects in the model's latent space.
     """
     questions = ws.log.questions(r)
     if not questions:
@@ -114,7 +118,9 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True) -> A
     model, _ = ws.load_model(version)
     idx = [q.object_index for q in questions]
     images = ws.store.load_images(r, idx)
-    probs, _ = score(model, images, device=resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    probs, q_latents = score(model, images, device=device)
+    near = _nearest_labelled(ws, model, q_latents, neighbours, device) if neighbours else [()] * len(questions)
     meta = ws.store.load_round(r, images=False)
     row_of = {q.object_id: k for k, q in enumerate(questions)}
     while True:
@@ -134,6 +140,7 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True) -> A
             image=images[k] if with_images else None,
             ra=float(meta.ra[q.object_index]) if meta.ra is not None else None,
             dec=float(meta.dec[q.object_index]) if meta.dec is not None else None,
+            neighbours=near[k],
         )
         answer = oracle(question, classes)
         if isinstance(answer, Quit):
@@ -149,6 +156,16 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True) -> A
                           oracle=oracle.name)
         else:
             raise TypeError(f"oracle returned {answer!r}, not an answer")
+
+
+def _nearest_labelled(ws: Workspace, model: HuntNet, q_latents: np.ndarray, k: int, device) -> list[tuple]:
+    """For each question, its ``k`` nearest labelled objects as (id, class name, image)."""
+    images, labels, ids = ws.labelled_set()
+    _, latents = score(model, images, device=device)
+    names = ws.class_names()
+    d2 = ((q_latents[:, None, :] - latents[None, :, :]) ** 2).sum(-1)
+    order = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    return [tuple((ids[j], names[labels[j]], images[j]) for j in row) for row in order]
 
 
 def retrain(ws: Workspace, r: int, *, track: Track = no_progress) -> list[float]:
@@ -177,3 +194,56 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress) -> list[float]
     )
     save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": ws.class_names(), "losses": losses})
     return losses
+
+
+def round_to_hunt(ws: Workspace) -> int:
+    """The oldest round whose model is not trained yet (nights are hunted in order)."""
+    version = ws.current_version()
+    if version is None:
+        raise WorkspaceError(f"{ws.root}: round 0 is not trained yet; run `ahunt train {ws.root}`")
+    r = version + 1
+    if r >= ws.store.n_rounds():
+        raise WorkspaceError(f"every night is hunted (last: round {version}); add the next with `ahunt ingest {ws.root} PATH`")
+    return r
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    round: int
+    complete: bool
+    answered: int
+    total: int
+    labels: dict[str, int]  # class name -> standing labels this round
+    skipped: int
+    new_classes: list[str]
+    retrained: bool
+    model_version: int | None
+
+
+def run_session(ws: Workspace, oracle: Oracle, *, retrain_when_complete: bool = True,
+                track: Track = no_progress, with_images: bool = True, neighbours: int = 0) -> SessionSummary:
+    """Choose (or resume) the questions of the next night, ask them, retrain once all are answered."""
+    r = round_to_hunt(ws)
+    prepare_questions(ws, r, track=track)
+    result = ask(ws, r, oracle, with_images=with_images, neighbours=neighbours)
+    retrained = False
+    if result.complete and retrain_when_complete:
+        retrain(ws, r, track=track)
+        retrained = True
+    return summarise_round(ws, r, complete=result.complete, retrained=retrained)
+
+
+def summarise_round(ws: Workspace, r: int, *, complete: bool, retrained: bool) -> SessionSummary:
+    classes = ws.classes()
+    name_of = {c.idx: c.name for c in classes}
+    standing = ws.log.standing_answers(r)
+    labels: dict[str, int] = {}
+    for a in standing:
+        if a.kind == "label":
+            labels[name_of[a.class_idx]] = labels.get(name_of[a.class_idx], 0) + 1
+    return SessionSummary(
+        round=r, complete=complete, answered=len(standing), total=len(ws.log.questions(r)), labels=labels,
+        skipped=sum(a.kind == "skip" for a in standing),
+        new_classes=[c.name for c in classes if c.kind == "anomaly" and c.created_round == r],
+        retrained=retrained, model_version=ws.current_version(),
+    )

@@ -116,7 +116,7 @@ class Workspace:
 
     def labelled_set(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(images, class indices, object ids) of round 0's labels plus every standing label answer."""
-        index = {c.name: c.idx for c in self.classes()}
+        index = self.log.index_by_origin()  # round-0 labels keep their names through renames
         r0 = self.store.load_round(0)
         images = [r0.images]
         labels = [np.array([index[n] for n in r0.labels], dtype=np.int64)]

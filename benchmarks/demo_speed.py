@@ -63,6 +63,19 @@ def main() -> None:
     dt = time.perf_counter() - t
     print(f"scoring at 64x64: {len(images) / dt:,.0f} images/s (batch 512, inference mode, channels-last)")
 
+    import io
+
+    from rich.console import Console
+
+    from ahunt.terminal_image import HalfBlockImage
+
+    console = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor", width=120)
+    console.print(HalfBlockImage(images[0, 0], width=56))  # warm-up
+    t = time.perf_counter()
+    for i in range(20):
+        console.print(HalfBlockImage(images[i, 0], width=56))
+    print(f"terminal image (64x64 -> 56 cells, truecolor): {(time.perf_counter() - t) / 20 * 1000:.1f} ms per render")
+
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 
 import numpy as np
 import pytest
@@ -170,15 +169,6 @@ def test_no_color_terminal_uses_ramp():
     console.print(HalfBlockImage(galaxy(), width=30))
     out = console.file.getvalue()
     assert "\u2580" not in out and "38;2;" not in out
-
-
-def test_render_is_fast():
-    image = np.random.default_rng(3).normal(size=(64, 64))  # every cell a new colour pair
-    console = colour_console()
-    console.print(HalfBlockImage(galaxy(), width=56))  # warm imports
-    start = time.perf_counter()
-    console.print(HalfBlockImage(image, width=56))
-    assert time.perf_counter() - start < 0.05
 
 
 # -- image_strip -------------------------------------------------------------------------------

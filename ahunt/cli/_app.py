@@ -1,0 +1,84 @@
+"""Shared pieces of the command line: the Typer app, consoles, error handling, progress bars."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from contextlib import contextmanager
+from typing import Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from ahunt.config import Config
+from ahunt.errors import AhuntError
+
+app = typer.Typer(
+    help="Hunt for interesting anomalies in survey images with active learning (AHUNT).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ahunt import __version__
+
+        out.print(f"ahunt {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Hunt for interesting anomalies in survey images with active learning (AHUNT).
+
+    Start with `ahunt demo`, which needs no data: it hunts through a simulated galaxy survey.
+    """
+
+
+def handle_errors(func):
+    """Turn library errors into one clear line and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except AhuntError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)  # paths must stay whole
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+@contextmanager
+def progress_bars() -> Iterator:
+    """A ``track(iterable, description, total)`` hook that draws transient bars on stderr."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+
+        def track(iterable, description: str = "", total: int | None = None):
+            task = progress.add_task(description, total=total)
+            try:
+                for item in iterable:
+                    yield item
+                    progress.advance(task)
+            finally:
+                progress.remove_task(task)
+
+        yield track
+
+
+def _with_overrides(config: Config, **changes) -> Config:
+    hunt = {k: v for k, v in changes.items() if k in ("strategy",) and v is not None}
+    top = {k: v for k, v in changes.items() if k in ("seed", "device") and v is not None}
+    if hunt:
+        config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, **hunt))
+    return dataclasses.replace(config, **top).validate()
+
+

@@ -1,0 +1,238 @@
+"""The nightly workflow: `ahunt init`, `ingest`, `hunt`, `label`, `train`."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ahunt.cli._app import app, err, handle_errors, out, progress_bars
+from ahunt.config import Config, load_config
+from ahunt.errors import AhuntError
+from ahunt.workspace import Workspace
+
+ORACLES = ("terminal", "truth")
+
+
+def _config(config_path: Optional[Path], image_size: Optional[int], channels: Optional[int]) -> Config:
+    config = load_config(config_path) if config_path else Config()
+    model = {k: v for k, v in (("image_size", image_size), ("channels", channels)) if v is not None}
+    if model:
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **model))
+    return config.validate()
+
+
+@app.command()
+@handle_errors
+def init(
+    workspace: Path = typer.Argument(..., help="New folder for the hunt."),
+    known: Optional[Path] = typer.Option(None, "--known", "-k", help="Labelled round-0 data: a folder with one subfolder per class, or a .npz/.h5 file with 'images' and 'labels'."),
+    simulated: bool = typer.Option(False, "--simulated", help="Use round 0 of the embedded simulated survey instead."),
+    config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default: built-in, as configs/demo.toml)."),
+    image_size: Optional[int] = typer.Option(None, help="Model input size in pixels (images are resized to it)."),
+    channels: Optional[int] = typer.Option(None, help="1 (grey) or 3 (colour); images are converted to it."),
+) -> None:
+    """Start a hunt from labelled images of the known classes, and train the round-0 model.
+
+    Example: ahunt init my-hunt --known cutouts/known/
+    """
+    from ahunt.labels import RESERVE
+    from ahunt.query import validate_interest
+    from ahunt.session import train_initial
+    from ahunt.sources.files import read_labelled
+    from ahunt.sources.simulated import SimulatedSurvey
+
+    if simulated == (known is not None):
+        raise AhuntError("give exactly one of --known PATH or --simulated")
+    config = _config(config_path, image_size, channels)
+    if simulated:
+        with progress_bars() as track:
+            initial = SimulatedSurvey(config.survey, image_size=config.model.image_size).load(0, track=track)
+        names = [*config.survey.initial, RESERVE, *config.survey.nightly, *config.survey.late]
+    else:
+        initial = read_labelled(known, image_size=config.model.image_size, channels=config.model.channels)
+        names = [*dict.fromkeys(initial.labels.tolist()), RESERVE]
+        if config_path is None:
+            # The built-in weights name the demo's classes; a new hunt starts by looking for anything new.
+            config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, interest={RESERVE: 1.0}))
+    validate_interest(config.hunt.interest, list(dict.fromkeys(names)))
+    known_names = list(config.survey.initial) if simulated else None
+    ws = Workspace.create(workspace, config, initial, known=known_names)
+    with ws.lock(), progress_bars() as track:
+        losses = train_initial(ws, track=track)
+    counts = {}
+    for label in initial.labels.tolist():
+        counts[label] = counts.get(label, 0) + 1
+    out.print(f"Created hunt [bold]{workspace}[/] with {len(initial)} labelled images: "
+              + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; plus the '{RESERVE}' class for anything new.")
+    out.print(f"Round-0 model trained (final loss {losses[-1]:.3f}).")
+    source = "--simulated" if simulated else "NIGHT_PATH"
+    out.print(f"Next: [bold]ahunt ingest {workspace} {source}[/], then [bold]ahunt hunt {workspace}[/].")
+
+
+@app.command()
+@handle_errors
+def ingest(
+    workspace: Path = typer.Argument(..., help="The hunt's folder."),
+    path: Optional[Path] = typer.Argument(None, help="The night's unlabelled images: a folder of PNG/JPEG, or a .npz/.npy/.h5 file."),
+    simulated: bool = typer.Option(False, "--simulated", help="Add the next night of the embedded simulated survey."),
+) -> None:
+    """Add a night's unlabelled batch as the next round.  Nothing is stored if it fails.
+
+    Example: ahunt ingest my-hunt cutouts/2026-11-22/
+    """
+    from ahunt.sources.files import read_batch
+    from ahunt.sources.simulated import SimulatedSurvey
+
+    ws = Workspace.open(workspace)
+    if simulated == (path is not None):
+        raise AhuntError("give exactly one of PATH or --simulated")
+    cfg = ws.config
+    with ws.lock():
+        r = ws.store.n_rounds()
+        if simulated:
+            survey = SimulatedSurvey(cfg.survey, image_size=cfg.model.image_size)
+            if r >= survey.n_rounds:
+                raise AhuntError(f"the simulated survey has {cfg.survey.nights} nights, all ingested")
+            with progress_bars() as track:
+                data = survey.load(r, track=track)
+            source = f"simulated night {r}"
+        else:
+            data = read_batch(path, image_size=cfg.model.image_size, channels=cfg.model.channels)
+            source = str(path)
+        r = ws.store.add_round(data)
+    out.print(f"Round {r}: {len(data)} objects from {source}.")
+    out.print(f"Next: [bold]ahunt hunt {workspace}[/]")
+
+
+def _oracle(ws: Workspace, oracle: str, answers: Optional[Path], keys_from_stdin: bool):
+    from ahunt.oracle import AnswersFileOracle, TruthOracle
+    from ahunt.session import round_to_hunt
+    from ahunt.terminal_oracle import StreamKeys, TerminalKeys, TerminalOracle
+
+    if answers is not None:
+        return AnswersFileOracle.from_csv(answers)
+    if oracle == "truth":
+        r = round_to_hunt(ws)
+        data = ws.store.load_round(r, images=False)
+        if data.truth is None:
+            raise AhuntError(f"round {r} has no true labels, so --oracle truth cannot answer; answer in the terminal or with --answers")
+        return TruthOracle(dict(zip(data.ids.tolist(), data.truth.tolist())))
+    if oracle != "terminal":
+        raise AhuntError(f"unknown oracle {oracle!r}; choose one of {', '.join(ORACLES)}")
+    keys = StreamKeys(sys.stdin, out) if keys_from_stdin else TerminalKeys(out)
+    return TerminalOracle(out, keys)
+
+
+def _summary_table(s) -> Table:
+    table = Table(title=f"round {s.round}", title_justify="left", title_style="bold", show_edge=False)
+    table.add_column("answered")
+    table.add_column("labels")
+    table.add_column("skipped", justify="right")
+    table.add_column("new classes")
+    table.add_column("model")
+    model = f"retrained: round {s.model_version}" if s.retrained else f"round {s.model_version} (not retrained)"
+    table.add_row(f"{s.answered} of {s.total}", ", ".join(f"{k} {v}" for k, v in s.labels.items()) or "-",
+                  str(s.skipped), ", ".join(s.new_classes) or "-", model)
+    return table
+
+
+def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,
+             must_exist: bool) -> None:
+    from ahunt.session import retrain, round_to_hunt, run_session, summarise_round
+
+    ws = Workspace.open(workspace)
+    with ws.lock():
+        r = round_to_hunt(ws)
+        if must_exist and not ws.log.questions(r):
+            raise AhuntError(f"round {r} has no labelling session yet; start it with `ahunt hunt {workspace}`")
+        chosen = _oracle(ws, oracle, answers, keys_from_stdin)
+        try:
+            summary = run_session(ws, chosen, retrain_when_complete=False, neighbours=neighbours)
+        except KeyboardInterrupt:
+            err.print("\nInterrupted: every answer given so far is saved. Resume with "
+                      f"[bold]ahunt label {workspace}[/].")
+            raise typer.Exit(130) from None
+        if summary.complete:
+            # Progress bars only now: while a person answers, the screen is theirs.
+            with progress_bars() as track:
+                retrain(ws, r, track=track)
+            summary = summarise_round(ws, r, complete=True, retrained=True)
+    out.print(_summary_table(summary))
+    if not summary.complete:
+        out.print(f"{summary.total - summary.answered} questions left; resume with [bold]ahunt label {workspace}[/] "
+                  f"(or retrain now with [bold]ahunt train {workspace}[/]).")
+    else:
+        out.print(f"Next night: [bold]ahunt ingest {workspace} PATH[/]")
+
+
+_ORACLE_HELP = "Who answers: terminal (you, one key per answer) or truth (true labels stored with simulated data)."
+_ANSWERS_HELP = "CSV with columns id,label answering the questions (label 'skip' skips; an unknown name creates that class)."
+_NEIGHBOURS_HELP = "Show this many nearest labelled objects (in latent space) beside each question."
+_STDIN_HELP = "Read keystrokes from standard input even when it is not a terminal (for testing)."
+
+
+@app.command()
+@handle_errors
+def hunt(
+    workspace: Path = typer.Argument(..., help="The hunt's folder."),
+    oracle: str = typer.Option("terminal", help=_ORACLE_HELP),
+    answers: Optional[Path] = typer.Option(None, help=_ANSWERS_HELP),
+    neighbours: int = typer.Option(0, min=0, max=8, help=_NEIGHBOURS_HELP),
+    keys_from_stdin: bool = typer.Option(False, "--keys-from-stdin", hidden=True, help=_STDIN_HELP),
+) -> None:
+    """The nightly command: score the new night, ask its questions, retrain on the answers.
+
+    Questions are chosen with the configured strategy and interest weights (see `ahunt interest`)
+    and stored before the first is shown; each answer is saved the moment it is given.
+
+    Example: ahunt hunt my-hunt --neighbours 4
+    """
+    _session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist=False)
+
+
+@app.command()
+@handle_errors
+def label(
+    workspace: Path = typer.Argument(..., help="The hunt's folder."),
+    oracle: str = typer.Option("terminal", help=_ORACLE_HELP),
+    answers: Optional[Path] = typer.Option(None, help=_ANSWERS_HELP),
+    neighbours: int = typer.Option(0, min=0, max=8, help=_NEIGHBOURS_HELP),
+    keys_from_stdin: bool = typer.Option(False, "--keys-from-stdin", hidden=True, help=_STDIN_HELP),
+) -> None:
+    """Resume an unfinished labelling session at its first unanswered question; retrain when done.
+
+    Example: ahunt label my-hunt --answers answers.csv
+    """
+    _session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist=True)
+
+
+@app.command()
+@handle_errors
+def train(workspace: Path = typer.Argument(..., help="The hunt's folder.")) -> None:
+    """Retrain now on every answer so far (normally `hunt` does this when a session completes).
+
+    Trains round 0 if it is not trained yet; otherwise the next round, with whatever answers it
+    has.  If training fails or is interrupted, the previous model stays current.
+
+    Example: ahunt train my-hunt
+    """
+    from ahunt.session import retrain, round_to_hunt, train_initial
+
+    ws = Workspace.open(workspace)
+    with ws.lock(), progress_bars() as track:
+        if ws.current_version() is None:
+            train_initial(ws, track=track)
+            out.print("Round-0 model trained.")
+            return
+        r = round_to_hunt(ws)
+        questions = ws.log.questions(r)
+        answered = len(ws.log.standing_answers(r))
+        retrain(ws, r, track=track)
+    note = f" ({len(questions) - answered} of its {len(questions)} questions unanswered)" if answered < len(questions) else ""
+    out.print(f"Model retrained for round {r}{note}.")
+

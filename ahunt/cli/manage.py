@@ -1,0 +1,148 @@
+"""Looking after a hunt: `ahunt interest`, `classes`, `status`."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from ahunt.cli._app import app, handle_errors, out
+from ahunt.errors import AhuntError
+from ahunt.workspace import Workspace
+
+
+def _parse_weights(pairs: List[str]) -> dict[str, float]:
+    weights: dict[str, float] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise AhuntError(f"{pair!r}: write interest weights as CLASS=WEIGHT, e.g. reserve=0.8 merger=0.2")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise AhuntError(f"{pair!r}: weight {value!r} is not a number") from None
+    return weights
+
+
+def _label_counts(ws: Workspace) -> dict[str, int]:
+    _, labels, _ = ws.labelled_set()
+    names = ws.class_names()
+    counts = {name: 0 for name in names}
+    for idx in labels.tolist():
+        counts[names[idx]] += 1
+    return counts
+
+
+@app.command()
+@handle_errors
+def interest(
+    workspace: Path = typer.Argument(..., help="The hunt's folder."),
+    weights: Optional[List[str]] = typer.Argument(None, help="New weights as CLASS=WEIGHT; classes left out get 0."),
+) -> None:
+    """Show or set interest weights: how the night's questions are shared among classes.
+
+    The reserve class stands for anything not seen yet.  Every class with a weight above 0 gets
+    at least one question a night.
+
+    Example: ahunt interest my-hunt reserve=0.8 merger=0.2
+    """
+    from ahunt.query import split_quota, validate_interest
+
+    ws = Workspace.open(workspace)
+    cfg = ws.config
+    if weights:
+        new = _parse_weights(weights)
+        validate_interest(new, ws.class_names())
+        with ws.lock():
+            ws.save_config(dataclasses.replace(cfg, hunt=dataclasses.replace(cfg.hunt, interest=new)))
+        cfg = ws.config
+    live = {k: v for k, v in cfg.hunt.interest.items() if k in ws.class_names()}
+    quota = split_quota(live, cfg.hunt.questions) if any(v > 0 for v in live.values()) else {}
+    table = Table(title=f"interest weights ({cfg.hunt.questions} questions a night, strategy '{cfg.hunt.strategy}')",
+                  title_justify="left", show_edge=False)
+    table.add_column("class")
+    table.add_column("weight", justify="right")
+    table.add_column("questions a night", justify="right")
+    for name in ws.class_names():
+        w = cfg.hunt.interest.get(name, 0.0)
+        table.add_row(name, f"{w:g}", str(quota.get(name, 0)))
+    waiting = [k for k in cfg.hunt.interest if k not in ws.class_names()]
+    out.print(table)
+    if waiting:
+        out.print(f"Weights waiting for classes not found yet: {', '.join(waiting)}.")
+
+
+@app.command()
+@handle_errors
+def classes(
+    workspace: Path = typer.Argument(..., help="The hunt's folder."),
+    rename: Optional[List[str]] = typer.Option(None, "--rename", help="OLD=NEW renames a class (answers keep pointing at it)."),
+) -> None:
+    """List the classes with their labelled counts, or rename one.
+
+    Example: ahunt classes my-hunt --rename merger=interacting
+    """
+    ws = Workspace.open(workspace)
+    for pair in rename or []:
+        old, sep, new = pair.partition("=")
+        if not sep:
+            raise AhuntError(f"{pair!r}: write a rename as OLD=NEW")
+        with ws.lock():
+            ws.log.rename_class(old.strip(), new.strip())
+            weights = dict(ws.config.hunt.interest)
+            if old.strip() in weights:  # the interest weight follows the class
+                weights[new.strip()] = weights.pop(old.strip())
+                ws.save_config(dataclasses.replace(ws.config, hunt=dataclasses.replace(ws.config.hunt, interest=weights)))
+        out.print(f"Renamed {old.strip()!r} to {new.strip()!r}.")
+    counts = _label_counts(ws)
+    table = Table(show_edge=False)
+    for col in ("key", "class", "kind", "found in round", "labelled"):
+        table.add_column(col, justify="right" if col in ("labelled", "found in round") else "left")
+    from ahunt.terminal_oracle import legend_keys
+
+    key_of = {c.name: k for k, c in legend_keys(ws.classes()).items()}
+    for c in ws.classes():
+        table.add_row(key_of.get(c.name, "-"), c.name, c.kind, str(c.created_round), str(counts[c.name]))
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def status(workspace: Path = typer.Argument(..., help="The hunt's folder.")) -> None:
+    """Rounds, labelled counts, classes, the current model and pending questions.
+
+    Example: ahunt status my-hunt
+    """
+    ws = Workspace.open(workspace)
+    version = ws.current_version()
+    trained = set(ws.trained_rounds())
+    table = Table(title=f"hunt {workspace}", title_justify="left", title_style="bold", show_edge=False)
+    for col in ("round", "objects", "questions", "answered", "skipped", "model"):
+        table.add_column(col, justify="right" if col != "model" else "left")
+    pending_round = None
+    for r in range(ws.store.n_rounds()):
+        questions = ws.log.questions(r)
+        standing = ws.log.standing_answers(r)
+        if questions and len(standing) < len(questions) and pending_round is None:
+            pending_round = r
+        table.add_row(
+            str(r), str(ws.store.round_size(r)), str(len(questions)) if r else "labelled",
+            str(len(standing)) if r else "-", str(sum(a.kind == "skip" for a in standing)) if r else "-",
+            "trained" if r in trained else "-",
+        )
+    out.print(table)
+    counts = _label_counts(ws)
+    out.print("Labelled: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    out.print(f"Current model: {'round ' + str(version) if version is not None else 'none (run ahunt train)'}; "
+              f"strategy '{ws.config.hunt.strategy}', {ws.config.hunt.questions} questions a night.")
+    if pending_round is not None:
+        left = len(ws.log.questions(pending_round)) - len(ws.log.standing_answers(pending_round))
+        out.print(f"Pending: {left} questions of round {pending_round}; resume with [bold]ahunt label {workspace}[/].")
+    elif version is not None and version + 1 < ws.store.n_rounds():
+        out.print(f"Next: round {version + 1} is waiting; run [bold]ahunt hunt {workspace}[/].")
+    else:
+        out.print(f"Next: add a night with [bold]ahunt ingest {workspace} PATH[/].")

@@ -1,0 +1,188 @@
+"""The nightly workflow through the real commands (CliRunner), checked through the library."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ahunt.cli import app
+from ahunt.config import dump_config
+from ahunt.workspace import Workspace
+from conftest import tiny_config
+
+runner = CliRunner()
+
+
+def invoke(*args, input=None):
+    result = runner.invoke(app, [str(a) for a in args], input=input)
+    return result
+
+
+@pytest.fixture
+def hunt_ws(tmp_path, sim_cache, monkeypatch):
+    """A simulated hunt with round 0 trained and night 1 ingested."""
+    monkeypatch.setenv("AHUNT_CACHE_DIR", str(sim_cache))
+    config = tmp_path / "tiny.toml"
+    config.write_text(dump_config(tiny_config()))
+    ws = tmp_path / "ws"
+    result = invoke("init", ws, "--simulated", "--config", config)
+    assert result.exit_code == 0, result.output
+    result = invoke("ingest", ws, "--simulated")
+    assert result.exit_code == 0, result.output
+    assert "Round 1" in result.output
+    return ws
+
+
+def standing(ws, r=1):
+    return [(a.object_id, a.kind) for a in Workspace.open(ws).log.standing_answers(r)]
+
+
+def test_keystrokes_answer_new_class_skip_undo_quit_then_resume(hunt_ws):
+    # 1 = elliptical; n + name = new class; s = skip; u = undo the skip; 2 = spiral; q = quit
+    result = invoke("hunt", hunt_ws, "--keys-from-stdin", input="1 n\nmerger\n s u 2 q")
+    assert result.exit_code == 0, result.output
+    assert "question 1 of 6" in result.output and "3 of 6" in result.output
+    ws = Workspace.open(hunt_ws)
+    q = [x.object_id for x in ws.log.questions(1)]
+    assert standing(hunt_ws) == [(q[0], "label"), (q[1], "label"), (q[2], "label")]
+    names = ws.class_names()
+    assert names[-1] == "merger"
+    labels = ws.log.current_labels()
+    assert [names[labels[i].class_idx] for i in q[:3]] == ["elliptical", "merger", "spiral"]
+    kinds = [row[3] for row in ws.log.history()]
+    assert kinds == ["label", "label", "skip", "retract", "label"]
+    assert ws.current_version() == 0  # not retrained: the session is unfinished
+    assert "3 questions left" in result.output
+
+    status = invoke("status", hunt_ws)
+    assert "Pending: 3 questions of round 1" in status.output
+
+    # resume: the same list, from the first unanswered question; completes and retrains
+    result = invoke("label", hunt_ws, "--keys-from-stdin", input="3 s 4")
+    assert result.exit_code == 0, result.output
+    assert "question 4 of 6" in result.output
+    assert [o for o, _ in standing(hunt_ws)] == q
+    assert Workspace.open(hunt_ws).current_version() == 1
+    assert "retrained: round 1" in result.output
+
+
+def test_unknown_key_and_nothing_to_undo(hunt_ws):
+    result = invoke("hunt", hunt_ws, "--keys-from-stdin", input="u x q")
+    assert "Nothing to undo" in result.output
+    assert "Key 'x' does nothing" in result.output
+    assert standing(hunt_ws) == []
+
+
+def test_not_a_terminal_without_answers_is_an_error_not_a_hang(hunt_ws):
+    result = invoke("hunt", hunt_ws, input="")
+    assert result.exit_code == 2
+    assert "not a terminal" in result.output and "--answers" in result.output
+
+
+def test_answers_file_and_truth_oracle(hunt_ws, tmp_path):
+    # questions are chosen and stored by the first hunt, then answered from a file
+    invoke("hunt", hunt_ws, "--keys-from-stdin", input="q")
+    ws = Workspace.open(hunt_ws)
+    q = [x.object_id for x in ws.log.questions(1)]
+    answers = tmp_path / "answers.csv"
+    with open(answers, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "label"])
+        w.writerows([[q[0], "spiral"], [q[1], "skip"], [q[2], "ring galaxy"]])
+    result = invoke("label", hunt_ws, "--answers", answers)
+    assert result.exit_code == 0, result.output
+    assert [k for _, k in standing(hunt_ws)] == ["label", "skip", "label"]
+    assert "ring galaxy" in Workspace.open(hunt_ws).class_names()
+    result = invoke("label", hunt_ws, "--oracle", "truth")
+    assert result.exit_code == 0, result.output
+    assert len(standing(hunt_ws)) == 6 and Workspace.open(hunt_ws).current_version() == 1
+    # the next night is not ingested yet
+    result = invoke("hunt", hunt_ws, "--oracle", "truth")
+    assert result.exit_code == 2 and "ahunt ingest" in result.output
+
+
+def test_bad_answers_file(hunt_ws, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("object,answer\nx,y\n")
+    result = invoke("hunt", hunt_ws, "--answers", bad)
+    assert result.exit_code == 2 and "missing column" in result.output and str(bad) in result.output
+
+
+def test_interest_and_classes(hunt_ws):
+    result = invoke("interest", hunt_ws, "reserve=0.8", "spiral=0.2")
+    assert result.exit_code == 0, result.output
+    assert Workspace.open(hunt_ws).config.hunt.interest == {"reserve": 0.8, "spiral": 0.2}
+    for bad, words in ((["merger=1"], "unknown class 'merger'"), (["reserve=0"], "positive"),
+                       (["reserve"], "CLASS=WEIGHT"), (["reserve=lots"], "not a number")):
+        result = invoke("interest", hunt_ws, *bad)
+        assert result.exit_code == 2 and words in result.output, result.output
+    assert Workspace.open(hunt_ws).config.hunt.interest == {"reserve": 0.8, "spiral": 0.2}
+    result = invoke("classes", hunt_ws, "--rename", "spiral=face-on spiral")
+    assert result.exit_code == 0, result.output
+    ws = Workspace.open(hunt_ws)
+    assert "face-on spiral" in ws.class_names()
+    assert ws.config.hunt.interest == {"reserve": 0.8, "face-on spiral": 0.2}
+    result = invoke("classes", hunt_ws, "--rename", "nothing=x")
+    assert result.exit_code == 2 and "no class named 'nothing'" in result.output
+
+
+def test_second_session_gets_a_clear_lock_error(hunt_ws):
+    ws = Workspace.open(hunt_ws)
+    with ws.lock():
+        result = invoke("hunt", hunt_ws, "--oracle", "truth")
+    assert result.exit_code == 2 and "in use by" in result.output
+    assert ws.log.questions(1) == []
+
+
+def test_init_and_ingest_from_files(tmp_path):
+    rng = np.random.default_rng(0)
+    known = tmp_path / "known.npz"
+    np.savez(known, images=rng.random((40, 20, 20), dtype=np.float32),
+             labels=np.array(["a", "b"] * 20))
+    config = tmp_path / "c.toml"
+    config.write_text(dump_config(tiny_config()).replace("[hunt.interest]\nreserve = 0.5\nmerger = 0.5", "[hunt.interest]\nreserve = 1.0"))
+    result = invoke("init", tmp_path / "ws", "--known", known, "--config", config)
+    assert result.exit_code == 0, result.output
+    night = tmp_path / "night.npz"
+    np.savez(night, images=rng.integers(0, 255, (7, 40, 40, 3), dtype=np.uint8))
+    result = invoke("ingest", tmp_path / "ws", night)
+    assert result.exit_code == 0, result.output
+    ws = Workspace.open(tmp_path / "ws")
+    assert ws.store.load_round(1).images.shape == (7, 1, 32, 32)
+    # a failed ingest changes nothing
+    result = invoke("ingest", tmp_path / "ws", tmp_path / "missing.npz")
+    assert result.exit_code == 2 and "missing.npz" in result.output
+    result = invoke("ingest", tmp_path / "ws", night)  # same ids again
+    assert result.exit_code == 2 and "already in the store" in result.output
+    assert ws.store.n_rounds() == 2
+
+
+def test_sigkill_mid_session_loses_no_answer(hunt_ws):
+    """Kill a labelling process with SIGKILL after some answers; resume finds them all."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ahunt", "hunt", str(hunt_ws), "--keys-from-stdin"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )
+    proc.stdin.write("1 2 s ")
+    proc.stdin.flush()
+    # wait until the fourth question is on screen: three answers are committed by then
+    deadline = time.monotonic() + 120
+    seen = ""
+    while "question 4 of 6" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert "question 4 of 6" in seen
+    assert [k for _, k in standing(hunt_ws)] == ["label", "label", "skip"]
+    result = invoke("label", hunt_ws, "--oracle", "truth")
+    assert result.exit_code == 0, result.output
+    assert [k for _, k in standing(hunt_ws)][:3] == ["label", "label", "skip"]
+    assert len(standing(hunt_ws)) == 6

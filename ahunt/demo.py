@@ -24,7 +24,7 @@ from ahunt.sources.simulated import SimulatedSurvey
 from ahunt.train import Track, no_progress, resolve_device, score
 from ahunt.workspace import Workspace
 
-__all__ = ["ClassMetrics", "RoundReport", "round_report", "run_demo", "write_metrics_csv"]
+__all__ = ["ClassMetrics", "RoundReport", "round_report", "run_demo", "write_metrics_csv", "summarise_hunt"]
 
 
 @dataclass(frozen=True)
@@ -121,3 +121,20 @@ def write_metrics_csv(reports: list[RoundReport], path: str | Path) -> None:
             for c in rep.classes:
                 writer.writerow([rep.round, c.name, c.n_true, c.questions, c.true_candidates,
                                  f"{c.mcc:.4f}", f"{c.auc:.4f}", int(c.own_class)])
+
+
+def summarise_hunt(reports: list[RoundReport], *, last: int = 5) -> list[dict]:
+    """Per anomaly class: final MCC, mean MCC over the last ``last`` nights, and how many the
+    questions found in all (single nights hold only ~10 of a class, so one night's MCC is noisy)."""
+    rows: dict[str, dict] = {}
+    for rep in reports:
+        for c in rep.classes:
+            row = rows.setdefault(c.name, {"class": c.name, "mccs": [], "found": 0, "in_survey": 0})
+            row["mccs"].append(c.mcc)
+            row["found"] += c.true_candidates
+            row["in_survey"] += c.n_true
+    return [
+        {"class": r["class"], "final_mcc": r["mccs"][-1], f"mean_mcc_last_{last}": float(np.mean(r["mccs"][-last:])),
+         "found": r["found"], "in_survey": r["in_survey"]}
+        for r in rows.values()
+    ]

@@ -29,7 +29,8 @@ def test_demo_runs_and_writes_outputs(tmp_path, sim_cache):
     out = tmp_path / "out"
     result = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(out), "--cache-dir", str(sim_cache)])
     assert result.exit_code == 0, result.output
-    assert "night 3" in result.output and str(out) in result.output.replace("\n", "")
+    assert "night 3" in result.output and str(out) in result.output
+    assert "last 5 nights" in result.output
     rows = list(csv.DictReader(open(out / "metrics.csv")))
     assert {r["anomaly_class"] for r in rows} >= {"merger", "artefact"}
     assert [int(r["round"]) for r in rows if r["anomaly_class"] == "merger"] == [1, 2, 3]

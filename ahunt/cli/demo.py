@@ -45,7 +45,7 @@ def demo(
 
     Example: ahunt demo --strategy uncertainty --out runs/demo-uncertainty
     """
-    from ahunt.demo import run_demo
+    from ahunt.demo import run_demo, summarise_hunt
 
     config = load_config(config_path) if config_path else Config()
     config = _with_overrides(config, strategy=strategy, seed=seed, device=device)
@@ -56,11 +56,13 @@ def demo(
     with progress_bars() as track:
         reports = run_demo(config, out_dir, cache_dir=cache_dir, track=track, on_round=lambda r: out.print(_round_table(r)))
     seconds = (datetime.now() - started).total_seconds()
-    final = reports[-1]
-    summary = ", ".join(f"{c.name} MCC {c.mcc:.2f}" for c in final.classes)
-    found = sum(r.anomalies_found for r in reports)
-    out.print(f"\n[bold]Final night {final.round}[/]: {summary}; {found} anomalies found in {len(reports)} nights "
-              f"with strategy '{config.hunt.strategy}' ({seconds:.0f} s).")
-    out.print(f"Results written to [bold]{out_dir}[/] (metrics.csv, mcc.png, workspace/).")
-
-
+    table = Table(title=f"AHUNT demo, strategy '{config.hunt.strategy}', {len(reports)} nights ({seconds:.0f} s)",
+                  title_justify="left", title_style="bold", show_edge=False)
+    for col in ("anomaly class", "final MCC", "MCC, last 5 nights (mean)", "found", "in survey"):
+        table.add_column(col, justify="left" if col == "anomaly class" else "right")
+    for row in summarise_hunt(reports):
+        table.add_row(row["class"], f"{row['final_mcc']:.2f}", f"{row['mean_mcc_last_5']:.2f}", str(row["found"]),
+                      str(row["in_survey"]))
+    out.print()
+    out.print(table)
+    out.print(f"Results written to [bold]{out_dir}[/] (metrics.csv, mcc.png, workspace/).", soft_wrap=True)

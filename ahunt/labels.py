@@ -20,6 +20,7 @@ from ahunt.errors import WorkspaceError
 __all__ = ["RESERVE", "ClassInfo", "QuestionRow", "AnswerRow", "AnswerLog"]
 
 RESERVE = "reserve"
+SCHEMA_VERSION = 1  # stored as SQLite's user_version; bump with every schema change
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS classes (
@@ -100,22 +101,30 @@ class AnswerLog:
     def __init__(self, path: str | Path):
         self.path = Path(path)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, check: bool = True) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = FULL")
+            (version,) = conn.execute("PRAGMA user_version").fetchone()
         except sqlite3.Error as exc:
             raise WorkspaceError(f"{self.path}: cannot open the answer log ({exc})") from None
+        if check and version != SCHEMA_VERSION:
+            conn.close()
+            raise WorkspaceError(
+                f"{self.path}: answer log has schema version {version}, this ahunt reads version "
+                f"{SCHEMA_VERSION}; open the workspace with the ahunt version that made it"
+            )
         return conn
 
     def create(self, known: Sequence[str]) -> None:
         """Create the schema with the known classes, then the reserve class."""
         if len(set(known)) != len(known) or RESERVE in known:
             raise WorkspaceError(f"known class names must be unique and not {RESERVE!r}: {list(known)}")
-        with closing(self._connect()) as conn:
+        with closing(self._connect(check=False)) as conn:
             conn.executescript(_SCHEMA)
             conn.execute("BEGIN IMMEDIATE")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             names = [*known, RESERVE]
             kinds = ["known"] * len(known) + ["reserve"]
             conn.executemany(

@@ -25,7 +25,7 @@ def plot_rounds(reports: Sequence, path: str | Path, *, metrics=("mcc", "true_ca
                 xs, ys = series[m].setdefault(c.name, ([], []))
                 xs.append(rep.round)
                 ys.append(getattr(c, m))
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(7, 2.6 * len(metrics) + 0.6), dpi=120, sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(8.2, 2.6 * len(metrics) + 0.6), dpi=120, sharex=True, squeeze=False)
     for ax, m in zip(axes[:, 0], metrics):
         for name, (xs, ys) in series[m].items():
             ax.plot(xs, ys, marker="o", ms=4, lw=1.6, label=name)
@@ -35,7 +35,8 @@ def plot_rounds(reports: Sequence, path: str | Path, *, metrics=("mcc", "true_ca
             ax.set_ylim(low - 0.05, 1.02)
         ax.yaxis.set_major_locator(MaxNLocator(integer=m == "true_candidates", nbins=6))
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(title="anomaly class", frameon=False, ncols=3, loc="lower right")
+    # outside the axes, so it never hides a line
+    axes[0, 0].legend(title="anomaly class", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[-1, 0].set_xlabel("round (night)")
     axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:

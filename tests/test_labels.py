@@ -78,3 +78,14 @@ def test_answers_committed_one_by_one_survive_a_kill(log, tmp_path):
     assert proc.returncode == -9
     assert proc.stdout.split() == ["0", "1", "2"]
     assert [a.object_id for a in AnswerLog(log.path).standing_answers()] == ["o0", "o1", "o2"]
+
+
+def test_log_from_another_schema_version_is_refused(log):
+    import sqlite3
+
+    conn = sqlite3.connect(log.path)
+    conn.execute("PRAGMA user_version = 0")
+    conn.commit()
+    conn.close()
+    with pytest.raises(WorkspaceError, match="schema version 0"):
+        log.classes()

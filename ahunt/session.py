@@ -22,7 +22,7 @@ from ahunt.workspace import Workspace
 
 __all__ = [
     "train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed",
-    "round_to_hunt", "run_session", "summarise_round", "SessionSummary",
+    "round_to_hunt", "run_session", "summarise_round", "SessionSummary", "score_round",
 ]
 
 
@@ -247,3 +247,16 @@ def summarise_round(ws: Workspace, r: int, *, complete: bool, retrained: bool) -
         new_classes=[c.name for c in classes if c.kind == "anomaly" and c.created_round == r],
         retrained=retrained, model_version=ws.current_version(),
     )
+
+
+def score_round(ws: Workspace, r: int, *, version: int | None = None,
+                track: Track = no_progress) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """(probs, latents, class names, model version) for every object of round ``r``.
+
+    Uses the current model unless ``version`` names another; class names are in output order.
+    """
+    model, version = ws.load_model(version)
+    images = ws.store.load_round(r).images
+    probs, latents = score(model, images, device=resolve_device(ws.config.device), track=track,
+                           description=f"scoring round {r}")
+    return probs, latents, ws.class_names()[: model.n_classes], version

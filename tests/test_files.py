@@ -67,3 +67,114 @@ def test_corrupt_png_named(tmp_path):
     (folder / "a" / "broken.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(StoreError, match="broken.png: cannot read image"):
         read_labelled(folder, image_size=8, channels=1)
+
+
+# -- skipping bad files, catalogues, arrays --------------------------------------------------
+def test_report_skips_bad_files_and_keeps_the_good(tmp_path):
+    folder = _png_folder(tmp_path / "known")
+    (folder / "a" / "broken.png").write_bytes(b"\x89PNG garbage")
+    (folder / "a" / "README.txt").write_text("notes")
+    (folder / "empty").mkdir()
+    data, skipped = read_labelled(folder, image_size=8, channels=1, report=True)
+    assert len(data) == 6 and sorted(set(data.labels.tolist())) == ["a", "b"]
+    reasons = dict(skipped)
+    assert "cannot read image" in reasons[str(folder / "a" / "broken.png")]
+    assert "not a PNG, JPEG or FITS" in reasons[str(folder / "a" / "README.txt")]
+    assert "no PNG, JPEG or FITS" in reasons[str(folder / "empty")]
+    # the result also has named fields
+    result = read_labelled(folder, image_size=8, channels=1, report=True)
+    assert result.data.ids.tolist() == data.ids.tolist() and result.skipped == skipped
+
+
+def test_empty_and_duplicate_in_flat_folder(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(StoreError, match="empty: no PNG, JPEG or FITS images found"):
+        read_batch(empty, image_size=8, channels=1, report=True)
+    night = tmp_path / "night"
+    night.mkdir()
+    mpimg.imsave(night / "x.png", np.random.default_rng(0).random((10, 10)))
+    mpimg.imsave(night / "x.jpg", np.random.default_rng(1).random((10, 10, 3)))
+    data, skipped = read_batch(night, image_size=8, channels=1, report=True)
+    assert data.ids.tolist() == ["x"] and "duplicate object id 'x'" in skipped[0][1]
+    with pytest.raises(StoreError, match="duplicate object id 'x'"):
+        read_batch(night, image_size=8, channels=1)
+
+
+def _catalogue(tmp_path, fmt="csv", label=True, units=False):
+    from astropy.table import Table
+    import astropy.units as u
+
+    img_dir = tmp_path / "img"
+    img_dir.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(4):
+        mpimg.imsave(img_dir / f"c{i}.png", rng.random((12, 12)), cmap="gray")
+    t = Table()
+    t["id"] = ["obj-a", "obj-b", "obj-c", "obj-b", "obj-d"]
+    t["ra"] = [10.0, 11.0, 12.0, 13.0, 14.0]
+    t["dec"] = [-1.0, -2.0, -3.0, -4.0, -5.0]
+    if units:
+        t["ra"] = t["ra"] / 15.0
+        t["ra"].unit = u.hourangle
+        t["dec"].unit = u.deg
+    t["path"] = ["img/c0.png", "img/c1.png", "img/c2.png", "img/c3.png", "img/missing.png"]
+    if label:
+        t["label"] = ["spiral", "elliptical", "spiral", "spiral", "spiral"]
+    path = tmp_path / f"cat.{fmt}"
+    t.write(path, format="ascii.ecsv" if fmt == "ecsv" else "ascii.csv")
+    return path
+
+
+@pytest.mark.parametrize("fmt, units", [("csv", False), ("ecsv", True)])
+def test_catalogue_joins_ids_positions_and_labels(tmp_path, fmt, units):
+    cat = _catalogue(tmp_path, fmt, units=units)
+    data, skipped = read_labelled(cat, image_size=8, channels=1, report=True)
+    assert data.ids.tolist() == ["obj-a", "obj-b", "obj-c"]
+    assert data.labels.tolist() == ["spiral", "elliptical", "spiral"]
+    np.testing.assert_allclose(data.ra, [10.0, 11.0, 12.0])
+    np.testing.assert_allclose(data.dec, [-1.0, -2.0, -3.0])
+    reasons = [r for _, r in skipped]
+    assert any("duplicate object id 'obj-b'" in r for r in reasons)
+    assert any(f.endswith("missing.png") and "file not found" in r for f, r in skipped)
+    night, _ = read_batch(cat, image_size=8, channels=3, report=True)
+    assert night.labels is None and night.truth.tolist() == ["spiral", "elliptical", "spiral"]
+    only, _ = read_labelled(cat, image_size=8, channels=1, report=True, classes="elliptical")
+    assert only.ids.tolist() == ["obj-b"]
+    with pytest.raises(StoreError, match="'merger' .* not among the known classes"):
+        read_labelled(cat, image_size=8, channels=1, report=True, classes="merger")
+    with pytest.raises(StoreError, match="missing.png: file not found"):
+        read_labelled(cat, image_size=8, channels=1)
+
+
+def test_catalogue_errors(tmp_path):
+    cat = _catalogue(tmp_path, label=False)
+    with pytest.raises(StoreError, match=r"cat.csv: catalogue lacks column\(s\) label"):
+        read_labelled(cat, image_size=8, channels=1, report=True)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,file\nx,y.png\n")
+    with pytest.raises(StoreError, match=r"bad.csv: catalogue lacks column\(s\) id, path"):
+        read_batch(bad, image_size=8, channels=1, report=True)
+
+
+def test_arrays_nan_replaced_all_nan_and_duplicates_named(tmp_path):
+    images = np.random.default_rng(0).random((3, 8, 8)).astype(np.float32)
+    images[0, 0, 0] = np.nan
+    np.savez(tmp_path / "ok.npz", images=images)
+    data = read_batch(tmp_path / "ok.npz", image_size=8, channels=1)
+    assert np.isfinite(data.images).all()
+    images[1] = np.nan
+    np.savez(tmp_path / "nan.npz", images=images)
+    with pytest.raises(StoreError, match=r"nan.npz: image 'nan-000001' has no finite pixel"):
+        read_batch(tmp_path / "nan.npz", image_size=8, channels=1)
+    np.savez(tmp_path / "dup.npz", images=np.zeros((2, 8, 8)), ids=np.array(["a", "a"]))
+    with pytest.raises(StoreError, match=r"dup.npz: duplicate object id 'a'"):
+        read_batch(tmp_path / "dup.npz", image_size=8, channels=1)
+    np.save(tmp_path / "flat.npy", np.zeros(10))
+    with pytest.raises(StoreError, match=r"flat.npy: 'images' must be"):
+        read_batch(tmp_path / "flat.npy", image_size=8, channels=1)
+
+
+def test_two_bands_to_rgb_goes_through_grey():
+    x = to_model_input(np.stack([np.zeros((1, 6, 6)), np.ones((1, 6, 6))], axis=1), image_size=6, channels=3)
+    assert x.shape == (1, 3, 6, 6) and np.allclose(x, 0.5)

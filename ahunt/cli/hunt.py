@@ -35,27 +35,43 @@ def init(
     config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default: built-in, as configs/demo.toml)."),
     image_size: Optional[int] = typer.Option(None, help="Model input size in pixels (images are resized to it)."),
     channels: Optional[int] = typer.Option(None, help="1 (grey) or 3 (colour); images are converted to it."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Use only these known classes, comma-separated names (Galaxy10: indices or names), e.g. 6,8."),
 ) -> None:
     """Start a hunt from labelled images of the known classes, and train the round-0 model.
 
+    --known: a class-per-subfolder folder (PNG/JPEG/FITS), a catalogue, Galaxy10 or .npz/.h5.
+    Without --known, the config's data.path is used.  Unreadable files are skipped and listed.
+
     Example: ahunt init my-hunt --known cutouts/known/
     """
+    from ahunt.cli.data import print_skipped
     from ahunt.labels import RESERVE
     from ahunt.query import validate_interest
     from ahunt.session import train_initial
     from ahunt.sources.files import read_labelled
     from ahunt.sources.simulated import SimulatedSurvey
 
-    if simulated == (known is not None):
-        raise AhuntError("give exactly one of --known PATH or --simulated")
     config = _config(config_path, image_size, channels)
+    if known is None and not simulated and config.data.path:
+        known = Path(config.data.path)
+    if simulated == (known is not None):
+        raise AhuntError("give exactly one of --known PATH or --simulated (or set [data] path in the config)")
+    if simulated and classes is not None:
+        raise AhuntError("--classes applies to --known data, not to --simulated")
+    skipped: list = []
     if simulated:
         with progress_bars() as track:
             initial = SimulatedSurvey(config.survey, image_size=config.model.image_size).load(0, track=track)
         names = [*config.survey.initial, RESERVE, *config.survey.nightly, *config.survey.late]
     else:
-        initial = read_labelled(known, image_size=config.model.image_size, channels=config.model.channels)
+        from ahunt.sources.galaxy10 import GALAXY10_CLASSES, is_galaxy10
+
+        with progress_bars() as track:
+            initial, skipped = read_labelled(known, image_size=config.model.image_size, channels=config.model.channels,
+                                             report=True, data_config=config.data, classes=classes, track=track)
         names = [*dict.fromkeys(initial.labels.tolist()), RESERVE]
+        if Path(known).is_file() and is_galaxy10(known):
+            names += list(GALAXY10_CLASSES)  # the other classes may be found; weights may wait for them
         if config_path is None:
             # The built-in weights name the demo's classes; a new hunt starts by looking for anything new.
             config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, interest={RESERVE: 1.0}))
@@ -69,6 +85,7 @@ def init(
         counts[label] = counts.get(label, 0) + 1
     out.print(f"Created hunt [bold]{workspace}[/] with {len(initial)} labelled images: "
               + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; plus the '{RESERVE}' class for anything new.")
+    print_skipped(skipped, known)
     out.print(f"Round-0 model trained (final loss {losses[-1]:.3f}).")
     source = "--simulated" if simulated else "NIGHT_PATH"
     out.print(f"Next: [bold]ahunt ingest {workspace} {source}[/], then [bold]ahunt hunt {workspace}[/].")
@@ -78,19 +95,27 @@ def init(
 @handle_errors
 def ingest(
     workspace: Path = typer.Argument(..., help="The hunt's folder."),
-    path: Optional[Path] = typer.Argument(None, help="The night's unlabelled images: a folder of PNG/JPEG, or a .npz/.npy/.h5 file."),
+    path: Optional[Path] = typer.Argument(None, help="The night's images: a flat folder of PNG/JPEG/FITS, a FITS file, a .csv/.ecsv catalogue, or a .npz/.npy/.h5 file."),
     simulated: bool = typer.Option(False, "--simulated", help="Add the next night of the embedded simulated survey."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Labelled input only: keep objects of these classes (comma-separated; Galaxy10: indices or names)."),
 ) -> None:
     """Add a night's unlabelled batch as the next round.  Nothing is stored if it fails.
 
+    Unreadable files of a folder or catalogue are skipped and listed.
+    Labels given with the data are kept as true classes (for --oracle truth), never trained on.
+
     Example: ahunt ingest my-hunt cutouts/2026-11-22/
     """
+    from ahunt.cli.data import print_skipped
+    from ahunt.errors import StoreError
     from ahunt.sources.files import read_batch
     from ahunt.sources.simulated import SimulatedSurvey
 
     ws = Workspace.open(workspace)
     if simulated == (path is not None):
         raise AhuntError("give exactly one of PATH or --simulated")
+    if simulated and classes is not None:
+        raise AhuntError("--classes applies to labelled files, not to --simulated")
     cfg = ws.config
     with ws.lock():
         r = ws.store.n_rounds()
@@ -102,10 +127,19 @@ def ingest(
                 data = survey.load(r, track=track)
             source = f"simulated night {r}"
         else:
-            data = read_batch(path, image_size=cfg.model.image_size, channels=cfg.model.channels)
+            with progress_bars() as track:
+                data, skipped = read_batch(path, image_size=cfg.model.image_size, channels=cfg.model.channels,
+                                           report=True, data_config=cfg.data, classes=classes, track=track)
             source = str(path)
-        r = ws.store.add_round(data)
+        try:
+            r = ws.store.add_round(data)
+        except StoreError as exc:
+            if simulated:
+                raise
+            raise StoreError(f"{path}: {exc}; nothing was stored") from None
     out.print(f"Round {r}: {len(data)} objects from {source}.")
+    if not simulated:
+        print_skipped(skipped, path)
     out.print(f"Next: [bold]ahunt hunt {workspace}[/]")
 
 

@@ -1,28 +1,69 @@
-"""Readers for user data: image folders (PNG/JPEG), NumPy .npz/.npy and HDF5 files.
+"""Readers for user data: image folders (PNG/JPEG/FITS), catalogues, NumPy and HDF5 files.
 
 Every reader returns a ``RoundData`` already shaped for the model: resized to the model's
-input size and converted to its channel count, the same way at training and scoring time.
-Pixel scaling: integer images are divided by their type's maximum (255 for 8-bit), floats are
-kept as they are (they are assumed to be stretched already, as the simulator's are).
+input size and converted to its channel count, the same way at training and scoring time
+(``to_model_input``).  Pixel scaling: integer images are divided by their type's maximum (255
+for 8-bit), float arrays are kept as they are (they are assumed to be stretched already, as the
+simulator's are), and raw FITS fluxes are stretched to [0, 1] as ``[data]`` of the config says
+(``ahunt/stretch.py``).
+
+Inputs (``read_labelled`` for round 0, ``read_batch`` for a night):
+
+* a folder: one subfolder per class (labelled) or flat (a night), of PNG/JPEG/FITS files;
+  FITS files named ``STEM_g.fits``, ``STEM_r.fits``, ``STEM_z.fits`` are one object ``STEM``;
+* a catalogue ``.csv`` / ``.ecsv`` with columns id, path (+ ra, dec, label), see catalogue.py;
+* a Galaxy10 DECaLS ``.h5`` file (datasets ``images`` and ``ans``), read lazily, see galaxy10.py;
+* a ``.npz`` / ``.npy`` / other ``.h5`` file with ``images`` (+ ``labels``, ``ids``, ``ra``,
+  ``dec``, ``truth``);
+* a single FITS file (one object).
+
+Bad input: with ``report=True`` a folder or catalogue skips the files it cannot use and returns
+them, with the reason, in ``ReadResult.skipped``; without it (the default) the first bad file
+is an error.  A single-file input that is bad is always an error (``InputError``), and so is a
+folder or catalogue with nothing usable.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from ahunt.errors import StoreError
 from ahunt.store import RoundData
 
-__all__ = ["IMAGE_SUFFIXES", "read_labelled", "read_batch", "to_model_input"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ahunt.config import DataConfig
+
+__all__ = [
+    "IMAGE_SUFFIXES", "InputError", "ReadResult", "read_labelled", "read_batch", "read_input",
+    "to_model_input", "parse_classes",
+]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
+_ARRAY_SUFFIXES = (".npz", ".npy", ".h5", ".hdf5")
+_NOT_IMAGE = "not a PNG, JPEG or FITS image; ignored"
 
 
 class InputError(StoreError):
     """A data file or folder cannot be read as asked."""
+
+
+@dataclass
+class ReadResult:
+    """What a reader made of an input: the data, and the files it skipped with the reason.
+
+    Unpacks as a pair: ``data, skipped = read_batch(path, ..., report=True)``.
+    """
+
+    data: RoundData
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator:
+        yield self.data
+        yield self.skipped
 
 
 def to_model_input(images: np.ndarray, *, image_size: int, channels: int, source: str = "") -> np.ndarray:
@@ -37,20 +78,47 @@ def to_model_input(images: np.ndarray, *, image_size: int, channels: int, source
         x = np.moveaxis(x, -1, 1)
     elif x.ndim != 4:
         raise InputError(f"{source}: images must be (N, H, W) or (N, H, W, C); got shape {x.shape}")
+    if x.shape[0] and min(x.shape[2:]) < 1:
+        raise InputError(f"{source}: images of shape {x.shape[1:]} have no pixels")
     if np.issubdtype(x.dtype, np.integer):
         x = x.astype(np.float32) / float(np.iinfo(x.dtype).max)
+    elif x.dtype == bool:
+        x = x.astype(np.float32)
     x = x.astype(np.float32)
     if x.shape[1] == 4:  # drop alpha
         x = x[:, :3]
     if x.shape[1] != channels:
-        # grey <-> colour: replicate grey, or average the bands to grey
-        x = np.repeat(x, channels, axis=1) if x.shape[1] == 1 else x.mean(axis=1, keepdims=True)
+        # grey <-> colour: replicate grey, or average the bands to grey (then replicate for RGB)
+        if x.shape[1] != 1:
+            x = x.mean(axis=1, keepdims=True)
+        if channels != 1:
+            x = np.repeat(x, channels, axis=1)
     if x.shape[2:] != (image_size, image_size):
-        t = torch.from_numpy(x)
+        t = torch.from_numpy(np.ascontiguousarray(x))
         x = F.interpolate(t, size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False).numpy()
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def parse_classes(spec: str | Iterable | None) -> list[str] | None:
+    """``"6,8"`` or ``["Merging", 1]`` -> ``["6", "8"]`` / ``["Merging", "1"]``; None stays None."""
+    if spec is None:
+        return None
+    parts = spec.split(",") if isinstance(spec, str) else [str(s) for s in spec]
+    names = [p.strip() for p in parts if p.strip()]
+    if not names:
+        raise InputError(f"--classes {spec!r}: no class given; e.g. --classes 6,8 or --classes spiral,elliptical")
+    return names
+
+
+def _check_classes(wanted: Sequence[str], present: Iterable[str], source: str) -> None:
+    have = list(dict.fromkeys(present))
+    unknown = [c for c in wanted if c not in have]
+    if unknown:
+        raise InputError(f"{source}: class {unknown[0]!r} (from --classes) is not among the known classes "
+                         f"here: {', '.join(have) or 'none'}")
+
+
+# -- single images -------------------------------------------------------------------------
 def _read_image(path: Path) -> np.ndarray:
     import matplotlib.image as mpimg
 
@@ -58,6 +126,8 @@ def _read_image(path: Path) -> np.ndarray:
         img = mpimg.imread(path)
     except Exception as exc:  # PIL raises several kinds for corrupt files
         raise InputError(f"{path}: cannot read image ({exc})") from None
+    if img.ndim not in (2, 3) or min(img.shape[:2]) < 2:
+        raise InputError(f"{path}: not a 2-D image (shape {img.shape})")
     if img.dtype != np.uint8:
         img = (np.clip(img, 0, 1) * 255).astype(np.uint8)  # matplotlib gives PNG as float
     if img.ndim == 3 and img.shape[-1] == 4:
@@ -67,35 +137,187 @@ def _read_image(path: Path) -> np.ndarray:
     return img
 
 
-def _stack(images: Sequence[np.ndarray], *, image_size: int, channels: int, paths: Sequence[Path]) -> np.ndarray:
-    out = [to_model_input(img[None], image_size=image_size, channels=channels, source=str(p)) for img, p in zip(images, paths)]
-    return np.concatenate(out)
+@dataclass
+class _Item:
+    """One object to read: its id, its file(s), and what is known about it already."""
+
+    id: str
+    files: list[Path]
+    label: str | None = None
+    ra: float = float("nan")
+    dec: float = float("nan")
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def _is_fits(path: Path) -> bool:
+    from ahunt.sources.fits import is_fits
+
+    return is_fits(path)
 
 
-def _read_folder(path: Path, *, labelled: bool, image_size: int, channels: int) -> RoundData:
-    if labelled:
-        classes = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if not classes:
-            raise InputError(f"{path}: no class subfolders; a labelled folder holds one subfolder per class")
-        files = [(f, c.name) for c in classes for f in _image_files(c)]
-    else:
-        files = [(f, None) for f in _image_files(path)]
-    if not files:
-        raise InputError(f"{path}: no PNG or JPEG images found")
-    images = [_read_image(f) for f, _ in files]
-    ids = [str(f.relative_to(path).with_suffix("")) if labelled else f.stem for f, _ in files]
+def _load_item(item: _Item, *, image_size: int, channels: int, config) -> tuple[np.ndarray, float, float]:
+    """(1, channels, size, size) float32, ra, dec; InputError naming the file on any problem."""
+    first = item.files[0]
+    if _is_fits(first):
+        from ahunt.sources.fits import read_fits_cutout
+
+        cut = read_fits_cutout(item.files, config)
+        x = to_model_input(cut.image[None], image_size=image_size, channels=channels, source=str(first))
+        ra, dec = (item.ra, item.dec) if np.isfinite(item.ra) and np.isfinite(item.dec) else (cut.ra, cut.dec)
+        return x, ra, dec
+    if first.suffix.lower() in IMAGE_SUFFIXES:
+        img = _read_image(first)
+        return to_model_input(img[None], image_size=image_size, channels=channels, source=str(first)), item.ra, item.dec
+    raise InputError(f"{first}: {_NOT_IMAGE.split(';')[0]}")
+
+
+def _read_items(items: list[_Item], *, source: Path, labelled: bool, image_size: int, channels: int, config,
+                report: bool, skipped: list[tuple[str, str]], track=None) -> RoundData:
+    """Read every item; a bad one is skipped (report) or an error; duplicate ids are bad ones."""
+    seen: dict[str, str] = {}
+    images, kept, ras, decs = [], [], [], []
+    iterable = items if track is None else track(items, f"reading {source.name}", len(items))
+    for item in iterable:
+        where = str(item.files[0]) if item.files else item.id
+        try:
+            if item.id in seen:
+                raise InputError(f"{where}: duplicate object id {item.id!r} (already used by {seen[item.id]})")
+            if not item.id:
+                raise InputError(f"{where}: empty object id")
+            x, ra, dec = _load_item(item, image_size=image_size, channels=channels, config=config)
+            if not np.isfinite(x).all():
+                raise InputError(f"{where}: image has NaN or infinite pixels after reading")
+        except InputError as exc:
+            if not report:
+                raise
+            reason = str(exc)
+            if reason.startswith(where + ": "):
+                reason = reason[len(where) + 2:]
+            skipped.append((where, reason))
+            continue
+        seen[item.id] = where
+        images.append(x)
+        kept.append(item)
+        ras.append(ra)
+        decs.append(dec)
+    if not kept:
+        detail = f"; skipped {len(skipped)}: " + "; ".join(f"{f}: {r}" for f, r in skipped[:3]) if skipped else ""
+        raise InputError(f"{source}: no readable images{detail}")
+    ra, dec = np.array(ras, dtype=np.float64), np.array(decs, dtype=np.float64)
+    has_pos = bool(np.isfinite(ra).any())
+    labels = np.array([i.label for i in kept], dtype=object)
+    has_labels = all(i.label is not None for i in kept)
     return RoundData(
-        images=_stack(images, image_size=image_size, channels=channels, paths=[f for f, _ in files]),
-        ids=np.array(ids, dtype=object),
-        labels=np.array([c for _, c in files], dtype=object) if labelled else None,
+        images=np.concatenate(images),
+        ids=np.array([i.id for i in kept], dtype=object),
+        labels=labels if labelled else None,
+        truth=labels if (not labelled and has_labels) else None,
+        ra=ra if has_pos else None,
+        dec=dec if has_pos else None,
     )
 
 
-def _read_arrays(path: Path, *, labelled: bool, image_size: int, channels: int) -> RoundData:
+# -- folders -------------------------------------------------------------------------------
+def _folder_items(folder: Path, *, prefix: str, label: str | None, skipped: list[tuple[str, str]]) -> list[_Item]:
+    from ahunt.sources.fits import group_band_files
+
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    pictures = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    fits_files = [p for p in entries if p.is_file() and _is_fits(p)]
+    skipped += [(str(p), _NOT_IMAGE) for p in entries if p.is_file() and p not in pictures and p not in fits_files]
+    items = [_Item(id=prefix + p.stem, files=[p], label=label) for p in pictures]
+    items += [_Item(id=prefix + stem, files=files, label=label) for stem, files in group_band_files(fits_files)]
+    return sorted(items, key=lambda i: i.id)
+
+
+def _read_folder(path: Path, *, labelled: bool, image_size: int, channels: int, config, report: bool,
+                 classes: list[str] | None, track=None) -> ReadResult:
+    skipped: list[tuple[str, str]] = []
+    subfolders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if labelled:
+        if not subfolders:
+            raise InputError(f"{path}: no class subfolders; a labelled folder holds one subfolder per class")
+        if classes is not None:
+            _check_classes(classes, [c.name for c in subfolders], str(path))
+            subfolders = [c for c in subfolders if c.name in classes]
+        items = []
+        for c in subfolders:
+            found = _folder_items(c, prefix=f"{c.name}/", label=c.name, skipped=skipped)
+            if not found:
+                skipped.append((str(c), "class folder has no PNG, JPEG or FITS images"))
+            items += found
+    else:
+        if classes is not None:
+            raise InputError(f"{path}: --classes needs labelled data; a flat folder has no classes")
+        items = _folder_items(path, prefix="", label=None, skipped=skipped)
+    if not items:
+        hint = (f" (it has subfolders {', '.join(p.name for p in subfolders[:5])}: a night is a flat folder)"
+                if subfolders and not labelled else "")
+        raise InputError(f"{path}: no PNG, JPEG or FITS images found{hint}")
+    data = _read_items(items, source=path, labelled=labelled, image_size=image_size, channels=channels,
+                       config=config, report=report, skipped=skipped, track=track)
+    return ReadResult(data, skipped)
+
+
+# -- catalogues ----------------------------------------------------------------------------
+def _read_catalogue(path: Path, *, labelled: bool, image_size: int, channels: int, config, report: bool,
+                    classes: list[str] | None, track=None) -> ReadResult:
+    from ahunt.sources.catalogue import read_catalogue_rows
+
+    rows = read_catalogue_rows(path, labelled=labelled)
+    skipped: list[tuple[str, str]] = []
+    if classes is not None:
+        present = [r.label for r in rows if r.label is not None]
+        if not present:
+            raise InputError(f"{path}: --classes needs a 'label' column")
+        _check_classes(classes, present, str(path))
+        rows = [r for r in rows if r.label in classes]
+    items = []
+    for r in rows:
+        if labelled and r.label is None:
+            problem = "no label"
+        elif not r.path.is_file():
+            problem = "file not found"
+        elif not (_is_fits(r.path) or r.path.suffix.lower() in IMAGE_SUFFIXES):
+            problem = _NOT_IMAGE.split(";")[0]
+        else:
+            items.append(_Item(id=r.id, files=[r.path], label=r.label, ra=r.ra, dec=r.dec))
+            continue
+        if not report:
+            raise InputError(f"{r.path}: {problem} (catalogue {path}, id {r.id!r})")
+        skipped.append((str(r.path), f"{problem} (id {r.id!r})"))
+    if not items:
+        detail = "; ".join(f"{f}: {why}" for f, why in skipped[:3])
+        raise InputError(f"{path}: no readable images listed" + (f"; {detail}" if detail else ""))
+    data = _read_items(items, source=path, labelled=labelled, image_size=image_size, channels=channels,
+                       config=config, report=report, skipped=skipped, track=track)
+    return ReadResult(data, skipped)
+
+
+# -- arrays --------------------------------------------------------------------------------
+def _strs(values) -> np.ndarray:
+    return np.array([x.decode() if isinstance(x, bytes) else str(x) for x in values], dtype=object)
+
+
+def _clean_float_images(images: np.ndarray, ids: np.ndarray, path: Path) -> np.ndarray:
+    """Replace non-finite pixels by the image's median; an image with none finite is an error."""
+    if not np.issubdtype(images.dtype, np.floating):
+        return images
+    flat = images.reshape(len(images), -1)
+    bad = ~np.isfinite(flat)
+    if not bad.any():
+        return images
+    rows = np.flatnonzero(bad.any(axis=1))
+    empty = rows[bad[rows].all(axis=1)]
+    if empty.size:
+        raise InputError(f"{path}: image {ids[empty[0]]!r} has no finite pixel (all NaN or infinite)")
+    out = np.array(flat, dtype=np.float32)
+    for i in rows:
+        out[i, bad[i]] = np.median(out[i, ~bad[i]])
+    return out.reshape(images.shape)
+
+
+def _read_arrays(path: Path, *, labelled: bool, image_size: int, channels: int,
+                 classes: list[str] | None) -> RoundData:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
@@ -113,50 +335,123 @@ def _read_arrays(path: Path, *, labelled: bool, image_size: int, channels: int) 
     if "images" not in columns:
         raise InputError(f"{path}: no 'images' array (found: {', '.join(columns) or 'nothing'})")
     images = columns["images"]
+    if images.ndim not in (3, 4):
+        raise InputError(f"{path}: 'images' must be (N, H, W) or (N, H, W, C); got shape {images.shape}")
     n = len(images)
+    if n == 0:
+        raise InputError(f"{path}: 'images' is empty")
     labels = columns.get("labels")
     if labelled and labels is None:
         raise InputError(f"{path}: labelled data needs a 'labels' array beside 'images'")
-    if labels is not None:
-        labels = np.array([x.decode() if isinstance(x, bytes) else str(x) for x in labels], dtype=object)
+    labels = _strs(labels) if labels is not None else None
     ids = columns.get("ids")
-    ids = (np.array([x.decode() if isinstance(x, bytes) else str(x) for x in ids], dtype=object)
-           if ids is not None else np.array([f"{path.stem}-{i:06d}" for i in range(n)], dtype=object))
-    for name, column in (("labels", labels), ("ids", ids)):
+    ids = _strs(ids) if ids is not None else np.array([f"{path.stem}-{i:06d}" for i in range(n)], dtype=object)
+    truth = _strs(columns["truth"]) if "truth" in columns else None
+    ra = np.asarray(columns["ra"], dtype=np.float64) if "ra" in columns else None
+    dec = np.asarray(columns["dec"], dtype=np.float64) if "dec" in columns else None
+    for name, column in (("labels", labels), ("ids", ids), ("truth", truth), ("ra", ra), ("dec", dec)):
         if column is not None and len(column) != n:
             raise InputError(f"{path}: {name} has {len(column)} entries for {n} images")
-    truth = columns.get("truth")
+    if len(set(ids.tolist())) != n:
+        seen: set[str] = set()
+        dup = next(i for i in ids.tolist() if i in seen or seen.add(i))
+        raise InputError(f"{path}: duplicate object id {dup!r}")
+    if not labelled and truth is None:
+        truth = labels  # labels given with a night are its true classes (for --oracle truth)
+    if classes is not None:
+        by = labels if labelled else truth
+        if by is None:
+            raise InputError(f"{path}: --classes needs a 'labels' array")
+        _check_classes(classes, by.tolist(), str(path))
+        keep = np.isin(by, classes)
+        images, ids = images[keep], ids[keep]
+        labels, truth, ra, dec = (c[keep] if c is not None else None for c in (labels, truth, ra, dec))
+    images = _clean_float_images(images, ids, path)
     return RoundData(
         images=to_model_input(images, image_size=image_size, channels=channels, source=str(path)),
         ids=ids,
         labels=labels if labelled else None,
-        truth=np.array([str(x.decode() if isinstance(x, bytes) else x) for x in truth], dtype=object) if truth is not None else None,
-        ra=np.asarray(columns["ra"], dtype=np.float64) if "ra" in columns else None,
-        dec=np.asarray(columns["dec"], dtype=np.float64) if "dec" in columns else None,
+        truth=truth,
+        ra=ra,
+        dec=dec,
     )
 
 
-def _read(path: str | Path, *, labelled: bool, image_size: int, channels: int) -> RoundData:
+# -- entry points --------------------------------------------------------------------------
+def read_input(path: str | Path, *, labelled: bool, image_size: int, channels: int,
+               data_config: "DataConfig | None" = None, classes: str | Iterable | None = None,
+               report: bool = True, track=None) -> ReadResult:
+    """Read any supported input; see the module docstring.  Always returns a ``ReadResult``."""
     path = Path(path)
+    wanted = parse_classes(classes)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
+    name = path.name.lower()
     if path.is_dir():
-        data = _read_folder(path, labelled=labelled, image_size=image_size, channels=channels)
-    elif path.suffix.lower() in (".npz", ".npy", ".h5", ".hdf5"):
-        data = _read_arrays(path, labelled=labelled, image_size=image_size, channels=channels)
+        result = _read_folder(path, labelled=labelled, image_size=image_size, channels=channels,
+                              config=data_config, report=report, classes=wanted, track=track)
+    elif name.endswith((".csv", ".ecsv")):
+        result = _read_catalogue(path, labelled=labelled, image_size=image_size, channels=channels,
+                                 config=data_config, report=report, classes=wanted, track=track)
+    elif name.endswith((".h5", ".hdf5")) and _galaxy10(path):
+        from ahunt.sources.galaxy10 import read_galaxy10
+
+        data = read_galaxy10(path, image_size=image_size, channels=channels, classes=wanted, track=track)
+        if not labelled:
+            data.labels = None
+        result = ReadResult(data, [])
+    elif name.endswith(_ARRAY_SUFFIXES):
+        result = ReadResult(_read_arrays(path, labelled=labelled, image_size=image_size, channels=channels,
+                                         classes=wanted), [])
+    elif _is_fits(path):
+        if labelled:
+            raise InputError(f"{path}: a single FITS file has no class; give a folder with one subfolder per "
+                             "class, or a catalogue with a label column")
+        if wanted is not None:
+            raise InputError(f"{path}: --classes needs labelled data")
+        from ahunt.sources.fits import fits_stem
+
+        data = _read_items([_Item(id=fits_stem(path), files=[path])], source=path, labelled=False,
+                           image_size=image_size, channels=channels, config=data_config, report=False, skipped=[])
+        result = ReadResult(data, [])
     else:
-        raise InputError(f"{path}: unsupported input; give a folder of PNG/JPEG images, or a .npz, .npy or .h5 file")
+        raise InputError(f"{path}: unsupported input; give a folder of PNG/JPEG/FITS images, a .csv/.ecsv "
+                         "catalogue, a FITS file, or a .npz, .npy or .h5 file")
+    data = result.data
     bad = np.flatnonzero(~np.isfinite(data.images).reshape(len(data.images), -1).all(axis=1))
     if bad.size:
         raise InputError(f"{path}: image {data.ids[bad[0]]!r} has NaN or infinite pixels")
-    return data
+    return result
 
 
-def read_labelled(path: str | Path, *, image_size: int, channels: int) -> RoundData:
-    """Round-0 data: a folder with one subfolder per class, or arrays with 'images' and 'labels'."""
-    return _read(path, labelled=True, image_size=image_size, channels=channels)
+def _galaxy10(path: Path) -> bool:
+    from ahunt.sources.galaxy10 import is_galaxy10
+
+    return is_galaxy10(path)
 
 
-def read_batch(path: str | Path, *, image_size: int, channels: int) -> RoundData:
-    """A night's unlabelled batch: a flat folder of images, or arrays with 'images' (labels ignored)."""
-    return _read(path, labelled=False, image_size=image_size, channels=channels)
+def read_labelled(path: str | Path, *, image_size: int, channels: int, report: bool = False,
+                  data_config: "DataConfig | None" = None, classes: str | Iterable | None = None,
+                  track=None) -> RoundData | ReadResult:
+    """Round-0 data: a folder with one subfolder per class, a catalogue with labels, a Galaxy10
+    file, or arrays with 'images' and 'labels'.
+
+    ``classes`` keeps only those classes (names; Galaxy10 also takes indices).  With
+    ``report=True`` bad files of a folder or catalogue are skipped and a ``ReadResult`` (data,
+    skipped) is returned; otherwise the first bad file is an error and the ``RoundData`` is returned.
+    """
+    result = read_input(path, labelled=True, image_size=image_size, channels=channels, data_config=data_config,
+                        classes=classes, report=report, track=track)
+    return result if report else result.data
+
+
+def read_batch(path: str | Path, *, image_size: int, channels: int, report: bool = False,
+               data_config: "DataConfig | None" = None, classes: str | Iterable | None = None,
+               track=None) -> RoundData | ReadResult:
+    """A night's unlabelled batch: a flat folder of images, a catalogue, a FITS file, or arrays
+    with 'images'.  Labels given with the data are kept as ``truth`` (for ``--oracle truth``),
+    never used for training.  ``report`` and ``classes`` as for ``read_labelled``.
+    """
+    result = read_input(path, labelled=False, image_size=image_size, channels=channels, data_config=data_config,
+                        classes=classes, report=report, track=track)
+    return result if report else result.data

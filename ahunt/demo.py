@@ -19,12 +19,14 @@ from ahunt.metrics import auc, top_k_mcc, true_candidates
 from ahunt.oracle import TruthOracle
 from ahunt.query import validate_interest
 from ahunt.session import ask, prepare_questions, retrain, train_initial
-from ahunt.sources.galaxy_sim import ANOMALY_CLASSES
-from ahunt.sources.simulated import SimulatedSurvey
+from ahunt.sources.streams import make_stream
 from ahunt.train import Track, no_progress, resolve_device, score
 from ahunt.workspace import Workspace
 
-__all__ = ["ClassMetrics", "RoundReport", "round_report", "run_demo", "write_metrics_csv", "summarise_hunt"]
+__all__ = [
+    "ClassMetrics", "RoundReport", "round_report", "run_demo", "write_metrics_csv", "summarise_hunt",
+    "validate_stream_interest",
+]
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,19 @@ class RoundReport:
     classes: list[ClassMetrics] = field(default_factory=list)
 
 
-def round_report(ws: Workspace, r: int, *, anomaly_names=ANOMALY_CLASSES) -> RoundReport:
-    """Metrics for round ``r`` from the model trained at the end of that round."""
+def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> RoundReport:
+    """Metrics for round ``r`` from the model trained at the end of that round.
+
+    ``anomaly_names`` defaults to every true class absent from round 0; ``scores`` (an array
+    per object) replaces the model's class probability, for class-agnostic baselines.
+    """
     model, _ = ws.load_model(r)
     data = ws.store.load_round(r)
     probs, _ = score(model, data.images, device=resolve_device(ws.config.device))
-    names = ws.class_names()
+    names = ws.class_names()[: probs.shape[1]]  # an older model lacks classes created after it
+    if anomaly_names is None:
+        known = set(ws.store.load_round(0, images=False).labels.tolist())
+        anomaly_names = sorted(set(data.truth.tolist()) - known)
     questions = ws.log.questions(r)
     asked = {}
     for q in questions:
@@ -65,14 +74,22 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=ANOMALY_CLASSES) -> Rou
             continue
         own = name in names
         # Once the class exists the object must land in it: reserve no longer counts.
-        p = probs[:, names.index(name) if own else names.index(RESERVE)]
+        p = probs[:, names.index(name) if own else names.index(RESERVE)] if scores is None else scores
         out.append(ClassMetrics(
             name=name, n_true=int(is_class.sum()), questions=asked.get(name, 0),
             true_candidates=true_candidates(q_truth, name), mcc=top_k_mcc(p, is_class),
             auc=auc(p, is_class), own_class=own,
         ))
-    found = int(sum(np.isin(q_truth, list(anomaly_names))))
+    found = int(sum(np.isin(q_truth, list(anomaly_names)))) if len(q_truth) else 0
     return RoundReport(round=r, questions=asked, anomalies_found=found, classes=out)
+
+
+def validate_stream_interest(config: Config) -> None:
+    """Weights may name classes the stream will deliver; the oracle creates them when met."""
+    expected = list(dict.fromkeys([*config.survey.initial, RESERVE, *config.survey.nightly, *config.survey.late]))
+    validate_interest(config.hunt.interest, expected)
+    for weights in config.hunt.interest_schedule.values():
+        validate_interest(weights, expected)
 
 
 def run_demo(
@@ -85,10 +102,9 @@ def run_demo(
 ) -> list[RoundReport]:
     """Simulate (or read the cached) survey and hunt through every night of it."""
     out_dir = Path(out_dir)
-    # Weights may name anomaly classes the survey will deliver; the oracle creates them later.
-    expected = [*config.survey.initial, RESERVE, *config.survey.nightly, *config.survey.late]
-    validate_interest(config.hunt.interest, list(dict.fromkeys(expected)))
-    survey = SimulatedSurvey(config.survey, image_size=config.model.image_size, cache_dir=cache_dir)
+    validate_stream_interest(config)
+    survey = make_stream(config.survey, image_size=config.model.image_size, channels=config.model.channels,
+                         cache_dir=cache_dir)
     survey.ensure(track=track)
     ws = Workspace.create(out_dir / "workspace", config, survey.load(0), known=list(config.survey.initial))
     reports = []
@@ -101,7 +117,7 @@ def run_demo(
             result = ask(ws, r, TruthOracle(dict(zip(data.ids.tolist(), data.truth.tolist()))), with_images=False)
             assert result.complete, "the truth oracle answers every question"
             retrain(ws, r, track=track)
-            report = round_report(ws, r)
+            report = round_report(ws, r, anomaly_names=survey.anomalies)
             reports.append(report)
             on_round(report)
     write_metrics_csv(reports, out_dir / "metrics.csv")

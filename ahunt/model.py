@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-__all__ = ["ModelArgs", "HuntNet", "conv_depth"]
+__all__ = ["ModelArgs", "HuntNet", "IsoMaxHead", "conv_depth"]
 
 
 def conv_depth(image_size: int) -> int:
@@ -33,9 +33,31 @@ class ModelArgs:
     channels: int = 1
     latent_dim: int = 64
     width: int = 8
+    head: str = "linear"  # linear | isomax
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+class IsoMaxHead(nn.Module):
+    """IsoMax (Macedo et al. 2019): logits are minus the distance to one prototype per class,
+    times an entropic scale.  Prototypes start at zero, as in the paper.  The scale is kept at
+    inference too, so class probabilities stay sharp enough for question strategies.
+    """
+
+    def __init__(self, in_features: int, out_features: int, scale: float = 10.0):
+        super().__init__()
+        self.in_features, self.out_features, self.scale = in_features, out_features, scale
+        self.prototypes = nn.Parameter(torch.zeros(out_features, in_features))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return -self.scale * torch.cdist(z, self.prototypes)
+
+    def grown(self, n_new: int) -> "IsoMaxHead":
+        new = IsoMaxHead(self.in_features, self.out_features + n_new, self.scale).to(self.prototypes.device)
+        with torch.no_grad():
+            new.prototypes[: self.out_features] = self.prototypes
+        return new
 
 
 class HuntNet(nn.Module):
@@ -63,7 +85,12 @@ class HuntNet(nn.Module):
         self.to_latent = nn.Sequential(
             nn.Flatten(), nn.Dropout(0.2), nn.Linear(c_in * size * size, args.latent_dim), nn.ReLU()
         )
-        self.head = nn.Linear(args.latent_dim, args.n_classes)
+        if args.head == "isomax":
+            self.head: nn.Module = IsoMaxHead(args.latent_dim, args.n_classes)
+        elif args.head == "linear":
+            self.head = nn.Linear(args.latent_dim, args.n_classes)
+        else:
+            raise ValueError(f"unknown head {args.head!r}; choose linear or isomax")
 
     @property
     def n_classes(self) -> int:
@@ -78,6 +105,10 @@ class HuntNet(nn.Module):
         if n_new < 1:
             raise ValueError(f"n_new must be >= 1, got {n_new}")
         old = self.head
+        if isinstance(old, IsoMaxHead):
+            self.head = old.grown(n_new)
+            self.args = ModelArgs(**{**self.args.to_dict(), "n_classes": self.head.out_features})
+            return
         new = nn.Linear(old.in_features, old.out_features + n_new).to(old.weight.device)
         with torch.no_grad():
             bound = 1 / math.sqrt(old.in_features)

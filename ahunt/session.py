@@ -46,6 +46,7 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
         channels=cfg.model.channels,
         latent_dim=cfg.model.latent_dim,
         width=cfg.model.width,
+        head="isomax" if cfg.train.loss == "isomax" else "linear",
     )
     seed = round_seed(cfg.seed, 0)
     import torch
@@ -61,8 +62,12 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
     return losses
 
 
-def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress) -> list[QuestionRow]:
-    """The questions of round ``r``: chosen and stored on first call, read back afterwards."""
+def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, chooser=None) -> list[QuestionRow]:
+    """The questions of round ``r``: chosen and stored on first call, read back afterwards.
+
+    ``chooser`` replaces the configured strategy (baselines such as isolation forests): a
+    callable ``(images, latents, exclude, n, rng) -> list[Pick]`` with a ``name``.
+    """
     stored = ws.log.questions(r)
     if stored:
         return stored
@@ -83,13 +88,17 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress) -> l
     meta = ws.store.load_round(r, images=False)
     asked = ws.log.asked_ids()
     exclude = [i for i, oid in enumerate(meta.ids) if oid in asked]
-    picks = choose_questions(
-        probs, latents, names, cfg.hunt.interest, cfg.hunt.questions,
-        strategy=cfg.hunt.strategy, rng=np.random.default_rng(round_seed(cfg.seed, r)),
-        exclude=exclude, diversity_pool=cfg.hunt.diversity_pool,
-    )
+    rng = np.random.default_rng(round_seed(cfg.seed, r))
+    if chooser is None:
+        picks = choose_questions(
+            probs, latents, names, cfg.hunt.interest_for(r), cfg.hunt.questions,
+            strategy=cfg.hunt.strategy, rng=rng, exclude=exclude, diversity_pool=cfg.hunt.diversity_pool,
+        )
+        strategy = cfg.hunt.strategy
+    else:
+        picks, strategy = chooser(images, latents, exclude, cfg.hunt.questions, rng), chooser.name
     rows = [
-        QuestionRow(r, k, str(meta.ids[p.index]), p.index, cfg.hunt.strategy, p.interest, p.score, version)
+        QuestionRow(r, k, str(meta.ids[p.index]), p.index, strategy, p.interest, p.score, version)
         for k, p in enumerate(picks)
     ]
     ws.log.add_questions(rows)
@@ -168,11 +177,12 @@ def _nearest_labelled(ws: Workspace, model: HuntNet, q_latents: np.ndarray, k: i
     return [tuple((ids[j], names[labels[j]], images[j]) for j in row) for row in order]
 
 
-def retrain(ws: Workspace, r: int, *, track: Track = no_progress) -> list[float]:
+def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: bool = False) -> list[float]:
     """Retrain the whole network on every labelled object so far; the result is model ``r``.
 
     Starts from the model of round ``r - 1`` (warm start keeps what was learnt) and grows its
-    head for classes created since.
+    head for classes created since.  ``head_only`` freezes everything but the last layer (the
+    static transfer-learning baseline).
     """
     cfg = ws.config
     previous = ws.current_version()
@@ -191,6 +201,7 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress) -> list[float]
     losses = train_model(
         model, images, labels, cfg.train, epochs=cfg.train.epochs, seed=seed,
         device=resolve_device(cfg.device), track=track, description=f"retraining round {r}",
+        trainable=(lambda m: m.head.parameters()) if head_only else None,
     )
     save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": ws.class_names(), "losses": losses})
     return losses

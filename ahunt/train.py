@@ -30,6 +30,8 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "Track",
+    "FocalLoss",
+    "make_loss",
 ]
 
 # A progress hook: wraps an iterable with a description and a total (rich.progress.track fits).
@@ -75,6 +77,24 @@ def balanced_indices(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray
     return out
 
 
+class FocalLoss(nn.Module):
+    """Focal loss (Lin et al. 2017): cross-entropy down-weighted by (1 - p_true)^gamma, so
+    well-classified examples count less and the rare, hard ones more."""
+
+    def __init__(self, gamma: float = 2.0):
+        super().__init__()
+        self.gamma = gamma
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        log_p = torch.log_softmax(logits, dim=1).gather(1, target[:, None])[:, 0]
+        return (-((1 - log_p.exp()) ** self.gamma) * log_p).mean()
+
+
+def make_loss(name: str) -> nn.Module:
+    """cross_entropy and isomax (whose head already makes distance logits) use cross-entropy."""
+    return FocalLoss() if name == "focal" else nn.CrossEntropyLoss()
+
+
 class _AugmentedSet(Dataset):
     """Serves (augmented image, label) for a precomputed balanced index list."""
 
@@ -116,8 +136,15 @@ def train_model(
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     model.to(device).train()
     params = list(trainable(model) if trainable else model.parameters())
+    if trainable is not None:
+        # Frozen layers stay exactly as they are: no gradient, no BatchNorm statistics drift and
+        # no dropout (eval mode), so the latent space is truly static.
+        chosen = {id(p) for p in params}
+        for p in model.parameters():
+            p.requires_grad_(id(p) in chosen)
+        model.eval()
     optimizer = torch.optim.Adam(params, lr=cfg.learning_rate)
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = make_loss(cfg.loss)
     losses = []
     for epoch in range(epochs):
         order = balanced_indices(labels, rng)
@@ -136,6 +163,8 @@ def train_model(
             count += len(yb)
         losses.append(total / max(count, 1))
     model.eval()
+    for p in model.parameters():
+        p.requires_grad_(True)
     return losses
 
 

@@ -42,3 +42,21 @@ def test_grow_head_keeps_every_old_weight():
     assert torch.allclose(after_logits[:, :4], before_logits)
     model.grow_head(2)
     assert model(x)[0].shape == (5, 7)
+
+
+def test_isomax_head_distances_and_growth():
+    from ahunt.model import IsoMaxHead
+
+    torch.manual_seed(0)
+    model = HuntNet(ModelArgs(n_classes=3, image_size=32, head="isomax")).eval()
+    with torch.no_grad():
+        model.head.prototypes.copy_(torch.randn(3, 64))
+    x = torch.randn(4, 1, 32, 32)
+    logits, z = model(x)
+    expected = -10.0 * torch.cdist(z, model.head.prototypes)
+    assert torch.allclose(logits, expected)
+    old = model.head.prototypes.detach().clone()
+    model.grow_head(1)
+    assert isinstance(model.head, IsoMaxHead) and model.n_classes == 4
+    assert torch.equal(model.head.prototypes[:3], old)
+    assert torch.allclose(model(x)[0][:, :3], logits)

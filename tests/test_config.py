@@ -58,3 +58,14 @@ def test_missing_file():
 def test_section_must_be_table():
     with pytest.raises(ConfigError, match="must be a table"):
         config_from_dict({"hunt": 3})
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_its_weights_name_its_classes(path, tmp_path):
+    from ahunt.demo import validate_stream_interest
+
+    config = load_config(path)
+    validate_stream_interest(config)
+    dumped = tmp_path / "roundtrip.toml"
+    dumped.write_text(dump_config(config))
+    assert load_config(dumped) == config

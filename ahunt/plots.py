@@ -11,7 +11,16 @@ matplotlib.use("Agg")  # files only; no display is needed (or present over SSH)
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-__all__ = ["plot_rounds", "plot_experiment"]
+__all__ = ["plot_rounds", "plot_experiment", "class_styles", "plot_round_bars", "plot_class_counts"]
+
+def _save(fig, path: str | Path) -> Path:
+    """Lay out, write and close a figure (a closed figure frees its memory in long runs)."""
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
 
 _LABELS = {"mcc": "MCC (top-k rule)", "auc": "ROC AUC", "true_candidates": "true candidates\namong questions"}
 
@@ -41,11 +50,7 @@ def plot_rounds(reports: Sequence, path: str | Path, *, metrics=("mcc", "true_ca
     axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         axes[0, 0].set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_experiment(rows: Sequence[dict], metric: str, path: str | Path, *, title: str = "") -> Path:
@@ -76,11 +81,7 @@ def plot_experiment(rows: Sequence[dict], metric: str, path: str | Path, *, titl
     ax.legend(title="method (mean, ±1σ band)", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
         ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 # -- class colours shared by every figure of a hunt ------------------------------------------
@@ -186,10 +187,5 @@ def plot_class_counts(counts: dict[str, tuple[int, int]], path: str | Path, *, s
     ax.set_xlabel("labelled objects (log scale)")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
-__all__ += ["class_styles", "plot_round_bars", "plot_class_counts"]

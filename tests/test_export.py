@@ -149,3 +149,38 @@ def test_cli_export(hunt, tmp_path):
     result = runner.invoke(app, ["export", str(hunt.root)])  # default: into the workspace, ECSV
     assert result.exit_code == 0, result.output
     assert (hunt.root / "candidates_round0001.ecsv").exists()
+
+
+def test_export_writes_a_contact_sheet_for_sharing(tmp_path, sim_cache, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ahunt.cli import app
+
+    ws_path = _trained_workspace_for_sheet(tmp_path, sim_cache)
+    sheet = tmp_path / "sheet.png"
+    result = CliRunner().invoke(app, ["export", str(ws_path), "--out", str(tmp_path / "c.ecsv"),
+                                      "--top", "3", "--contact-sheet", str(sheet)])
+    assert result.exit_code == 0, result.output
+    assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = CliRunner().invoke(app, ["export", str(ws_path), "--out", str(tmp_path / "d.ecsv"),
+                                     "--contact-sheet", str(sheet)])
+    assert again.exit_code == 2 and "--overwrite" in again.output
+
+
+def _trained_workspace_for_sheet(tmp_path, sim_cache):
+    from ahunt.oracle import TruthOracle
+    from ahunt.session import ask, prepare_questions, retrain, train_initial
+    from ahunt.sources.simulated import SimulatedSurvey
+    from ahunt.workspace import Workspace
+    from conftest import tiny_config
+
+    config = tiny_config()
+    survey = SimulatedSurvey(config.survey, image_size=32, cache_dir=sim_cache)
+    ws = Workspace.create(tmp_path / "ws", config, survey.load(0), known=list(config.survey.initial))
+    train_initial(ws)
+    data = survey.load(1)
+    r = ws.store.add_round(data)
+    prepare_questions(ws, r)
+    ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False)
+    retrain(ws, r)
+    return ws.root

@@ -56,13 +56,14 @@ def export(
     round_: Optional[int] = typer.Option(None, "--round", "-r", min=0, help="Export this round (default: the newest)."),
     all_rounds: bool = typer.Option(False, "--all-rounds", help="Export every round, round 0 included."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
+    contact_sheet: Optional[Path] = typer.Option(None, "--contact-sheet", help="Also write a PNG of the top candidates' thumbnails with ids, for sharing."),
 ) -> None:
     """Write a candidate catalogue of a round, scored by the current model.
 
     Columns: id, ra, dec (deg), round, p_<class>, predicted, label, rank_<class>, rank.
     Ranks are by score within each class of interest (interest weight above 0).
 
-    Example: ahunt export my-hunt --top 20 --out mergers.fits
+    Example: ahunt export my-hunt --top 20 --out mergers.fits --contact-sheet mergers.png
     """
     from ahunt.export import export_candidates
 
@@ -88,3 +89,11 @@ def export(
             preview.add_row(str(row["rank"]), str(row["ranked_by"]), str(row["id"]), str(row["round"]),
                             str(row["predicted"]), str(row["label"]) or "-", p)
         out.print(preview)
+    if contact_sheet is not None:
+        from ahunt.contact_sheet import write_contact_sheet
+
+        if contact_sheet.exists() and not overwrite:
+            raise AhuntError(f"{contact_sheet}: exists; add --overwrite to replace it")
+        sheet_round = None if all_rounds else round_
+        write_contact_sheet(ws, contact_sheet, round=sheet_round, top=min(top or 8, 12))
+        out.print(f"Wrote the contact sheet [bold]{contact_sheet}[/].")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -204,20 +204,26 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
         out.print(f"Next night: [bold]ahunt ingest {workspace} PATH[/]")
 
 
-_ORACLE_HELP = "Who answers: terminal (you, one key per answer) or truth (true labels stored with simulated data)."
-_ANSWERS_HELP = "CSV with columns id,label answering the questions (label 'skip' skips; an unknown name creates that class)."
-_NEIGHBOURS_HELP = "Show this many nearest labelled objects (in latent space) beside each question."
-_STDIN_HELP = "Read keystrokes from standard input even when it is not a terminal (for testing)."
+# hunt and label take the same options
+OracleOption = Annotated[str, typer.Option(
+    help="Who answers: terminal (you, one key per answer) or truth (true labels stored with simulated data).")]
+AnswersOption = Annotated[Optional[Path], typer.Option(
+    help="CSV with columns id,label answering the questions (label 'skip' skips; an unknown name creates that class).")]
+NeighboursOption = Annotated[int, typer.Option(
+    min=0, max=8, help="Show this many nearest labelled objects (in latent space) beside each question.")]
+StdinKeysOption = Annotated[bool, typer.Option(
+    "--keys-from-stdin", hidden=True, help="Read keystrokes from standard input even when it is not a terminal (for testing).")]
+WorkspaceArgument = Annotated[Path, typer.Argument(help="The hunt's folder.")]
 
 
 @app.command()
 @handle_errors
 def hunt(
-    workspace: Path = typer.Argument(..., help="The hunt's folder."),
-    oracle: str = typer.Option("terminal", help=_ORACLE_HELP),
-    answers: Optional[Path] = typer.Option(None, help=_ANSWERS_HELP),
-    neighbours: int = typer.Option(0, min=0, max=8, help=_NEIGHBOURS_HELP),
-    keys_from_stdin: bool = typer.Option(False, "--keys-from-stdin", hidden=True, help=_STDIN_HELP),
+    workspace: WorkspaceArgument,
+    oracle: OracleOption = "terminal",
+    answers: AnswersOption = None,
+    neighbours: NeighboursOption = 0,
+    keys_from_stdin: StdinKeysOption = False,
 ) -> None:
     """The nightly command: score the new night, ask its questions, retrain on the answers.
 
@@ -232,11 +238,11 @@ def hunt(
 @app.command()
 @handle_errors
 def label(
-    workspace: Path = typer.Argument(..., help="The hunt's folder."),
-    oracle: str = typer.Option("terminal", help=_ORACLE_HELP),
-    answers: Optional[Path] = typer.Option(None, help=_ANSWERS_HELP),
-    neighbours: int = typer.Option(0, min=0, max=8, help=_NEIGHBOURS_HELP),
-    keys_from_stdin: bool = typer.Option(False, "--keys-from-stdin", hidden=True, help=_STDIN_HELP),
+    workspace: WorkspaceArgument,
+    oracle: OracleOption = "terminal",
+    answers: AnswersOption = None,
+    neighbours: NeighboursOption = 0,
+    keys_from_stdin: StdinKeysOption = False,
 ) -> None:
     """Resume an unfinished labelling session at its first unanswered question; retrain when done.
 

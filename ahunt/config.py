@@ -71,6 +71,9 @@ class TrainConfig:
     zoom: float = 0.1
     flip: bool = True
     loss: str = "cross_entropy"  # cross_entropy | focal | isomax (Macedo et al. 2019)
+    # Up-sample each epoch to at least this many images, so a small labelled set still gets
+    # enough optimizer steps (0: no minimum; `ahunt init` on your own data sets 1024).
+    min_epoch_size: int = 0
 
     def validate(self) -> None:
         _require(self.epochs_initial >= 1, "train.epochs_initial", self.epochs_initial, "must be >= 1")
@@ -81,6 +84,7 @@ class TrainConfig:
         _require(0 <= self.shift < 0.5, "train.shift", self.shift, "must be in [0, 0.5)")
         _require(0 <= self.zoom < 0.5, "train.zoom", self.zoom, "must be in [0, 0.5)")
         _require(self.loss in LOSSES, "train.loss", self.loss, f"choose one of {', '.join(LOSSES)}")
+        _require(self.min_epoch_size >= 0, "train.min_epoch_size", self.min_epoch_size, "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -63,10 +63,13 @@ def make_augmentation(cfg: TrainConfig) -> v2.Compose:
     return v2.Compose(steps)
 
 
-def balanced_indices(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Indices that up-sample every present class to the largest class's count, shuffled."""
+def balanced_indices(labels: np.ndarray, rng: np.random.Generator, *, min_total: int = 0) -> np.ndarray:
+    """Indices that up-sample every present class to the largest class's count, shuffled.
+
+    With ``min_total``, every class is up-sampled further so the epoch holds at least that many.
+    """
     classes, counts = np.unique(labels, return_counts=True)
-    target = counts.max()
+    target = max(int(counts.max()), -(-min_total // len(classes)))
     parts = []
     for c, k in zip(classes, counts):
         members = np.flatnonzero(labels == c)
@@ -147,7 +150,7 @@ def train_model(
     loss_fn = make_loss(cfg.loss)
     losses = []
     for epoch in range(epochs):
-        order = balanced_indices(labels, rng)
+        order = balanced_indices(labels, rng, min_total=cfg.min_epoch_size)
         data = _AugmentedSet(x, y, order, augment)
         loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=len(order) > cfg.batch_size)
         total, count = 0.0, 0

@@ -161,3 +161,14 @@ def test_hunt_runs_with_each_loss(tmp_path, sim_cache, loss):
     model, _ = ws.load_model()
     assert model.args.head == ("isomax" if loss == "isomax" else "linear")
     assert model.n_classes == len(ws.class_names())
+
+
+def test_balanced_indices_upsample_to_the_largest_class_and_a_minimum():
+    from ahunt.train import balanced_indices
+
+    labels = np.array([0] * 10 + [1] * 3 + [2] * 1)
+    idx = balanced_indices(labels, np.random.default_rng(0))
+    assert np.bincount(labels[idx]).tolist() == [10, 10, 10]
+    assert set(idx[labels[idx] == 0]) == set(range(10))  # every original kept
+    big = balanced_indices(labels, np.random.default_rng(0), min_total=100)
+    assert np.bincount(labels[big]).tolist() == [34, 34, 34]

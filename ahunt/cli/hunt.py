@@ -74,7 +74,12 @@ def init(
             names += list(GALAXY10_CLASSES)  # the other classes may be found; weights may wait for them
         if config_path is None:
             # The built-in weights name the demo's classes; a new hunt starts by looking for anything new.
-            config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, interest={RESERVE: 1.0}))
+            # A small labelled set would get only a few optimizer steps per epoch: ask for enough.
+            config = dataclasses.replace(
+                config,
+                hunt=dataclasses.replace(config.hunt, interest={RESERVE: 1.0}),
+                train=dataclasses.replace(config.train, min_epoch_size=1024),
+            )
     validate_interest(config.hunt.interest, list(dict.fromkeys(names)))
     known_names = list(config.survey.initial) if simulated else None
     ws = Workspace.create(workspace, config, initial, known=known_names)

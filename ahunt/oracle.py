@@ -12,7 +12,7 @@ import numpy as np
 
 from ahunt.labels import ClassInfo
 
-__all__ = ["Question", "Label", "Skip", "Undo", "Quit", "Answer", "Oracle", "TruthOracle", "AnswersFileOracle"]
+__all__ = ["Question", "Label", "Skip", "Undo", "Quit", "Defer", "Answer", "Oracle", "TruthOracle", "AnswersFileOracle"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,12 @@ class Quit:
     """Stop asking; every answer given so far is kept."""
 
 
-Answer = Label | Skip | Undo | Quit
+@dataclass(frozen=True)
+class Defer:
+    """No answer now: the question stays pending for a later session (nothing is recorded)."""
+
+
+Answer = Label | Skip | Undo | Quit | Defer
 
 
 class Oracle(Protocol):
@@ -125,7 +130,7 @@ class AnswersFileOracle:
     def __call__(self, question: Question, classes: Sequence[ClassInfo]) -> Answer:
         label = self.answers.get(question.object_id)
         if label is None:
-            return Quit()  # the rest stays pending for a later session
+            return Defer()  # stays pending for a later session
         if label.lower() == "skip":
             return Skip()
         return Label(label, new=label not in {c.name for c in classes})

@@ -15,7 +15,7 @@ import numpy as np
 from ahunt.errors import WorkspaceError
 from ahunt.labels import QuestionRow
 from ahunt.model import HuntNet, ModelArgs
-from ahunt.oracle import Label, Oracle, Question, Quit, Skip, Undo
+from ahunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.query import choose_questions
 from ahunt.train import Track, no_progress, resolve_device, save_checkpoint, score, train_model
 from ahunt.workspace import Workspace
@@ -132,13 +132,17 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neig
     near = _nearest_labelled(ws, model, q_latents, neighbours, device) if neighbours else [()] * len(questions)
     meta = ws.store.load_round(r, images=False)
     row_of = {q.object_id: k for k, q in enumerate(questions)}
+    deferred: set[str] = set()
     while True:
         standing = {a.object_id for a in ws.log.standing_answers(r)}
         pending = [q for q in questions if q.object_id not in standing]
         answered = len(questions) - len(pending)
         if not pending:
             return AskResult(True, answered, len(questions))
-        q = pending[0]
+        open_now = [q for q in pending if q.object_id not in deferred]
+        if not open_now:
+            return AskResult(False, answered, len(questions))
+        q = open_now[0]
         k = row_of[q.object_id]
         classes = ws.classes()
         names = [c.name for c in classes][: probs.shape[1]]
@@ -154,6 +158,9 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neig
         answer = oracle(question, classes)
         if isinstance(answer, Quit):
             return AskResult(False, answered, len(questions))
+        if isinstance(answer, Defer):
+            deferred.add(q.object_id)
+            continue
         if isinstance(answer, Undo):
             ws.log.retract_last(r, oracle=oracle.name)
         elif isinstance(answer, Skip):

@@ -94,10 +94,12 @@ def test_answers_file_and_truth_oracle(hunt_ws, tmp_path):
     with open(answers, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id", "label"])
-        w.writerows([[q[0], "spiral"], [q[1], "skip"], [q[2], "ring galaxy"]])
+        # q[1] is left out: it stays pending while the later answers are still recorded
+        w.writerows([[q[0], "spiral"], [q[2], "skip"], [q[3], "ring galaxy"]])
     result = invoke("label", hunt_ws, "--answers", answers)
     assert result.exit_code == 0, result.output
-    assert [k for _, k in standing(hunt_ws)] == ["label", "skip", "label"]
+    assert [(o, k) for o, k in standing(hunt_ws)] == [(q[0], "label"), (q[2], "skip"), (q[3], "label")]
+    assert "3 questions left" in result.output
     assert "ring galaxy" in Workspace.open(hunt_ws).class_names()
     result = invoke("label", hunt_ws, "--oracle", "truth")
     assert result.exit_code == 0, result.output

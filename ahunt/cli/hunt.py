@@ -213,7 +213,7 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
 OracleOption = Annotated[str, typer.Option(
     help="Who answers: terminal (you, one key per answer) or truth (true labels stored with simulated data).")]
 AnswersOption = Annotated[Optional[Path], typer.Option(
-    help="CSV with columns id,label answering the questions (label 'skip' skips; an unknown name creates that class).")]
+    help="CSV with columns id,label answering the questions (label 'skip' skips; an unknown name creates that class; questions not in the file stay pending).")]
 NeighboursOption = Annotated[int, typer.Option(
     min=0, max=8, help="Show this many nearest labelled objects (in latent space) beside each question.")]
 StdinKeysOption = Annotated[bool, typer.Option(

@@ -6,10 +6,17 @@
 - ``iforest-raw``: isolation forest on raw pixels;
 - ``iforest-latent-static``: isolation forest on the round-0 network's latent space;
 - ``iforest-latent-dynamic``: isolation forest on the latent space of a network retrained
-  every round on the answers to the forest's own questions.
+  every round on the answers to the forest's own questions;
+- ``aloe``: active latent outlier exposure, a one-class detector on the CNN backbone
+  (``ahunt/aloe.py``), diverse questions with recorded selection probabilities;
+- ``ae-active``: a convolutional autoencoder with an active layer over its reconstruction
+  errors (``ahunt/ae_active.py``), questions by top score.
 
 The isolation-forest methods ask their top-scoring objects, and their MCC uses the same top-k
-rule as AHUNT, on the forest's score.
+rule as AHUNT, on the forest's score.  The two deep detectors (``Method.detector``) keep their
+own network in memory through a task: the loop calls ``start_round``, uses the detector as the
+question chooser, then calls ``learn`` after the answers, ``scores`` for the MCC and
+``contamination`` for an estimate of the night's anomalous fraction (None if it has none).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from sklearn.ensemble import IsolationForest
 
 from ahunt.query import Pick
 
-__all__ = ["Method", "METHOD_SPECS", "iforest_scores", "IForestChooser"]
+__all__ = ["Method", "METHOD_SPECS", "iforest_scores", "IForestChooser", "make_detector"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class Method:
     strategy: str | None  # question strategy for the class-based methods; None for iforest
     retrain: str  # 'full', 'head' or 'none'
     iforest_space: str | None = None  # 'raw' or 'latent' for the isolation-forest methods
+    detector: str | None = None  # 'aloe' or 'ae-active': a deep detector with its own network
 
 
 METHOD_SPECS: dict[str, Method] = {
@@ -42,7 +50,22 @@ METHOD_SPECS: dict[str, Method] = {
     "iforest-raw": Method(strategy=None, retrain="none", iforest_space="raw"),
     "iforest-latent-static": Method(strategy=None, retrain="none", iforest_space="latent"),
     "iforest-latent-dynamic": Method(strategy=None, retrain="full", iforest_space="latent"),
+    "aloe": Method(strategy=None, retrain="none", detector="aloe"),
+    "ae-active": Method(strategy=None, retrain="none", detector="ae-active"),
 }
+
+
+def make_detector(name: str, ws, *, device):
+    """The detector a method names, set up on the workspace's round 0 (the round-0 model trained)."""
+    if name == "aloe":
+        from ahunt.aloe import AloeDetector
+
+        return AloeDetector(ws, device=device)
+    if name == "ae-active":
+        from ahunt.ae_active import AeActiveDetector
+
+        return AeActiveDetector(ws, device=device)
+    raise ValueError(f"unknown detector {name!r}")
 
 
 def iforest_scores(features: np.ndarray, *, seed: int) -> np.ndarray:

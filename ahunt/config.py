@@ -37,7 +37,7 @@ LOSSES = ("cross_entropy", "focal", "isomax")
 SOURCES = ("simulated", "mnist5k", "galaxy10")
 METHODS = (
     "ahunt", "ahunt-uncertainty", "ahunt-diversity", "random", "static",
-    "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic",
+    "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic", "aloe", "ae-active",
 )
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -4,7 +4,10 @@ Each (trial, method) pair is one task.  It runs the production session loop with
 oracle and writes its rows to ``parts/<method>-trial<k>.csv`` atomically, so an interrupted
 experiment resumes where it stopped: finished tasks are not rerun.  ``results.csv`` is the tidy
 union (trial, method, round, metric, value); metrics are ``mcc:<class>``, ``auc:<class>`` and
-``true_candidates:<class>`` for every anomaly class, and ``anomalies_found``.
+``true_candidates:<class>`` for every anomaly class, and ``anomalies_found``.  Methods whose
+questions carry selection probabilities (``aloe``) add ``contamination_estimate`` and
+``contamination_se`` (the importance-weighted anomalous fraction of the night) and
+``contamination_true`` (the fraction of the night outside the round-0 classes).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from ahunt.baselines import METHOD_SPECS, IForestChooser, iforest_scores
+from ahunt.baselines import METHOD_SPECS, IForestChooser, iforest_scores, make_detector
 from ahunt.config import Config
 from ahunt.demo import round_report, validate_stream_interest
 from ahunt.oracle import TruthOracle
@@ -60,10 +63,15 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
     train_initial(ws)
     device = resolve_device(cfg.device)
     chooser = IForestChooser(spec.iforest_space, seed=cfg.seed) if spec.iforest_space else None
+    detector = make_detector(spec.detector, ws, device=device) if spec.detector else None
+    if detector is not None:
+        chooser = detector
     rows = []
     for night in range(1, stream.n_rounds):
         data = stream.load(night)
         r = ws.store.add_round(data)
+        if detector is not None:
+            detector.start_round(ws, r)
         prepare_questions(ws, r, chooser=chooser)
         ask(ws, r, TruthOracle(dict(zip(data.ids.tolist(), data.truth.tolist()))), with_images=False)
         if spec.retrain == "none":
@@ -71,7 +79,10 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
         else:
             retrain(ws, r, head_only=spec.retrain == "head")
         scores = None
-        if chooser is not None:
+        if detector is not None:
+            detector.learn(ws, r)
+            scores = detector.scores(ws.store.load_round(r).images)
+        elif chooser is not None:
             model, _ = ws.load_model(r)
             images = ws.store.load_round(r).images
             _, latents = score(model, images, device=device)
@@ -84,6 +95,14 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
                 {**base, "metric": f"mcc:{c.name}", "value": c.mcc},
                 {**base, "metric": f"auc:{c.name}", "value": c.auc},
                 {**base, "metric": f"true_candidates:{c.name}", "value": c.true_candidates},
+            ]
+        estimate = detector.contamination(ws, r) if detector is not None else None
+        if estimate is not None:
+            true = float(np.mean(~np.isin(data.truth, list(stream.known))))
+            rows += [
+                {**base, "metric": "contamination_estimate", "value": estimate[0]},
+                {**base, "metric": "contamination_se", "value": estimate[1]},
+                {**base, "metric": "contamination_true", "value": true},
             ]
     if not keep_workspace:
         shutil.rmtree(root)  # a workspace per task would fill the disk; the rows are what count

@@ -106,3 +106,14 @@ def test_mnist_stream_draws_real_digits_without_repeats():
 def test_experiment_config_rejects_unknown_method():
     with pytest.raises(ConfigError, match="unknown method"):
         Config(experiment=ExperimentConfig(methods=("ahunt", "magic"))).validate()
+
+
+def test_deep_detector_methods_are_known_and_leave_the_others_alone():
+    from ahunt.baselines import METHOD_SPECS, make_detector
+    from ahunt.config import METHODS
+
+    Config(experiment=ExperimentConfig(methods=("aloe", "ae-active"))).validate()
+    assert {"aloe", "ae-active"} <= set(METHODS) and set(METHOD_SPECS) == set(METHODS)
+    assert {m for m, spec in METHOD_SPECS.items() if spec.detector} == {"aloe", "ae-active"}
+    with pytest.raises(ValueError, match="unknown detector"):
+        make_detector("magic", None, device=None)

@@ -95,6 +95,9 @@ class HuntConfig:
     questions: int = 10
     diversity_pool: int = 5
     interest: Mapping[str, float] = field(default_factory=lambda: {"reserve": 0.5, "merger": 0.5})
+    # Share of each night's questions drawn uniformly from the rest of the night, so that the
+    # night's anomalous fraction can be estimated without bias (see ahunt/contamination.py).
+    random_share: float = 0.0
     # Optional changes of interest over a hunt: {"6": {...}, "11": {...}} applies from that round on.
     interest_schedule: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
@@ -112,6 +115,7 @@ class HuntConfig:
         )
         _require(self.questions >= 1, "hunt.questions", self.questions, "must be >= 1")
         _require(self.diversity_pool >= 1, "hunt.diversity_pool", self.diversity_pool, "must be >= 1")
+        _require(0 <= self.random_share < 1, "hunt.random_share", self.random_share, "must be in [0, 1)")
         validate_weights(self.interest, where="hunt.interest")
         for key, weights in self.interest_schedule.items():
             _require(key.isdigit() and int(key) >= 1, f"hunt.interest_schedule.{key}", key, "keys are round numbers >= 1")

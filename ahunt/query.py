@@ -26,7 +26,10 @@ __all__ = [
     "random_sampling",
     "choose_questions",
     "validate_interest",
+    "RANDOM_SHARE",
 ]
+
+RANDOM_SHARE = "random share"  # the interest recorded for questions of the uniform random share
 
 
 # -- the interest split --------------------------------------------------------------------
@@ -167,8 +170,13 @@ def choose_questions(
     rng: np.random.Generator,
     exclude: Sequence[int] = (),
     diversity_pool: int = 5,
+    random_share: float = 0.0,
 ) -> list[Pick]:
     """Choose up to ``n`` questions from one round.
+
+    With ``random_share`` > 0, that share of the questions (at least one) is drawn uniformly
+    from what the strategy left, after it chose; those picks carry the interest
+    ``RANDOM_SHARE`` and make an unbiased estimate of the night's anomalous fraction possible.
 
     ``probs`` is (N, n_classes) in the order of ``class_names``; ``weights`` maps class names
     to interest weights (classes absent from ``class_names`` are ignored: they do not exist
@@ -187,7 +195,8 @@ def choose_questions(
         func = lambda p, z, pool, k, g: diversity_sampling(p, z, pool, k, g, pool_factor=diversity_pool)  # noqa: E731
     available = np.setdiff1d(np.arange(len(probs)), np.asarray(exclude, dtype=np.int64))
     picks: list[Pick] = []
-    remaining = min(n, len(available))
+    n_random = min(n - 1, max(1, round(n * random_share))) if random_share > 0 and n > 1 else 0
+    n, remaining = n - n_random, min(n - n_random, len(available))
     open_classes = dict(live)
     while remaining > 0 and open_classes and len(available):
         quota = split_quota(open_classes, remaining)
@@ -202,4 +211,7 @@ def choose_questions(
             if len(chosen) < quota[name]:
                 open_classes.pop(name)  # could not fill: its share goes to the others
         remaining = min(n - len(picks), len(available))
+    if n_random and len(available):
+        drawn = rng.choice(available, size=min(n_random, len(available)), replace=False)
+        picks += [Pick(int(i), RANDOM_SHARE, 0.0) for i in drawn]  # no class score: drawn uniformly
     return picks

@@ -42,7 +42,10 @@ def round_table(ws: Workspace, truth_reports: dict | None = None) -> tuple[list[
     classes = ws.classes()
     kind = {c.idx: c.kind for c in classes}
     trained = set(ws.trained_rounds())
-    header = ["round", "objects", "model", "questions", "labels", "skipped", "anomaly labels", "new classes"]
+    from ahunt.session import night_contamination
+
+    header = ["round", "objects", "model", "questions", "labels", "skipped", "anomaly labels", "new classes",
+              "anomalous fraction (est.)"]
     anomaly_names: list[str] = []
     if truth_reports:
         for rep in truth_reports.values():
@@ -62,6 +65,8 @@ def round_table(ws: Workspace, truth_reports: dict | None = None) -> tuple[list[
             str(sum(kind.get(a.class_idx) == "anomaly" for a in labels)) if r else "-",
             ", ".join(c.name for c in classes if c.kind == "anomaly" and c.created_round == r) or "",
         ]
+        estimate = night_contamination(ws, r) if r else None
+        row.append(f"{estimate.estimate:.1%} ± {estimate.se:.1%}" if estimate else "-")
         if truth_reports:
             rep = truth_reports.get(r)
             by = {c.name: c for c in rep.classes} if rep else {}
@@ -196,6 +201,10 @@ def _html(ws: Workspace, report: Report, header: list[str], rows: list[list[str]
     for row in rows:
         parts.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>")
     parts.append("</tbody></table>")
+    parts.append('<p class="note">Anomalous fraction: importance-weighted estimate of the share of the night in '
+                 'anomaly classes; the strategy\'s picks count exactly and the uniformly random share of the '
+                 'questions ([hunt] random_share) stands for the rest, so the estimate is unbiased; '
+                 '"-" where a night had no random share.</p>')
     if truth:
         parts.append('<p class="note">MCC per anomaly class from the model trained at the end of each round '
                      "(true classes of the simulation); before a class exists, the reserve's probability "

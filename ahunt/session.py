@@ -23,6 +23,7 @@ from ahunt.workspace import Workspace
 __all__ = [
     "train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed",
     "round_to_hunt", "run_session", "summarise_round", "SessionSummary", "score_round",
+    "Contamination", "night_contamination",
 ]
 
 
@@ -93,6 +94,7 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
         picks = choose_questions(
             probs, latents, names, cfg.hunt.interest_for(r), cfg.hunt.questions,
             strategy=cfg.hunt.strategy, rng=rng, exclude=exclude, diversity_pool=cfg.hunt.diversity_pool,
+            random_share=cfg.hunt.random_share,
         )
         strategy = cfg.hunt.strategy
     else:
@@ -226,6 +228,47 @@ def round_to_hunt(ws: Workspace) -> int:
 
 
 @dataclass(frozen=True)
+class Contamination:
+    """The night's estimated anomalous fraction (Horvitz-Thompson, top picks + random share)."""
+
+    estimate: float
+    se: float
+    random_questions: int  # answered questions of the random share behind the estimate
+
+
+def night_contamination(ws: Workspace, r: int) -> Contamination | None:
+    """Estimate the anomalous fraction of round ``r`` from its answers, or None without a random share.
+
+    The strategy's own picks are counted exactly; the uniform random share stands for the rest
+    of the night.  An answer with an anomaly class counts as anomalous; a skipped strategy pick
+    counts as not anomalous, and skipped random picks are left out of the sample.
+    """
+    from ahunt.contamination import mixed_design_fraction
+    from ahunt.query import RANDOM_SHARE
+
+    questions = ws.log.questions(r)
+    kind_of = {c.idx: c.kind for c in ws.classes()}
+    answers = {a.object_id: a for a in ws.log.standing_answers(r)}
+
+    def anomalous(q) -> bool | None:
+        a = answers.get(q.object_id)
+        if a is None or a.kind == "skip":
+            return None
+        return kind_of.get(a.class_idx) == "anomaly"
+
+    top = [anomalous(q) for q in questions if q.interest != RANDOM_SHARE]
+    rand = [anomalous(q) for q in questions if q.interest == RANDOM_SHARE]
+    rand = [x for x in rand if x is not None]
+    if all(q.strategy == "random" for q in questions) and questions:
+        top, rand = [], [x for x in (anomalous(q) for q in questions) if x is not None]
+    if not rand:
+        return None
+    # skipped random picks are taken as missing at random: the answered ones are the sample
+    estimate, se = mixed_design_fraction([bool(x) for x in top], rand, ws.store.round_size(r))
+    return Contamination(estimate, se, len(rand))
+
+
+@dataclass(frozen=True)
 class SessionSummary:
     round: int
     complete: bool
@@ -236,6 +279,7 @@ class SessionSummary:
     new_classes: list[str]
     retrained: bool
     model_version: int | None
+    contamination: Contamination | None = None
 
 
 def run_session(ws: Workspace, oracle: Oracle, *, retrain_when_complete: bool = True,
@@ -263,7 +307,7 @@ def summarise_round(ws: Workspace, r: int, *, complete: bool, retrained: bool) -
         round=r, complete=complete, answered=len(standing), total=len(ws.log.questions(r)), labels=labels,
         skipped=sum(a.kind == "skip" for a in standing),
         new_classes=[c.name for c in classes if c.kind == "anomaly" and c.created_round == r],
-        retrained=retrained, model_version=ws.current_version(),
+        retrained=retrained, model_version=ws.current_version(), contamination=night_contamination(ws, r),
     )
 
 

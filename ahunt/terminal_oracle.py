@@ -19,6 +19,7 @@ from rich.text import Text
 from ahunt.errors import AhuntError
 from ahunt.labels import RESERVE, ClassInfo
 from ahunt.oracle import Answer, Label, Question, Quit, Skip, Undo
+from ahunt.query import RANDOM_SHARE
 from ahunt.terminal_image import HalfBlockImage, image_strip
 
 __all__ = ["KeyReader", "TerminalKeys", "StreamKeys", "TerminalOracle", "legend_keys"]
@@ -154,7 +155,10 @@ class TerminalOracle:
         if q.ra is not None and q.dec is not None:
             where += f"   RA {q.ra:.5f}  Dec {q.dec:+.5f}"
         info.add_row("where", where)
-        info.add_row("asked", Text(f"{q.strategy} sampling for class '{q.interest}'"))
+        if q.interest == RANDOM_SHARE:
+            info.add_row("asked", Text("at random (the share that estimates the night's anomalous fraction)"))
+        else:
+            info.add_row("asked", Text(f"{q.strategy} sampling for class '{q.interest}'"))
         top = sorted(q.probs.items(), key=lambda kv: -kv[1])[:3]
         probs = Text()
         for name, p in top:

@@ -187,3 +187,26 @@ def test_sigkill_mid_session_loses_no_answer(hunt_ws):
     assert result.exit_code == 0, result.output
     assert [k for _, k in standing(hunt_ws)][:3] == ["label", "label", "skip"]
     assert len(standing(hunt_ws)) == 6
+
+
+def test_hunt_prints_the_nights_anomalous_fraction(tmp_path, sim_cache, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setenv("AHUNT_CACHE_DIR", str(sim_cache))
+    config = tiny_config()
+    config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, random_share=0.34))
+    path = tmp_path / "c.toml"
+    path.write_text(dump_config(config))
+    ws = tmp_path / "ws"
+    assert invoke("init", ws, "--simulated", "--config", path).exit_code == 0
+    assert invoke("ingest", ws, "--simulated").exit_code == 0
+    result = invoke("hunt", ws, "--oracle", "truth")
+    assert result.exit_code == 0, result.output
+    assert "Anomalous fraction of the night ≈" in result.output and "2 uniformly random questions" in result.output
+    assert (ws / "config.toml").read_text().count("random_share = 0.34") == 1
+
+
+def test_hunt_without_random_share_says_how_to_get_an_estimate(hunt_ws):
+    result = invoke("hunt", hunt_ws, "--oracle", "truth")
+    assert result.exit_code == 0, result.output
+    assert "no estimate" in result.output and "random_share" in result.output

@@ -142,3 +142,17 @@ def test_choose_rejects_unknown_strategy_and_dead_weights():
     with pytest.raises(QueryError, match="give the reserve class a weight"):
         choose_questions(probs, z, ["a", "b", "reserve"], {"merger": 1}, 3, strategy="anomaly",
                          rng=np.random.default_rng(0))
+
+
+def test_random_share_is_drawn_from_what_the_strategy_left():
+    from ahunt.query import RANDOM_SHARE
+
+    probs, z = _probs()
+    names = ["elliptical", "spiral", "reserve", "merger"]
+    picks = choose_questions(probs, z, names, {"reserve": 0.5, "merger": 0.5}, 10, strategy="anomaly",
+                             rng=np.random.default_rng(0), random_share=0.2)
+    assert [p.interest for p in picks].count(RANDOM_SHARE) == 2
+    assert len({p.index for p in picks}) == 10
+    top = choose_questions(probs, z, names, {"reserve": 0.5, "merger": 0.5}, 8, strategy="anomaly",
+                           rng=np.random.default_rng(0))
+    assert [p.index for p in picks[:8]] == [p.index for p in top]  # the strategy's picks come first

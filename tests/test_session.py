@@ -172,3 +172,30 @@ def test_balanced_indices_upsample_to_the_largest_class_and_a_minimum():
     assert set(idx[labels[idx] == 0]) == set(range(10))  # every original kept
     big = balanced_indices(labels, np.random.default_rng(0), min_total=100)
     assert np.bincount(labels[big]).tolist() == [34, 34, 34]
+
+
+def test_night_contamination_from_a_random_share(tmp_path, sim_cache):
+    import dataclasses
+
+    from ahunt.query import RANDOM_SHARE
+    from ahunt.session import night_contamination
+
+    config = tiny_config()
+    config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, random_share=0.34))
+    ws, survey = _workspace(tmp_path, sim_cache, config)
+    train_initial(ws)
+    data = survey.load(1)
+    r = ws.store.add_round(data)
+    questions = prepare_questions(ws, r)
+    assert sum(q.interest == RANDOM_SHARE for q in questions) == 2
+    assert night_contamination(ws, r) is None  # nothing answered yet
+    ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False)
+    c = night_contamination(ws, r)
+    truth = dict(zip(data.ids, data.truth))
+    anomalous = {"merger", "artefact", "lens"}
+    top = sum(truth[q.object_id] in anomalous for q in questions if q.interest != RANDOM_SHARE)
+    rand = [truth[q.object_id] in anomalous for q in questions if q.interest == RANDOM_SHARE]
+    n, k = len(data.ids), len(questions) - 2
+    assert c.random_questions == 2
+    assert c.estimate == pytest.approx((top + (n - k) * np.mean(rand)) / n)
+    assert c.se >= 0

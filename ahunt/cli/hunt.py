@@ -75,9 +75,11 @@ def init(
         if config_path is None:
             # The built-in weights name the demo's classes; a new hunt starts by looking for anything new.
             # A small labelled set would get only a few optimizer steps per epoch: ask for enough.
+            # Two of ten questions are uniformly random, so each night's anomalous fraction can be
+            # estimated without bias.
             config = dataclasses.replace(
                 config,
-                hunt=dataclasses.replace(config.hunt, interest={RESERVE: 1.0}),
+                hunt=dataclasses.replace(config.hunt, interest={RESERVE: 1.0}, random_share=0.2),
                 train=dataclasses.replace(config.train, min_epoch_size=1024),
             )
     validate_interest(config.hunt.interest, list(dict.fromkeys(names)))
@@ -180,6 +182,15 @@ def _summary_table(s) -> Table:
     return table
 
 
+def _contamination_line(s) -> str:
+    if s.contamination is None:
+        return ("Anomalous fraction of the night: no estimate (set [hunt] random_share > 0 in the hunt's "
+                "config.toml to mix in random questions).")
+    c = s.contamination
+    return (f"Anomalous fraction of the night ≈ {c.estimate:.1%} ± {c.se:.1%} (importance-weighted: the "
+            f"strategy's picks counted exactly, {c.random_questions} uniformly random questions stand for the rest).")
+
+
 def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,
              must_exist: bool) -> None:
     from ahunt.session import retrain, round_to_hunt, run_session, summarise_round
@@ -202,6 +213,7 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
                 retrain(ws, r, track=track)
             summary = summarise_round(ws, r, complete=True, retrained=True)
     out.print(_summary_table(summary))
+    out.print(_contamination_line(summary), soft_wrap=True)
     if not summary.complete:
         out.print(f"{summary.total - summary.answered} questions left; resume with [bold]ahunt label {workspace}[/] "
                   f"(or retrain now with [bold]ahunt train {workspace}[/]).")

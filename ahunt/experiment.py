@@ -5,7 +5,8 @@ oracle and writes its rows to ``parts/<method>-trial<k>.csv`` atomically, so an 
 experiment resumes where it stopped: finished tasks are not rerun.  ``results.csv`` is the tidy
 union (trial, method, round, metric, value); metrics are ``mcc:<class>``, ``auc:<class>`` and
 ``true_candidates:<class>`` for every anomaly class, and ``anomalies_found``.  Methods whose
-questions carry selection probabilities (``aloe``) add ``contamination_estimate`` and
+questions carry selection probabilities (``aloe``), and every method when ``[hunt]
+random_share`` is above 0, add ``contamination_estimate`` and
 ``contamination_se`` (the importance-weighted anomalous fraction of the night) and
 ``contamination_true`` (the fraction of the night outside the round-0 classes).
 """
@@ -26,7 +27,7 @@ from ahunt.baselines import METHOD_SPECS, IForestChooser, iforest_scores, make_d
 from ahunt.config import Config
 from ahunt.demo import round_report, validate_stream_interest
 from ahunt.oracle import TruthOracle
-from ahunt.session import ask, prepare_questions, retrain, round_seed, train_initial
+from ahunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
 from ahunt.sources.streams import make_stream
 from ahunt.train import load_checkpoint, resolve_device, save_checkpoint, score
 from ahunt.workspace import Workspace
@@ -96,7 +97,11 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
                 {**base, "metric": f"auc:{c.name}", "value": c.auc},
                 {**base, "metric": f"true_candidates:{c.name}", "value": c.true_candidates},
             ]
-        estimate = detector.contamination(ws, r) if detector is not None else None
+        if detector is not None:
+            estimate = detector.contamination(ws, r)
+        else:  # the session's own estimate, available when the config asks a random share
+            night = night_contamination(ws, r)
+            estimate = (night.estimate, night.se) if night is not None else None
         if estimate is not None:
             true = float(np.mean(~np.isin(data.truth, list(stream.known))))
             rows += [

@@ -117,3 +117,16 @@ def test_deep_detector_methods_are_known_and_leave_the_others_alone():
     assert {m for m, spec in METHOD_SPECS.items() if spec.detector} == {"aloe", "ae-active"}
     with pytest.raises(ValueError, match="unknown detector"):
         make_detector("magic", None, device=None)
+
+
+def test_experiment_records_the_sessions_estimate_with_a_random_share(tmp_path, sim_cache):
+    cfg = tiny_config()
+    cfg = dataclasses.replace(
+        cfg, survey=dataclasses.replace(cfg.survey, nights=1),
+        hunt=dataclasses.replace(cfg.hunt, random_share=0.34),
+        experiment=ExperimentConfig(trials=1, jobs=1, methods=("ahunt",)),
+    )
+    rows = run_experiment(cfg, tmp_path / "exp", cache_dir=sim_cache)
+    metrics = {r["metric"]: r["value"] for r in rows}
+    assert {"contamination_estimate", "contamination_se", "contamination_true"} <= set(metrics)
+    assert 0 <= metrics["contamination_estimate"] <= 1

@@ -39,6 +39,7 @@ class Method:
     retrain: str  # 'full', 'head' or 'none'
     iforest_space: str | None = None  # 'raw' or 'latent' for the isolation-forest methods
     detector: str | None = None  # 'aloe' or 'ae-active': a deep detector with its own network
+    loss: str | None = None  # a training loss other than the config's (cross_entropy, focal, isomax)
 
 
 METHOD_SPECS: dict[str, Method] = {
@@ -46,6 +47,8 @@ METHOD_SPECS: dict[str, Method] = {
     "ahunt-uncertainty": Method(strategy="uncertainty", retrain="full"),
     "ahunt-diversity": Method(strategy="diversity", retrain="full"),
     "random": Method(strategy="random", retrain="full"),
+    "ahunt-focal": Method(strategy=None, retrain="full", loss="focal"),
+    "ahunt-isomax": Method(strategy=None, retrain="full", loss="isomax"),
     "static": Method(strategy=None, retrain="head"),
     "iforest-raw": Method(strategy=None, retrain="none", iforest_space="raw"),
     "iforest-latent-static": Method(strategy=None, retrain="none", iforest_space="latent"),

@@ -36,7 +36,7 @@ STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
 LOSSES = ("cross_entropy", "focal", "isomax")
 SOURCES = ("simulated", "mnist5k", "galaxy10")
 METHODS = (
-    "ahunt", "ahunt-uncertainty", "ahunt-diversity", "random", "static",
+    "ahunt", "ahunt-uncertainty", "ahunt-diversity", "ahunt-focal", "ahunt-isomax", "random", "static",
     "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic", "aloe", "ae-active",
 )
 DEVICES = ("auto", "cpu", "cuda")

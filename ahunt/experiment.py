@@ -42,7 +42,8 @@ def trial_config(config: Config, trial: int, method: str) -> Config:
     spec = METHOD_SPECS[method]
     hunt = config.hunt if spec.strategy is None else dataclasses.replace(config.hunt, strategy=spec.strategy)
     survey = dataclasses.replace(config.survey, seed=config.survey.seed + trial)
-    return dataclasses.replace(config, seed=config.seed + trial, hunt=hunt, survey=survey)
+    train = config.train if spec.loss is None else dataclasses.replace(config.train, loss=spec.loss)
+    return dataclasses.replace(config, seed=config.seed + trial, hunt=hunt, survey=survey, train=train)
 
 
 def _copy_model(ws: Workspace, r: int) -> None:

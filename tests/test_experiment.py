@@ -130,3 +130,9 @@ def test_experiment_records_the_sessions_estimate_with_a_random_share(tmp_path, 
     metrics = {r["metric"]: r["value"] for r in rows}
     assert {"contamination_estimate", "contamination_se", "contamination_true"} <= set(metrics)
     assert 0 <= metrics["contamination_estimate"] <= 1
+
+
+def test_loss_variants_are_methods():
+    assert trial_config(tiny_config(), 0, "ahunt-isomax").train.loss == "isomax"
+    assert trial_config(tiny_config(), 0, "ahunt-focal").train.loss == "focal"
+    assert trial_config(tiny_config(), 0, "ahunt").train.loss == "cross_entropy"

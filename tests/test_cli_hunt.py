@@ -210,3 +210,20 @@ def test_hunt_without_random_share_says_how_to_get_an_estimate(hunt_ws):
     result = invoke("hunt", hunt_ws, "--oracle", "truth")
     assert result.exit_code == 0, result.output
     assert "no estimate" in result.output and "random_share" in result.output
+
+
+def test_interrupted_retrain_keeps_the_previous_model_and_says_so(hunt_ws, monkeypatch):
+    import ahunt.session as session
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session, "train_model", interrupt)
+    result = invoke("hunt", hunt_ws, "--oracle", "truth")
+    assert result.exit_code == 130
+    assert "Interrupted" in result.output and "previous state" in result.output
+    ws = Workspace.open(hunt_ws)
+    assert ws.current_version() == 0 and len(ws.log.standing_answers(1)) == 6
+    monkeypatch.undo()
+    result = invoke("train", hunt_ws)
+    assert result.exit_code == 0 and Workspace.open(hunt_ws).current_version() == 1

@@ -53,6 +53,12 @@ def handle_errors(func):
         except AhuntError as exc:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)  # paths must stay whole
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            # Every write is atomic (answers, rounds, checkpoints), so an interrupt leaves the last
+            # complete state: say so instead of a traceback.
+            err.print("\n[yellow]Interrupted.[/] Answers already given are saved; a retrain or ingest that "
+                      "was under way left the previous state as it was.", soft_wrap=True)
+            raise typer.Exit(130) from None
 
     return wrapper
 

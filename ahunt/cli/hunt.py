@@ -75,13 +75,15 @@ def init(
         if config_path is None:
             # The built-in weights name the demo's classes; a new hunt starts by looking for anything new.
             # A small labelled set would get only a few optimizer steps per epoch: ask for enough.
-            # Two of ten questions are uniformly random, so each night's anomalous fraction can be
-            # estimated without bias.
             config = dataclasses.replace(
                 config,
-                hunt=dataclasses.replace(config.hunt, interest={RESERVE: 1.0}, random_share=0.2),
+                hunt=dataclasses.replace(config.hunt, interest={RESERVE: 1.0}),
                 train=dataclasses.replace(config.train, min_epoch_size=1024),
             )
+    if config_path is None:
+        # Two of ten questions uniformly random, so every night's anomalous fraction can be
+        # estimated without bias (the demo keeps the paper's pure strategies: random_share 0).
+        config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, random_share=0.2))
     validate_interest(config.hunt.interest, list(dict.fromkeys(names)))
     known_names = list(config.survey.initial) if simulated else None
     ws = Workspace.create(workspace, config, initial, known=known_names)

@@ -7,6 +7,7 @@ referenced by relative path, and the style is inline.  Copy or zip the folder to
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -66,7 +67,11 @@ def round_table(ws: Workspace, truth_reports: dict | None = None) -> tuple[list[
             ", ".join(c.name for c in classes if c.kind == "anomaly" and c.created_round == r) or "",
         ]
         estimate = night_contamination(ws, r) if r else None
-        row.append(f"{estimate.estimate:.1%} ± {estimate.se:.1%}" if estimate else "-")
+        if estimate is None:
+            row.append("-")
+        else:  # one random answer gives an estimate but no standard error
+            se = f" ± {estimate.se:.1%}" if math.isfinite(estimate.se) else ""
+            row.append(f"{estimate.estimate:.1%}{se}")
         if truth_reports:
             rep = truth_reports.get(r)
             by = {c.name: c for c in rep.classes} if rep else {}

@@ -203,7 +203,13 @@ def test_hunt_prints_the_nights_anomalous_fraction(tmp_path, sim_cache, monkeypa
     result = invoke("hunt", ws, "--oracle", "truth")
     assert result.exit_code == 0, result.output
     assert "Anomalous fraction of the night ≈" in result.output and "2 uniformly random questions" in result.output
+    assert "nan" not in result.output
     assert (ws / "config.toml").read_text().count("random_share = 0.34") == 1
+    from ahunt.report import round_table
+
+    header, rows = round_table(Workspace.open(ws))
+    column = header.index("anomalous fraction (est.)")
+    assert rows[0][column] == "-" and rows[1][column].endswith("%")
 
 
 def test_hunt_without_random_share_says_how_to_get_an_estimate(hunt_ws):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -189,8 +190,10 @@ def _contamination_line(s) -> str:
         return ("Anomalous fraction of the night: no estimate (set [hunt] random_share > 0 in the hunt's "
                 "config.toml to mix in random questions).")
     c = s.contamination
-    return (f"Anomalous fraction of the night ≈ {c.estimate:.1%} ± {c.se:.1%} (importance-weighted: the "
-            f"strategy's picks counted exactly, {c.random_questions} uniformly random questions stand for the rest).")
+    n = c.random_questions
+    spread = f" ± {c.se:.1%}" if math.isfinite(c.se) else " (no uncertainty from a single random answer)"
+    return (f"Anomalous fraction of the night ≈ {c.estimate:.1%}{spread} (importance-weighted: the strategy's "
+            f"picks counted exactly, {n} uniformly random question{'s' if n != 1 else ''} standing for the rest).")
 
 
 def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,

@@ -82,11 +82,11 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
         )
     model, version = ws.load_model(r - 1)
     cfg = ws.config
-    images = ws.store.load_round(r).images
+    meta = ws.store.load_round(r)  # one read: images for scoring, ids for the questions
+    images = meta.images
     probs, latents = score(model, images, device=resolve_device(cfg.device), track=track,
                            description=f"scoring round {r}")
     names = ws.class_names()[: model.n_classes]
-    meta = ws.store.load_round(r, images=False)
     asked = ws.log.asked_ids()
     exclude = [i for i, oid in enumerate(meta.ids) if oid in asked]
     rng = np.random.default_rng(round_seed(cfg.seed, r))

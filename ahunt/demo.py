@@ -55,8 +55,9 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> R
     per object) replaces the model's class probability, for class-agnostic baselines.
     """
     model, _ = ws.load_model(r)
-    data = ws.store.load_round(r)
-    probs, _ = score(model, data.images, device=resolve_device(ws.config.device))
+    data = ws.store.load_round(r, images=False)
+    with ws.store.lazy_images(r) as images:
+        probs, _ = score(model, images, device=resolve_device(ws.config.device))
     names = ws.class_names()[: probs.shape[1]]  # an older model lacks classes created after it
     if anomaly_names is None:
         known = set(ws.store.load_round(0, images=False).labels.tolist())

@@ -82,10 +82,16 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
         )
     model, version = ws.load_model(r - 1)
     cfg = ws.config
-    meta = ws.store.load_round(r)  # one read: images for scoring, ids for the questions
-    images = meta.images
-    probs, latents = score(model, images, device=resolve_device(cfg.device), track=track,
-                           description=f"scoring round {r}")
+    meta = ws.store.load_round(r, images=False)
+    images = None
+    if chooser is None:  # stream the night through the model, one batch in memory at a time
+        with ws.store.lazy_images(r) as lazy:
+            probs, latents = score(model, lazy, device=resolve_device(cfg.device), track=track,
+                                   description=f"scoring round {r}")
+    else:  # baselines that look at the pixels themselves need the whole night
+        images = ws.store.load_round(r).images
+        probs, latents = score(model, images, device=resolve_device(cfg.device), track=track,
+                               description=f"scoring round {r}")
     names = ws.class_names()[: model.n_classes]
     asked = ws.log.asked_ids()
     exclude = [i for i, oid in enumerate(meta.ids) if oid in asked]
@@ -318,7 +324,7 @@ def score_round(ws: Workspace, r: int, *, version: int | None = None,
     Uses the current model unless ``version`` names another; class names are in output order.
     """
     model, version = ws.load_model(version)
-    images = ws.store.load_round(r).images
-    probs, latents = score(model, images, device=resolve_device(ws.config.device), track=track,
-                           description=f"scoring round {r}")
+    with ws.store.lazy_images(r) as images:
+        probs, latents = score(model, images, device=resolve_device(ws.config.device), track=track,
+                               description=f"scoring round {r}")
     return probs, latents, ws.class_names()[: model.n_classes], version

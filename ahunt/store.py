@@ -15,9 +15,10 @@ ingest leaves the store as it was.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import h5py
 import numpy as np
@@ -151,6 +152,13 @@ class Store:
                 ra=g["ra"][...] if "ra" in g else None,
                 dec=g["dec"][...] if "dec" in g else None,
             )
+
+    @contextmanager
+    def lazy_images(self, r: int) -> Iterator[h5py.Dataset]:
+        """Round ``r``'s images as an open, unread HDF5 dataset: slices are read on demand, so
+        a caller that walks it in batches (``train.score``) holds one batch in memory, not the night."""
+        with self._open("r") as f:
+            yield self._group(f, r)["images"]
 
     def load_images(self, r: int, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Images at ``indices`` (any order) of round ``r``."""

@@ -181,7 +181,11 @@ def score(
     track: Track = no_progress,
     description: str = "scoring",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities (N, n_classes) and latents (N, latent_dim), both float32."""
+    """Class probabilities (N, n_classes) and latents (N, latent_dim), both float32.
+
+    ``images`` is anything sliceable with a length: an array, or an open HDF5 dataset
+    (``Store.lazy_images``), which is then read one batch at a time.
+    """
     model.to(device).eval()
     model = model.to(memory_format=torch.channels_last)
     probs, latents = [], []

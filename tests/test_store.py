@@ -89,3 +89,22 @@ def test_missing_round_and_file(tmp_path):
     store.add_round(_round(2, 0))
     with pytest.raises(StoreError, match="round 3 does not exist"):
         store.load_round(3)
+
+
+def test_lazy_images_score_like_loaded_ones(tmp_path):
+    import torch
+
+    from ahunt.model import HuntNet, ModelArgs
+    from ahunt.train import score
+
+    store = Store(tmp_path / "s.h5")
+    data = _round(700, 0, size=32)
+    store.add_round(data)
+    torch.manual_seed(0)
+    model = HuntNet(ModelArgs(n_classes=3, image_size=32)).eval()
+    p_mem, z_mem = score(model, store.load_round(0).images, device=torch.device("cpu"), batch_size=256)
+    with store.lazy_images(0) as images:
+        assert isinstance(images, h5py.Dataset)  # nothing read yet
+        p_lazy, z_lazy = score(model, images, device=torch.device("cpu"), batch_size=256)
+    np.testing.assert_allclose(p_lazy, p_mem, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(z_lazy, z_mem, rtol=1e-6, atol=1e-6)

@@ -17,6 +17,8 @@ subprocess so that its peak RSS belongs to that measurement alone:
             ``ahunt.train.score(model, images, device=cpu)``
   chunked   reads the HDF5 in slices of 4,096 images, calls ``score`` per slice, and keeps only
             probabilities and latents, as float16 (what streaming would give)
+  lazy      ``Store.lazy_images`` handed to ``score``, which reads one batch of 512 at a time:
+            the path ahunt's questions, ``score_round`` and round metrics now take
 
 Times include reading and decompressing the HDF5.  Also printed: the model's FLOPs per image
 (multiply-adds of every Conv2d/Linear, counted from their shapes with forward hooks, x2), this
@@ -136,7 +138,12 @@ def worker(mode: str, path: str) -> None:
     score(model, np.zeros((64, 1, IMAGE_SIZE, IMAGE_SIZE), np.float32), device=device)
     base = _rss_mb()
     t0 = time.perf_counter()
-    if mode == "current":
+    if mode == "lazy":  # ahunt's own path: score straight from the open HDF5 dataset
+        t_load = 0.0
+        with Store(path).lazy_images(0) as ds:
+            probs, latents = score(model, ds, device=device)
+            n = len(ds)
+    elif mode == "current":
         images = Store(path).load_round(0).images
         t_load = time.perf_counter() - t0
         probs, latents = score(model, images, device=device)
@@ -176,7 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--tmpdir", default=None, help="where the temporary stores go")
-    parser.add_argument("--worker", choices=["current", "chunked"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["current", "chunked", "lazy"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -200,7 +207,7 @@ def main() -> None:
             write_store(path, n)
             gen_s = time.perf_counter() - t
             size_mb = path.stat().st_size / 2**20
-            for mode in ("current", "chunked"):
+            for mode in ("current", "chunked", "lazy"):
                 r = run_worker(mode, path)
                 rate = r["n"] / r["total_s"]
                 print(f"{n:>8} {mode:>8} {rate:>8,.0f} {r['load_s']:>7.1f} {r['total_s']:>8.1f} "

@@ -20,17 +20,9 @@ from ahunt.workspace import Workspace
 __all__ = ["write_contact_sheet", "classes_of_interest", "to_display"]
 
 
-def _interest(ws: Workspace, r: int) -> dict[str, float]:
-    hunt = ws.config.hunt
-    weights = hunt.interest_for(r) if hasattr(hunt, "interest_for") else hunt.interest
-    return dict(weights)
-
-
 def classes_of_interest(ws: Workspace, r: int | None = None) -> list[str]:
     """Existing classes with an interest weight above 0 (reserve included), in class order."""
-    r = ws.store.n_rounds() - 1 if r is None else r
-    weights = _interest(ws, r)
-    return [name for name in ws.class_names() if weights.get(name, 0) > 0]
+    return ws.classes_of_interest(r)
 
 
 def to_display(image: np.ndarray) -> np.ndarray:
@@ -74,7 +66,7 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
     ncols = max(top, 1)
     fig = plt.figure(figsize=(label_w + ncols * cell, 0.75 + len(rows) * (cell + 0.42)), dpi=110)
     W, H = fig.get_size_inches()
-    weights = _interest(ws, r)
+    weights = ws.config.hunt.interest_for(r)
     for i, (name, order) in enumerate(picks):
         y0 = H - 0.75 - (i + 1) * (cell + 0.42) + 0.42
         colour = styles.get(name, ("black",))[0]

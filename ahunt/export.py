@@ -67,8 +67,8 @@ def score_column(name: str) -> str:
 
 def interest_classes(ws: Workspace, classes: Sequence[str]) -> list[str]:
     """Classes (among ``classes``) with an interest weight above 0, in class order."""
-    weights = ws.config.hunt.interest
-    return [c for c in classes if weights.get(c, 0) > 0]
+    wanted = set(ws.classes_of_interest())
+    return [c for c in classes if c in wanted]
 
 
 def _labels(ws: Workspace, r: int, ids: np.ndarray, r0_labels: np.ndarray | None) -> list[str]:

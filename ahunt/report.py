@@ -90,21 +90,11 @@ def _figure_counts(ws: Workspace):
         per = questions.setdefault(q.round, {})
         per[q.interest] = per.get(q.interest, 0) + 1
     anomalies: dict[int, dict[str, int]] = {}
-    answered = {n: 0 for n in names}
     for a in ws.log.current_labels().values():
-        if a.kind != "label":
-            continue
-        answered[names[a.class_idx]] += 1
-        if kinds[a.class_idx] == "anomaly":
+        if a.kind == "label" and kinds[a.class_idx] == "anomaly":
             per = anomalies.setdefault(a.round, {})
             per[names[a.class_idx]] = per.get(names[a.class_idx], 0) + 1
-    r0 = ws.store.load_round(0, images=False)
-    origin = ws.log.index_by_origin()
-    initial = {n: 0 for n in names}
-    for label in r0.labels.tolist():
-        initial[names[origin[label]]] += 1
-    counts = {n: (initial[n], answered[n]) for n in names}
-    return questions, anomalies, counts
+    return questions, anomalies, ws.label_counts()
 
 
 def write_report(ws: Workspace, out: str | Path | None = None, *, notify: Notify = lambda message: None,

@@ -134,6 +134,26 @@ class Workspace:
             ids += [a.object_id for a in answers]
         return np.concatenate(images), np.concatenate(labels), ids
 
+    def label_counts(self) -> dict[str, tuple[int, int]]:
+        """Per class name: (labelled at round 0, standing label answers), without reading images."""
+        names = self.class_names()
+        origin = self.log.index_by_origin()
+        initial = {n: 0 for n in names}
+        for label in self.store.load_round(0, images=False).labels.tolist():
+            initial[names[origin[label]]] += 1
+        answered = {n: 0 for n in names}
+        for a in self.log.current_labels().values():
+            if a.kind == "label":
+                answered[names[a.class_idx]] += 1
+        return {n: (initial[n], answered[n]) for n in names}
+
+    def classes_of_interest(self, r: int | None = None) -> list[str]:
+        """Existing classes with an interest weight above 0 at round ``r`` (default: the newest),
+        reserve included, in class order."""
+        r = self.store.n_rounds() - 1 if r is None else r
+        weights = self.config.hunt.interest_for(r)
+        return [name for name in self.class_names() if weights.get(name, 0) > 0]
+
     # -- checkpoints --------------------------------------------------------------------------
     def checkpoint_path(self, r: int) -> Path:
         return self.root / "checkpoints" / f"round_{r:04d}.pt"

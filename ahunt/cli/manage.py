@@ -29,12 +29,7 @@ def _parse_weights(pairs: List[str]) -> dict[str, float]:
 
 
 def _label_counts(ws: Workspace) -> dict[str, int]:
-    _, labels, _ = ws.labelled_set()
-    names = ws.class_names()
-    counts = {name: 0 for name in names}
-    for idx in labels.tolist():
-        counts[names[idx]] += 1
-    return counts
+    return {name: r0 + answered for name, (r0, answered) in ws.label_counts().items()}
 
 
 @app.command()

@@ -5,6 +5,12 @@ A strategy ranks a pool for one class of interest:
 probability for every object of the round and ``pool`` the indices still available.
 ``choose_questions`` splits the budget across classes by interest weight and asks each
 strategy for its share, never taking an object twice.
+
+A night can hold 10^5-10^6 objects, so nothing here sorts the whole night:
+``question_candidates`` keeps, per class of interest, only the few objects the strategy could
+possibly pick (partial selection, linear in N), and the choosing runs on those.  The same
+function reduces each Dask chunk to its candidates (``ahunt.distributed``); the candidates of
+merged chunks are a superset of the whole night's, so both paths pick exactly the same objects.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ __all__ = [
     "diversity_sampling",
     "random_sampling",
     "choose_questions",
+    "question_candidates",
+    "choose_from_candidates",
+    "live_interest",
+    "random_count",
     "validate_interest",
     "RANDOM_SHARE",
 ]
@@ -87,9 +97,23 @@ Strategy = Callable[[np.ndarray, np.ndarray, np.ndarray, int, np.random.Generato
 
 
 def _top(values: np.ndarray, pool: np.ndarray, n: int) -> np.ndarray:
-    """Pool indices of the ``n`` largest values; ties keep pool order (stable, deterministic)."""
-    order = np.argsort(-values[pool], kind="stable")
-    return pool[order[:n]]
+    """Pool indices of the ``n`` largest values; ties keep pool order (stable, deterministic).
+
+    Partial selection: only the values at or above the n-th largest are sorted, so the cost is
+    linear in the pool, with the same result as a stable sort of everything.
+    """
+    v = -np.asarray(values[pool])
+    if n <= 0:
+        return pool[:0]
+    if n < len(v):
+        kth = np.partition(v, n - 1)[n - 1]
+        keep = np.flatnonzero(v <= kth)  # ascending pool order, ties at the boundary included
+        return pool[keep[np.argsort(v[keep], kind="stable")[:n]]]
+    return pool[np.argsort(v, kind="stable")]
+
+
+def _uncertainty(p: np.ndarray) -> np.ndarray:
+    return 1.0 - 2.0 * (p - 0.5)
 
 
 def uncertainty_sampling(p, latents, pool, n, rng) -> np.ndarray:
@@ -98,8 +122,7 @@ def uncertainty_sampling(p, latents, pool, n, rng) -> np.ndarray:
     If fewer than ``n`` objects have p > 0.5, the rest are the highest p among the others.
     """
     members = pool[p[pool] > 0.5]
-    rho = 1.0 - 2.0 * (p - 0.5)
-    chosen = _top(rho, members, n)
+    chosen = _top(_uncertainty(p), members, n)
     if len(chosen) < n:
         rest = np.setdiff1d(pool, chosen, assume_unique=True)
         chosen = np.concatenate([chosen, _top(p, rest, n - len(chosen))])
@@ -159,6 +182,57 @@ class Pick:
     score: float
 
 
+def live_interest(weights: Mapping[str, float], class_names: Sequence[str]) -> dict[str, float]:
+    """The weights > 0 of classes that exist; an error when none is left."""
+    live = {name: float(w) for name, w in weights.items() if name in class_names and w > 0}
+    if not live:
+        raise QueryError(
+            f"no interest weight > 0 for an existing class ({', '.join(class_names)}); "
+            "give the reserve class a weight"
+        )
+    return live
+
+
+def random_count(n: int, random_share: float) -> int:
+    """How many of ``n`` questions the uniform random share takes (at least one when > 0)."""
+    return min(n - 1, max(1, round(n * random_share))) if random_share > 0 and n > 1 else 0
+
+
+def question_candidates(
+    probs: np.ndarray,
+    columns: Sequence[int],
+    n: int,
+    *,
+    strategy: str,
+    diversity_pool: int,
+    available: np.ndarray,
+) -> np.ndarray:
+    """Sorted indices of every object in ``available`` that the strategy could pick for the
+    classes in ``columns`` when ``n`` questions are asked in all.
+
+    Each class can take at most ``n`` objects, and the other classes at most ``n`` before it,
+    so its candidates are its top ``n`` by the strategy's ranking (``(diversity_pool + 1) n``
+    for diversity, which samples among the top ``diversity_pool`` x quota).  Random sampling
+    can pick anything: all of ``available``.
+    """
+    if strategy not in _STRATEGY_FUNCS:
+        raise QueryError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    available = np.asarray(available, dtype=np.int64)
+    if strategy == "random" or n <= 0:
+        return available if strategy == "random" else available[:0]
+    parts = [available[:0]]
+    for col in columns:
+        p = probs[:, col]
+        if strategy == "anomaly":
+            parts.append(_top(p, available, n))
+        elif strategy == "diversity":
+            parts.append(_top(p, available, (max(1, diversity_pool) + 1) * n))
+        else:  # uncertainty: the least certain members, and the likeliest of the rest
+            is_member = p[available] > 0.5
+            parts += [_top(_uncertainty(p), available[is_member], n), _top(p, available[~is_member], n)]
+    return np.unique(np.concatenate(parts))
+
+
 def choose_questions(
     probs: np.ndarray,
     latents: np.ndarray,
@@ -182,21 +256,49 @@ def choose_questions(
     to interest weights (classes absent from ``class_names`` are ignored: they do not exist
     yet).  A quota a class cannot fill (the pool ran out) passes to the others by weight.
     """
+    live = live_interest(weights, class_names)
+    exclude = np.asarray(exclude, dtype=np.int64)
+    available = np.setdiff1d(np.arange(len(probs)), exclude)
+    columns = [list(class_names).index(name) for name in live]
+    index = question_candidates(probs, columns, n - random_count(n, random_share), strategy=strategy,
+                                diversity_pool=diversity_pool, available=available)
+    return choose_from_candidates(
+        index, probs[index], latents[index] if latents is not None else None, class_names, weights, n,
+        strategy=strategy, rng=rng, n_objects=len(probs), exclude=exclude,
+        diversity_pool=diversity_pool, random_share=random_share,
+    )
+
+
+def choose_from_candidates(
+    index: np.ndarray,
+    probs: np.ndarray,
+    latents: np.ndarray | None,
+    class_names: Sequence[str],
+    weights: Mapping[str, float],
+    n: int,
+    *,
+    strategy: str,
+    rng: np.random.Generator,
+    n_objects: int,
+    exclude: Sequence[int] = (),
+    diversity_pool: int = 5,
+    random_share: float = 0.0,
+) -> list[Pick]:
+    """``choose_questions`` on a night reduced to ``question_candidates``: ``index`` (sorted)
+    gives each candidate's position in the night, ``probs`` and ``latents`` its rows.  The
+    random share is drawn from the whole night (``n_objects``, less ``exclude``)."""
     if strategy not in _STRATEGY_FUNCS:
         raise QueryError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    live = {name: float(w) for name, w in weights.items() if name in class_names and w > 0}
-    if not live:
-        raise QueryError(
-            f"no interest weight > 0 for an existing class ({', '.join(class_names)}); "
-            "give the reserve class a weight"
-        )
+    live = live_interest(weights, class_names)
     func = _STRATEGY_FUNCS[strategy]
     if strategy == "diversity":
         func = lambda p, z, pool, k, g: diversity_sampling(p, z, pool, k, g, pool_factor=diversity_pool)  # noqa: E731
-    available = np.setdiff1d(np.arange(len(probs)), np.asarray(exclude, dtype=np.int64))
+    index = np.asarray(index, dtype=np.int64)
+    available = np.arange(len(index))  # positions in the candidate list, not in the night
     picks: list[Pick] = []
-    n_random = min(n - 1, max(1, round(n * random_share))) if random_share > 0 and n > 1 else 0
-    n, remaining = n - n_random, min(n - n_random, len(available))
+    n_random = random_count(n, random_share)
+    n = n - n_random
+    remaining = min(n, len(available))
     open_classes = dict(live)
     while remaining > 0 and open_classes and len(available):
         quota = split_quota(open_classes, remaining)
@@ -206,12 +308,15 @@ def choose_questions(
             col = list(class_names).index(name)
             p = probs[:, col]
             chosen = np.asarray(func(p, latents, available, min(quota[name], len(available)), rng))
-            picks += [Pick(int(i), name, float(p[i])) for i in chosen]
+            picks += [Pick(int(index[i]), name, float(p[i])) for i in chosen]
             available = np.setdiff1d(available, chosen)
             if len(chosen) < quota[name]:
                 open_classes.pop(name)  # could not fill: its share goes to the others
         remaining = min(n - len(picks), len(available))
-    if n_random and len(available):
-        drawn = rng.choice(available, size=min(n_random, len(available)), replace=False)
-        picks += [Pick(int(i), RANDOM_SHARE, 0.0) for i in drawn]  # no class score: drawn uniformly
+    if n_random:
+        taken = np.concatenate([np.asarray(exclude, dtype=np.int64), [p.index for p in picks]])
+        rest = np.setdiff1d(np.arange(n_objects), taken)
+        if len(rest):
+            drawn = rng.choice(rest, size=min(n_random, len(rest)), replace=False)
+            picks += [Pick(int(i), RANDOM_SHARE, 0.0) for i in drawn]  # no class score: drawn uniformly
     return picks

@@ -25,7 +25,7 @@ import numpy as np
 
 from ahunt.errors import StoreError
 
-__all__ = ["RoundData", "Store"]
+__all__ = ["RoundData", "Store", "LazyImages", "ImageBlocks"]
 
 _STR = h5py.string_dtype(encoding="utf-8")
 
@@ -160,6 +160,13 @@ class Store:
         with self._open("r") as f:
             yield self._group(f, r)["images"]
 
+    def lazy_array(self, r: int) -> "LazyImages":
+        """Round ``r``'s images as a picklable array-like that opens the file where it is read
+        (DataLoader worker processes, Dask workers); nothing is read until it is sliced."""
+        with self._open("r") as f:
+            ds = self._group(f, r)["images"]
+            return LazyImages(str(self.path), _round_key(r) + "/images", tuple(ds.shape), ds.dtype)
+
     def load_images(self, r: int, indices: Sequence[int] | np.ndarray) -> np.ndarray:
         """Images at ``indices`` (any order) of round ``r``."""
         idx = np.asarray(indices, dtype=np.int64)
@@ -206,3 +213,48 @@ class Store:
         for key in f.get("rounds", {}):
             ids.update(f["rounds"][key]["ids"].asstr()[...].tolist())
         return ids
+
+
+class LazyImages:
+    """An HDF5 image dataset addressed by file path, for other processes to read.
+
+    Has ``shape``, ``dtype``, ``ndim`` and ``__getitem__``, which is all ``dask.array.from_array``
+    needs.  Each process opens the file on its first read and keeps it open; pickling drops the
+    handle, so a copy sent to a worker opens its own.
+    """
+
+    def __init__(self, path: str, key: str, shape: tuple[int, ...], dtype):
+        self.path, self.key, self.shape, self.dtype = path, key, shape, np.dtype(dtype)
+        self.ndim = len(shape)
+        self._ds: h5py.Dataset | None = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        if self._ds is None:
+            try:
+                self._ds = h5py.File(self.path, "r")[self.key]
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot open image store ({exc})") from None
+        return self._ds[key]
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_ds": None}
+
+
+class ImageBlocks:
+    """Consecutive blocks of ``block`` images from a ``LazyImages``: a map-style dataset for
+    torch's DataLoader (no torch needed here).  Blocks should be whole HDF5 chunks (256
+    images), so no chunk is decompressed twice."""
+
+    def __init__(self, images: LazyImages, block: int, start: int = 0, stop: int | None = None):
+        self.images, self.block, self.start = images, block, start
+        self.stop = len(images) if stop is None else stop
+
+    def __len__(self) -> int:
+        return -(-(self.stop - self.start) // self.block)
+
+    def __getitem__(self, k: int) -> np.ndarray:
+        s = self.start + k * self.block
+        return np.asarray(self.images[s : min(self.stop, s + self.block)], dtype=np.float32)

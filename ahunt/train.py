@@ -171,35 +171,24 @@ def train_model(
     return losses
 
 
-@torch.inference_mode()
 def score(
     model: HuntNet,
     images: np.ndarray,
     *,
     device: torch.device,
-    batch_size: int = 512,
+    batch_size: int | None = None,
     track: Track = no_progress,
     description: str = "scoring",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class probabilities (N, n_classes) and latents (N, latent_dim), both float32.
 
-    ``images`` is anything sliceable with a length: an array, or an open HDF5 dataset
-    (``Store.lazy_images``), which is then read one batch at a time.
+    ``images`` is anything sliceable with a length: an array, or an open HDF5 dataset, read one
+    block at a time.  See ``ahunt.scoring`` for how (and for whole rounds from the store).
     """
-    model.to(device).eval()
-    model = model.to(memory_format=torch.channels_last)
-    probs, latents = [], []
-    starts = range(0, len(images), batch_size)
-    for s in track(starts, description=description, total=len(starts)):
-        xb = torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size], dtype=np.float32))
-        xb = xb.to(device, memory_format=torch.channels_last)
-        logits, z = model(xb)
-        probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
-        latents.append(z.float().cpu().numpy())
-    if not probs:
-        n = model.n_classes
-        return np.empty((0, n), np.float32), np.empty((0, model.args.latent_dim), np.float32)
-    return np.concatenate(probs), np.concatenate(latents)
+    from ahunt.scoring import score_images  # scoring builds on this module
+
+    return score_images(model, images, device=device, batch_size=batch_size, track=track,
+                        description=description)
 
 
 def save_checkpoint(path: str | Path, model: HuntNet, meta: dict[str, Any]) -> None:

@@ -3,6 +3,9 @@ import pytest
 
 from ahunt.errors import QueryError
 from ahunt.query import (
+    choose_from_candidates,
+    question_candidates,
+    random_count,
     anomaly_sampling,
     choose_questions,
     diversity_sampling,
@@ -156,3 +159,65 @@ def test_random_share_is_drawn_from_what_the_strategy_left():
     top = choose_questions(probs, z, names, {"reserve": 0.5, "merger": 0.5}, 8, strategy="anomaly",
                            rng=np.random.default_rng(0))
     assert [p.index for p in picks[:8]] == [p.index for p in top]  # the strategy's picks come first
+
+
+def _reference(probs, latents, names, weights, n, **options):
+    """choose_from_candidates with every available object as a candidate: no reduction."""
+    exclude = np.asarray(options.get("exclude", ()), dtype=np.int64)
+    everything = np.setdiff1d(np.arange(len(probs)), exclude)
+    return choose_from_candidates(everything, probs[everything], latents[everything], names, weights, n,
+                                  n_objects=len(probs), **options)
+
+
+@pytest.mark.parametrize("strategy", ["anomaly", "uncertainty", "diversity", "random"])
+def test_candidate_reduction_picks_exactly_what_the_whole_night_gives(strategy):
+    # Coarse probabilities make many ties, the hard case for a partial selection.
+    names = ["a", "b", "reserve", "x"]
+    for seed in range(25):
+        rng = np.random.default_rng(seed)
+        n_obj = int(rng.integers(5, 400))
+        probs = np.round(rng.dirichlet(np.full(4, 0.3), size=n_obj), 1).astype(np.float32)
+        latents = rng.standard_normal((n_obj, 3)).astype(np.float16)
+        weights = {"a": float(rng.integers(0, 3)), "reserve": 1.0, "x": float(rng.integers(0, 2))}
+        exclude = rng.choice(n_obj, size=int(rng.integers(0, n_obj // 2 + 1)), replace=False)
+        n = int(rng.integers(1, 25))
+        options = dict(strategy=strategy, exclude=exclude, diversity_pool=int(rng.integers(1, 6)),
+                       random_share=float(rng.choice([0.0, 0.2, 0.5])))
+        got = choose_questions(probs, latents, names, weights, n, rng=np.random.default_rng(seed), **options)
+        want = _reference(probs, latents, names, weights, n, rng=np.random.default_rng(seed), **options)
+        assert got == want, (seed, strategy)
+
+
+def test_candidates_of_chunks_merge_to_the_nights_choice():
+    """What ahunt.distributed does: reduce each chunk, merge, choose; same picks as one machine."""
+    rng = np.random.default_rng(3)
+    names = ["a", "b", "reserve"]
+    probs = rng.dirichlet(np.full(3, 0.5), size=5000).astype(np.float32)
+    latents = rng.standard_normal((5000, 4)).astype(np.float16)
+    weights, n = {"b": 1.0, "reserve": 2.0}, 12
+    exclude = rng.choice(5000, size=300, replace=False)
+    for strategy in ("anomaly", "uncertainty", "diversity"):
+        options = dict(strategy=strategy, exclude=exclude, diversity_pool=5, random_share=0.25)
+        want = choose_questions(probs, latents, names, weights, n, rng=np.random.default_rng(0), **options)
+        n_strategy = n - random_count(n, 0.25)
+        parts = []
+        for s in range(0, 5000, 1024):
+            available = np.setdiff1d(np.arange(s, min(s + 1024, 5000)), exclude)
+            parts.append(question_candidates(probs, [1, 2], n_strategy, strategy=strategy, diversity_pool=5,
+                                             available=available))
+        index = np.concatenate(parts)
+        assert len(index) <= 5 * 2 * 6 * n_strategy < 1000  # small results, not the night
+        got = choose_from_candidates(index, probs[index], latents[index], names, weights, n,
+                                     rng=np.random.default_rng(0), n_objects=5000, **options)
+        assert got == want, strategy
+
+
+def test_top_is_a_stable_partial_sort():
+    from ahunt.query import _top
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 5, size=1000).astype(float)
+    pool = np.sort(rng.choice(1000, size=600, replace=False))
+    for n in (0, 1, 7, 100, 599, 600, 700):
+        want = pool[np.argsort(-values[pool], kind="stable")[:n]]
+        assert np.array_equal(_top(values, pool, n), want)

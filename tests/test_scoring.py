@@ -1,0 +1,87 @@
+"""Scoring: the inference copy of the network, and whole rounds streamed from the store."""
+
+import numpy as np
+import pytest
+import torch
+
+from ahunt.model import HuntNet, ModelArgs, inference_copy
+from ahunt.scoring import READ_BLOCK, Scorer, score_store
+from ahunt.store import RoundData, Store
+from ahunt.train import score
+
+CPU = torch.device("cpu")
+
+
+def _model(n_classes=4, image_size=16, seed=0):
+    torch.manual_seed(seed)
+    model = HuntNet(ModelArgs(n_classes=n_classes, image_size=image_size))
+    # Non-trivial BatchNorm statistics, so folding them into the convolutions is really tested.
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.3, 3)
+            m.weight.data.uniform_(-1.5, 1.5)
+            m.bias.data.uniform_(-0.5, 0.5)
+    return model.eval()
+
+
+def _store(tmp_path, n, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    store = Store(tmp_path / "images.h5")
+    store.add_round(RoundData(rng.standard_normal((n, 1, size, size)).astype(np.float32),
+                              np.array([f"obj{i}" for i in range(n)])))
+    return store
+
+
+@pytest.mark.parametrize("head", ["linear", "isomax"])
+def test_inference_copy_computes_the_same_function(head):
+    torch.manual_seed(1)
+    model = HuntNet(ModelArgs(n_classes=5, image_size=32, head=head))
+    model.train()
+    model(torch.randn(64, 1, 32, 32))  # move the BatchNorm running statistics off their defaults
+    model.eval()
+    x = torch.randn(50, 1, 32, 32)
+    with torch.no_grad():
+        logits, z = model(x)
+        fast_logits, fast_z = inference_copy(model)(x)
+    torch.testing.assert_close(fast_logits, logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast_z, z, rtol=1e-5, atol=1e-5)
+    assert model.features[1].__class__.__name__ == "BatchNorm2d"  # the model itself is untouched
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_score_store_matches_scoring_in_memory(tmp_path, workers):
+    n = 4 * READ_BLOCK + 77  # enough blocks for a DataLoader worker, and a ragged last block
+    store = _store(tmp_path, n)
+    model = _model()
+    want_p, want_z = score(model, store.load_round(0).images, device=CPU)
+    got = score_store(store, 0, model, device=CPU, workers=workers)
+    assert got.probs.dtype == np.float32 and got.latents.dtype == np.float16
+    assert np.array_equal(got.probs, want_p)
+    assert np.array_equal(got.latents, want_z.astype(np.float16))
+    np.testing.assert_allclose(got.probs.sum(1), 1, rtol=1e-5)
+
+
+def test_batches_do_not_depend_on_how_the_round_is_cut():
+    model = _model()
+    x = np.random.default_rng(2).standard_normal((3 * READ_BLOCK, 1, 16, 16)).astype(np.float32)
+    scorer = Scorer(model, CPU)
+    whole = scorer(x)
+    pieces = [scorer(x[s : s + READ_BLOCK]) for s in range(0, len(x), READ_BLOCK)]
+    assert np.array_equal(whole[0], np.concatenate([p for p, _ in pieces]))
+    assert np.array_equal(whole[1], np.concatenate([z for _, z in pieces]))
+
+
+def test_batch_size_must_divide_the_read_block():
+    with pytest.raises(ValueError, match="divide"):
+        Scorer(_model(), CPU, batch_size=100)
+
+
+@pytest.mark.slow
+def test_compiled_scorer_agrees_and_pads_the_last_batch():
+    model = _model()
+    x = np.random.default_rng(3).standard_normal((150, 1, 16, 16)).astype(np.float32)  # 2 batches + 22
+    plain = Scorer(model, CPU)(x)
+    compiled = Scorer(model, CPU, compile=True)(x)
+    np.testing.assert_allclose(compiled[0], plain[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(compiled[1], plain[1], rtol=1e-4, atol=1e-4)

@@ -25,6 +25,7 @@ __all__ = [
     "SurveyConfig",
     "ExperimentConfig",
     "DataConfig",
+    "ScoreConfig",
     "Config",
     "load_config",
     "config_from_dict",
@@ -226,6 +227,32 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class ScoreConfig:
+    """Scoring whole rounds (questions, catalogues, pictures); see ``ahunt/scoring.py``.
+
+    ``workers``: DataLoader processes that read the store while the network runs (0: read in
+    the main process).  ``batch_size``: 0 picks 64 on a CPU, 1024 on a GPU.  ``compile``:
+    ``torch.compile`` the network (worth it only for very large rounds).  ``dask_scheduler``:
+    address of a dask.distributed scheduler (``tcp://host:8786``) to score on instead; needs
+    ``pip install 'ahunt[dask]'`` and the store on a file system the workers can read.
+    ``dask_chunk``: images per Dask task.
+    """
+
+    workers: int = 1
+    batch_size: int = 0
+    compile: bool = False
+    dask_scheduler: str = ""
+    dask_chunk: int = 16384
+
+    def validate(self) -> None:
+        _require(0 <= self.workers <= 64, "score.workers", self.workers, "must be between 0 and 64")
+        _require(self.batch_size == 0 or 1024 % self.batch_size == 0, "score.batch_size", self.batch_size,
+                 "must be 0 (auto) or divide 1024, e.g. 64, 256 or 1024")
+        _require(self.dask_chunk >= 1024 and self.dask_chunk % 1024 == 0, "score.dask_chunk", self.dask_chunk,
+                 "must be a multiple of 1024")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole run: seed and device, plus one section per stage."""
 
@@ -237,10 +264,11 @@ class Config:
     survey: SurveyConfig = field(default_factory=SurveyConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
 
     def validate(self) -> "Config":
         _require(self.device in DEVICES, "device", self.device, f"choose one of {', '.join(DEVICES)}")
-        for section in (self.model, self.train, self.hunt, self.survey, self.experiment, self.data):
+        for section in (self.model, self.train, self.hunt, self.survey, self.experiment, self.data, self.score):
             section.validate()
         return self
 
@@ -262,7 +290,7 @@ def _require(ok: bool, key: str, value: Any, reason: str) -> None:
 
 
 _SECTIONS = {"model": ModelConfig, "train": TrainConfig, "hunt": HuntConfig, "survey": SurveyConfig,
-             "experiment": ExperimentConfig, "data": DataConfig}
+             "experiment": ExperimentConfig, "data": DataConfig, "score": ScoreConfig}
 
 
 def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:

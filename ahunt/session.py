@@ -16,7 +16,8 @@ from ahunt.errors import WorkspaceError
 from ahunt.labels import QuestionRow
 from ahunt.model import HuntNet, ModelArgs
 from ahunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
-from ahunt.query import choose_questions
+from ahunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
+from ahunt.scoring import RoundScores, score_store
 from ahunt.train import Track, no_progress, resolve_device, save_checkpoint, score, train_model
 from ahunt.workspace import Workspace
 
@@ -83,27 +84,16 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
     model, version = ws.load_model(r - 1)
     cfg = ws.config
     meta = ws.store.load_round(r, images=False)
-    images = None
-    if chooser is None:  # stream the night through the model, one batch in memory at a time
-        with ws.store.lazy_images(r) as lazy:
-            probs, latents = score(model, lazy, device=resolve_device(cfg.device), track=track,
-                                   description=f"scoring round {r}")
-    else:  # baselines that look at the pixels themselves need the whole night
-        images = ws.store.load_round(r).images
-        probs, latents = score(model, images, device=resolve_device(cfg.device), track=track,
-                               description=f"scoring round {r}")
-    names = ws.class_names()[: model.n_classes]
     asked = ws.log.asked_ids()
     exclude = [i for i, oid in enumerate(meta.ids) if oid in asked]
     rng = np.random.default_rng(round_seed(cfg.seed, r))
     if chooser is None:
-        picks = choose_questions(
-            probs, latents, names, cfg.hunt.interest_for(r), cfg.hunt.questions,
-            strategy=cfg.hunt.strategy, rng=rng, exclude=exclude, diversity_pool=cfg.hunt.diversity_pool,
-            random_share=cfg.hunt.random_share,
-        )
+        picks = _strategy_picks(ws, r, model, exclude, rng, track)
         strategy = cfg.hunt.strategy
-    else:
+    else:  # baselines that look at the pixels themselves need the whole night
+        images = ws.store.load_round(r).images
+        _, latents = score(model, images, device=resolve_device(cfg.device), track=track,
+                           description=f"scoring round {r}")
         picks, strategy = chooser(images, latents, exclude, cfg.hunt.questions, rng), chooser.name
     rows = [
         QuestionRow(r, k, str(meta.ids[p.index]), p.index, strategy, p.interest, p.score, version)
@@ -111,6 +101,50 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
     ]
     ws.log.add_questions(rows)
     return rows
+
+
+def _strategy_picks(ws: Workspace, r: int, model: HuntNet, exclude: list[int], rng: np.random.Generator,
+                    track: Track) -> list[Pick]:
+    """The configured strategy's questions for round ``r``, scored here or on a Dask cluster."""
+    cfg = ws.config
+    names = ws.class_names()[: model.n_classes]
+    weights = cfg.hunt.interest_for(r)
+    options = dict(strategy=cfg.hunt.strategy, rng=rng, exclude=exclude,
+                   diversity_pool=cfg.hunt.diversity_pool, random_share=cfg.hunt.random_share)
+    if not cfg.score.dask_scheduler:
+        s = _score_here(ws, r, model, track)
+        return choose_questions(s.probs, s.latents, names, weights, cfg.hunt.questions, **options)
+    from ahunt.distributed import candidates_dask, connect
+
+    columns = [names.index(c) for c in live_interest(weights, names)]
+    n_strategy = cfg.hunt.questions - random_count(cfg.hunt.questions, cfg.hunt.random_share)
+    with connect(cfg.score.dask_scheduler) as client:
+        cand = candidates_dask(client, ws.store, r, model, columns=columns, n=n_strategy,
+                               strategy=cfg.hunt.strategy, diversity_pool=cfg.hunt.diversity_pool,
+                               exclude=exclude, chunk=cfg.score.dask_chunk, device=cfg.device,
+                               batch_size=cfg.score.batch_size)
+    return choose_from_candidates(cand.index, cand.probs, cand.latents, names, weights, cfg.hunt.questions,
+                                  n_objects=ws.store.round_size(r), **options)
+
+
+def _score_here(ws: Workspace, r: int, model: HuntNet, track: Track) -> RoundScores:
+    cfg = ws.config.score
+    return score_store(ws.store, r, model, device=resolve_device(ws.config.device), workers=cfg.workers,
+                       batch_size=cfg.batch_size or None, compile=cfg.compile, track=track,
+                       description=f"scoring round {r}")
+
+
+def score_round_scores(ws: Workspace, r: int, model: HuntNet, *, track: Track = no_progress) -> RoundScores:
+    """Every object's probabilities and float16 latents under ``model``: on this machine, or on
+    the Dask scheduler the config names."""
+    cfg = ws.config
+    if not cfg.score.dask_scheduler:
+        return _score_here(ws, r, model, track)
+    from ahunt.distributed import connect, score_round_dask
+
+    with connect(cfg.score.dask_scheduler) as client:
+        return score_round_dask(client, ws.store, r, model, chunk=cfg.score.dask_chunk, device=cfg.device,
+                                batch_size=cfg.score.batch_size)
 
 
 @dataclass(frozen=True)
@@ -324,7 +358,6 @@ def score_round(ws: Workspace, r: int, *, version: int | None = None,
     Uses the current model unless ``version`` names another; class names are in output order.
     """
     model, version = ws.load_model(version)
-    with ws.store.lazy_images(r) as images:
-        probs, latents = score(model, images, device=resolve_device(ws.config.device), track=track,
-                               description=f"scoring round {r}")
+    scores = score_round_scores(ws, r, model, track=track)
+    probs, latents = scores.probs, scores.latents
     return probs, latents, ws.class_names()[: model.n_classes], version

@@ -1,0 +1,83 @@
+"""Scoring on a Dask cluster (2 worker processes on loopback) gives exactly the single-process
+scores and questions."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from ahunt.config import ScoreConfig
+from ahunt.distributed import candidates_dask, connect, score_round_dask
+from ahunt.errors import AhuntError
+from ahunt.query import choose_from_candidates, choose_questions
+from ahunt.scoring import score_store
+from ahunt.session import prepare_questions, score_round, train_initial
+from conftest import tiny_config
+from test_scoring import _model, _store
+
+distributed = pytest.importorskip("distributed")
+pytestmark = pytest.mark.slow
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def client(cluster):
+    with distributed.Client(cluster) as client:
+        yield client
+
+
+def test_scores_and_questions_match_one_process(tmp_path, client):
+    store = _store(tmp_path, 5000)  # 5 chunks of 1,024, the last one ragged
+    model = _model(n_classes=4)
+    here = score_store(store, 0, model, device=CPU)
+    there = score_round_dask(client, store, 0, model, chunk=1024)
+    assert np.array_equal(there.probs, here.probs)
+    assert np.array_equal(there.latents, here.latents)
+    # The model reached each worker once for the round, not once per chunk.
+    loads = client.run(lambda dask_worker: dask_worker.__dict__.get("ahunt_model_loads", 0))
+    assert sorted(loads.values()) == [1, 1]
+
+    names = ["a", "b", "reserve", "x"]
+    weights = {"a": 1.0, "reserve": 2.0, "x": 1.0}
+    exclude = np.random.default_rng(0).choice(5000, size=400, replace=False)
+    for strategy in ("anomaly", "uncertainty", "diversity", "random"):
+        options = dict(strategy=strategy, exclude=exclude, diversity_pool=5, random_share=0.2)
+        want = choose_questions(here.probs, here.latents, names, weights, 15, rng=np.random.default_rng(4), **options)
+        cand = candidates_dask(client, store, 0, model, columns=[0, 2, 3], n=12, strategy=strategy,
+                               diversity_pool=5, exclude=exclude, chunk=1024)
+        if strategy != "random":
+            # Each chunk sent at most its top (pool + 1) x n per class, not its 1,024 scores.
+            assert len(cand.index) <= 5 * 3 * 6 * 12
+        got = choose_from_candidates(cand.index, cand.probs, cand.latents, names, weights, 15,
+                                     rng=np.random.default_rng(4), n_objects=5000, **options)
+        assert got == want, strategy
+
+
+def test_a_hunt_asks_the_same_questions_through_the_scheduler(tmp_path, sim_cache, cluster):
+    from test_session import _workspace
+
+    config = tiny_config(strategy="diversity", random_share=0.3)
+    dask_config = dataclasses.replace(config, score=ScoreConfig(dask_scheduler=cluster.scheduler_address,
+                                                                 dask_chunk=1024))
+    rows = []
+    for name, cfg in (("here", config), ("dask", dask_config)):
+        ws, survey = _workspace(tmp_path / name, sim_cache, cfg)
+        train_initial(ws)
+        r = ws.store.add_round(survey.load(1))
+        rows.append([(q.object_id, q.interest, q.score) for q in prepare_questions(ws, r)])
+        probs, latents, _, _ = score_round(ws, r)
+        rows.append((probs.tolist(), latents.tolist()))
+    assert rows[0] == rows[2] and rows[1] == rows[3]
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    with pytest.raises(AhuntError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
+        connect("tcp://127.0.0.1:9", timeout=2)

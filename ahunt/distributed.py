@@ -41,7 +41,7 @@ def _distributed():
     return distributed
 
 
-def connect(address: str, *, timeout: float = 30.0):
+def connect(address: str, *, timeout: float = 10.0):
     """A ``distributed.Client`` for the scheduler at ``address``; a clear error if unreachable."""
     distributed = _distributed()
     try:

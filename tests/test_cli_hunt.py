@@ -233,3 +233,11 @@ def test_interrupted_retrain_keeps_the_previous_model_and_says_so(hunt_ws, monke
     monkeypatch.undo()
     result = invoke("train", hunt_ws)
     assert result.exit_code == 0 and Workspace.open(hunt_ws).current_version() == 1
+
+
+def test_unreachable_dask_scheduler_is_a_clear_error_and_stores_nothing(hunt_ws):
+    result = invoke("hunt", hunt_ws, "--oracle", "truth", "--dask-scheduler", "tcp://127.0.0.1:9")
+    assert result.exit_code != 0
+    assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in result.output
+    ws = Workspace.open(hunt_ws)
+    assert ws.log.questions(1) == [] and ws.config.score.dask_scheduler == ""  # not written to the config

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from ahunt.config import ScoreConfig
-from ahunt.distributed import candidates_dask, connect, score_round_dask
-from ahunt.errors import AhuntError
+from ahunt.distributed import candidates_dask, score_round_dask
 from ahunt.query import choose_from_candidates, choose_questions
 from ahunt.scoring import score_store
 from ahunt.session import prepare_questions, score_round, train_initial
@@ -77,7 +76,3 @@ def test_a_hunt_asks_the_same_questions_through_the_scheduler(tmp_path, sim_cach
         rows.append((probs.tolist(), latents.tolist()))
     assert rows[0] == rows[2] and rows[1] == rows[3]
 
-
-def test_unreachable_scheduler_is_a_clear_error():
-    with pytest.raises(AhuntError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
-        connect("tcp://127.0.0.1:9", timeout=2)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 from contextlib import contextmanager
-from typing import Iterator
+from pathlib import Path
+from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -89,3 +90,22 @@ def _with_overrides(config: Config, **changes) -> Config:
     return dataclasses.replace(config, **top).validate()
 
 
+
+
+# Commands that score whole rounds can send the work to a Dask cluster for this run only.
+DaskOption = Annotated[Optional[str], typer.Option(
+    "--dask-scheduler", metavar="ADDRESS",
+    help="Score on this dask.distributed scheduler (e.g. tcp://10.0.0.5:8786) instead of here; "
+         "overrides [score] dask_scheduler. Needs pip install 'ahunt[dask]' and the workspace on a "
+         "file system the workers can read.")]
+
+
+def open_workspace(path: Path, dask_scheduler: Optional[str] = None):
+    """Open a workspace; ``--dask-scheduler`` changes its config in memory, not on disk."""
+    from ahunt.workspace import Workspace
+
+    ws = Workspace.open(path)
+    if dask_scheduler is not None:
+        score = dataclasses.replace(ws.config.score, dask_scheduler=dask_scheduler)
+        ws.config = dataclasses.replace(ws.config, score=score).validate()
+    return ws

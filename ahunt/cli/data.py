@@ -8,9 +8,8 @@ from typing import Optional, Sequence
 import typer
 from rich.table import Table
 
-from ahunt.cli._app import app, handle_errors, out, progress_bars
+from ahunt.cli._app import DaskOption, app, handle_errors, open_workspace, out, progress_bars
 from ahunt.errors import AhuntError
-from ahunt.workspace import Workspace
 
 
 def _short(path: str, base: Path | None) -> str:
@@ -57,6 +56,7 @@ def export(
     all_rounds: bool = typer.Option(False, "--all-rounds", help="Export every round, round 0 included."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
     contact_sheet: Optional[Path] = typer.Option(None, "--contact-sheet", help="Also write a PNG of the top candidates' thumbnails with ids, for sharing."),
+    dask_scheduler: DaskOption = None,
 ) -> None:
     """Write a candidate catalogue of a round, scored by the current model.
 
@@ -69,7 +69,7 @@ def export(
 
     if round_ is not None and all_rounds:
         raise AhuntError("give at most one of --round N and --all-rounds")
-    ws = Workspace.open(workspace)
+    ws = open_workspace(workspace, dask_scheduler)
     rounds = list(range(ws.store.n_rounds())) if all_rounds else ([round_] if round_ is not None else None)
     with progress_bars() as track:
         path, table = export_candidates(ws, output, fmt=fmt, rounds=rounds, top=top, overwrite=overwrite, track=track)

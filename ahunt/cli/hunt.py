@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from ahunt.cli._app import app, err, handle_errors, out, progress_bars
+from ahunt.cli._app import DaskOption, app, err, handle_errors, open_workspace, out, progress_bars
 from ahunt.config import Config, load_config
 from ahunt.errors import AhuntError
 from ahunt.workspace import Workspace
@@ -197,10 +197,10 @@ def _contamination_line(s) -> str:
 
 
 def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,
-             must_exist: bool) -> None:
+             must_exist: bool, dask_scheduler: Optional[str] = None) -> None:
     from ahunt.session import retrain, round_to_hunt, run_session, summarise_round
 
-    ws = Workspace.open(workspace)
+    ws = open_workspace(workspace, dask_scheduler)
     with ws.lock():
         r = round_to_hunt(ws)
         if must_exist and not ws.log.questions(r):
@@ -246,15 +246,19 @@ def hunt(
     answers: AnswersOption = None,
     neighbours: NeighboursOption = 0,
     keys_from_stdin: StdinKeysOption = False,
+    dask_scheduler: DaskOption = None,
 ) -> None:
     """The nightly command: score the new night, ask its questions, retrain on the answers.
 
     Questions are chosen with the configured strategy and interest weights (see `ahunt interest`)
     and stored before the first is shown; each answer is saved the moment it is given.
 
+    A night of 10^5+ cutouts is read from the store in blocks (memory does not grow with it);
+    `--dask-scheduler` scores it on a cluster instead.
+
     Example: ahunt hunt my-hunt --neighbours 4
     """
-    _session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist=False)
+    _session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist=False, dask_scheduler=dask_scheduler)
 
 
 @app.command()
@@ -265,12 +269,13 @@ def label(
     answers: AnswersOption = None,
     neighbours: NeighboursOption = 0,
     keys_from_stdin: StdinKeysOption = False,
+    dask_scheduler: DaskOption = None,
 ) -> None:
     """Resume an unfinished labelling session at its first unanswered question; retrain when done.
 
     Example: ahunt label my-hunt --answers answers.csv
     """
-    _session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist=True)
+    _session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist=True, dask_scheduler=dask_scheduler)
 
 
 @app.command()

@@ -7,9 +7,8 @@ from typing import Optional
 
 import typer
 
-from ahunt.cli._app import app, err, handle_errors, out
+from ahunt.cli._app import DaskOption, app, err, handle_errors, open_workspace, out
 from ahunt.errors import AhuntError
-from ahunt.workspace import Workspace
 
 
 @app.command()
@@ -22,6 +21,7 @@ def umap(
     thumbnails: bool = typer.Option(False, "--thumbnails", help="Draw image thumbnails at the points (every point up to 200 points, else the asked ones)."),
     truth: bool = typer.Option(False, "--truth", help="Colour by true class (simulated data only)."),
     max_points: Optional[int] = typer.Option(None, "--max-points", help="Points per map, seeded subsample (default 1500; 800 per round with --all-rounds)."),
+    dask_scheduler: DaskOption = None,
 ) -> None:
     """Map the model's latent space in 2-D with UMAP: classes, the round's objects, questions, anomalies.
 
@@ -33,7 +33,7 @@ def umap(
 
     if all_rounds and round is not None:
         raise AhuntError("give either --round N or --all-rounds, not both")
-    ws = Workspace.open(workspace)
+    ws = open_workspace(workspace, dask_scheduler)
     if out_path is None:
         folder = workspace / "figures"
         if all_rounds:
@@ -59,6 +59,7 @@ def umap(
 def report(
     workspace: Path = typer.Argument(..., help="The hunt's folder."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Folder for the report (default: WORKSPACE/report)."),
+    dask_scheduler: DaskOption = None,
 ) -> None:
     """Write a report folder: per-round numbers and figures, the latent space, top candidates, index.html.
 
@@ -68,7 +69,7 @@ def report(
     """
     from ahunt.report import write_report
 
-    ws = Workspace.open(workspace)
+    ws = open_workspace(workspace, dask_scheduler)
     with err.status("writing the report", spinner="dots") as status:
         result = write_report(ws, out_dir, notify=lambda message: status.update(message))
     for note in result.notes:

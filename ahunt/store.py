@@ -10,7 +10,8 @@ Layout::
     /rounds/0000/ra, dec  optional float64 degrees
 
 A round is written under a staging name and renamed into place only once complete, so a failed
-ingest leaves the store as it was.
+ingest leaves the store as it was.  It can be written piece by piece (``Store.writing_round``),
+so a night of any size is ingested with one piece in memory.
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import h5py
 import numpy as np
 
 from ahunt.errors import StoreError
 
-__all__ = ["RoundData", "Store", "LazyImages", "ImageBlocks"]
+__all__ = ["RoundData", "RoundWriter", "Store", "LazyImages", "ImageBlocks"]
 
 _STR = h5py.string_dtype(encoding="utf-8")
 
@@ -44,11 +45,24 @@ class RoundData:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def validate(self) -> None:
+    @classmethod
+    def concat(cls, pieces: Sequence["RoundData"]) -> "RoundData":
+        """One RoundData from consecutive pieces (a column is kept when every piece has it)."""
+        if not pieces:
+            raise StoreError("a round needs at least one image")
+
+        def column(name):
+            values = [getattr(p, name) for p in pieces]
+            return None if any(v is None for v in values) else np.concatenate(values)
+
+        return cls(images=np.concatenate([p.images for p in pieces]), ids=column("ids"), labels=column("labels"),
+                   truth=column("truth"), ra=column("ra"), dec=column("dec"))
+
+    def validate(self, *, allow_empty: bool = False) -> None:
         if self.images.ndim != 4:
             raise StoreError(f"images must be (N, C, H, W); got shape {self.images.shape}")
         n = len(self.images)
-        if n == 0:
+        if n == 0 and not allow_empty:
             raise StoreError("a round needs at least one image")
         for name in ("ids", "labels", "truth", "ra", "dec"):
             column = getattr(self, name)
@@ -83,44 +97,38 @@ class Store:
     # -- writing ------------------------------------------------------------------------
     def add_round(self, data: RoundData) -> int:
         """Append ``data`` as the next round and return its number."""
-        data.validate()
+        with self.writing_round() as writer:
+            writer.append(data)
+        return writer.round
+
+    def add_round_pieces(self, pieces: Iterable[RoundData]) -> tuple[int, int]:
+        """Append consecutive pieces as one round; (round number, objects).  All or nothing."""
+        with self.writing_round() as writer:
+            for piece in pieces:
+                writer.append(piece)
+        return writer.round, writer.count
+
+    @contextmanager
+    def writing_round(self) -> Iterator["RoundWriter"]:
+        """A writer for the next round: ``append`` pieces, and the round appears when the block
+        ends without an error.  On any error (or Ctrl-C) the store is left as it was."""
         with self._open("a") as f:
             rounds = f.require_group("rounds")
             r = len(rounds)
-            if r and f[_round_key(0)]["images"].shape[1:] != data.images.shape[1:]:
-                raise StoreError(
-                    f"{self.path}: images of shape {data.images.shape[1:]} do not match the "
-                    f"store's {f[_round_key(0)]['images'].shape[1:]}"
-                )
-            existing = self._all_ids(f)
-            clash = next((i for i in data.ids.tolist() if i in existing), None)
-            if clash is not None:
-                raise StoreError(f"object id {clash!r} is already in the store")
             staging = f"staging_{r:04d}"
             if staging in f:
                 del f[staging]
+            shape = tuple(f[_round_key(0)]["images"].shape[1:]) if r else None
+            writer = RoundWriter(self.path, f.create_group(staging), r, self._all_ids(f), shape)
             try:
-                g = f.create_group(staging)
-                n = len(data)
-                chunk = (min(n, 256), *data.images.shape[1:])
-                g.create_dataset(
-                    "images", data=data.images.astype(np.float32), chunks=chunk, compression="lzf"
-                )
-                g.create_dataset("ids", data=np.asarray(data.ids, dtype=object), dtype=_STR)
-                for name in ("labels", "truth"):
-                    column = getattr(data, name)
-                    if column is not None:
-                        g.create_dataset(name, data=np.asarray(column, dtype=object), dtype=_STR)
-                for name in ("ra", "dec"):
-                    column = getattr(data, name)
-                    if column is not None:
-                        g.create_dataset(name, data=np.asarray(column, dtype=np.float64))
+                yield writer
+                if writer.count == 0:
+                    raise StoreError("a round needs at least one image")
                 f.move(staging, _round_key(r))
             except BaseException:
                 if staging in f:
                     del f[staging]
                 raise
-        return r
 
     # -- reading ------------------------------------------------------------------------
     def n_rounds(self) -> int:
@@ -213,6 +221,65 @@ class Store:
         for key in f.get("rounds", {}):
             ids.update(f["rounds"][key]["ids"].asstr()[...].tolist())
         return ids
+
+
+class RoundWriter:
+    """Appends pieces of one round to its staging group (see ``Store.writing_round``).
+
+    Every piece is checked before it is written: image shape, finite pixels, ids unique within
+    the round and the store, and the same optional columns as the first piece.
+    """
+
+    CHUNK = 256  # images per HDF5 chunk: what a read decompresses at once
+
+    def __init__(self, path: Path, group: h5py.Group, r: int, existing_ids: set[str], shape):
+        self.path, self.group, self.round = path, group, r
+        self.existing, self.seen = existing_ids, set()
+        self.shape = shape  # (C, H, W) of the store's images, None for the first round
+        self.columns: tuple[str, ...] | None = None
+        self.count = 0
+
+    def append(self, data: RoundData) -> None:
+        data.validate(allow_empty=True)
+        if len(data) == 0:
+            return
+        if self.shape is not None and data.images.shape[1:] != self.shape:
+            raise StoreError(f"{self.path}: images of shape {data.images.shape[1:]} do not match the "
+                             f"store's {self.shape}")
+        ids = [str(i) for i in data.ids.tolist()]
+        clash = next((i for i in ids if i in self.existing), None)
+        if clash is not None:
+            raise StoreError(f"object id {clash!r} is already in the store")
+        dup = next((i for i in ids if i in self.seen), None)
+        if dup is not None:
+            raise StoreError(f"duplicate object id {dup!r} within the round")
+        columns = tuple(name for name in ("labels", "truth", "ra", "dec") if getattr(data, name) is not None)
+        if self.columns is None:
+            self._create(data.images.shape[1:], columns)
+        elif columns != self.columns:
+            raise StoreError(f"a piece of the round has columns {columns}, the first had {self.columns}")
+        n0, n1 = self.count, self.count + len(data)
+        for name in ("images", "ids", *columns):
+            self.group[name].resize(n1, axis=0)
+        self.group["images"][n0:n1] = data.images.astype(np.float32, copy=False)
+        self.group["ids"][n0:n1] = np.asarray(ids, dtype=object)
+        for name in columns:
+            values = getattr(data, name)
+            is_str = name in ("labels", "truth")
+            self.group[name][n0:n1] = np.asarray(values, dtype=object if is_str else np.float64)
+        self.seen.update(ids)
+        self.count = n1
+        self.shape = data.images.shape[1:]
+
+    def _create(self, shape: tuple[int, ...], columns: tuple[str, ...]) -> None:
+        g = self.group
+        g.create_dataset("images", shape=(0, *shape), maxshape=(None, *shape), dtype=np.float32,
+                         chunks=(self.CHUNK, *shape), compression="lzf")
+        g.create_dataset("ids", shape=(0,), maxshape=(None,), dtype=_STR, chunks=(4096,))
+        for name in columns:
+            dtype = _STR if name in ("labels", "truth") else np.float64
+            g.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
+        self.columns = columns
 
 
 class LazyImages:

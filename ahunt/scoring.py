@@ -1,8 +1,10 @@
 """Scoring images with a trained network: arrays in memory, or a whole round streamed from the store.
 
 A CPU scores fastest (``benchmarks/score_scale.py``) with an inference copy of the network
-(BatchNorm folded into the convolutions, see ``model.inference_copy``), channels-last tensors
-and small batches of 64, whose activations stay in cache.  A round is read from the store in
+(BatchNorm folded into the convolutions, see ``model.inference_copy``), channels-last tensors,
+and small batches of 64 whose activations stay in cache.  ``torch.compile`` makes it ~1.3x
+faster again, but compiling costs 10-20 s per network shape, so it is used only for rounds
+large enough to win that back (``COMPILE_FROM``; ``[score] compile``).  A round is read from the store in
 blocks of ``READ_BLOCK`` images by DataLoader worker processes, so decompressing HDF5 overlaps
 with the network and only a few blocks are in memory at once.  What is kept per object is what
 question selection and the catalogues need: class probabilities (float32) and the latent
@@ -26,9 +28,11 @@ from ahunt.model import HuntNet, inference_copy
 from ahunt.store import ImageBlocks, Store
 from ahunt.train import Track, no_progress
 
-__all__ = ["READ_BLOCK", "RoundScores", "Scorer", "default_batch_size", "score_images", "score_store"]
+__all__ = ["READ_BLOCK", "COMPILE_FROM", "RoundScores", "Scorer", "default_batch_size", "score_images",
+           "score_store", "should_compile"]
 
 READ_BLOCK = 1024  # images per read: four of the store's 256-image HDF5 chunks
+COMPILE_FROM = 1_000_000  # images: compile = "auto" compiles for rounds this large (break-even, see README)
 LATENT_DTYPE = np.float16
 
 
@@ -52,9 +56,9 @@ class Scorer:
     """A model made ready to score on one device: built once, used for many blocks (a Dask
     worker keeps one for the whole round).
 
-    ``compile`` runs the network through ``torch.compile``: ~1.4x faster on a CPU once
-    compiled, but compiling takes ~20 s, so it pays off only for rounds of 10^5-10^6 images.
-    Batches are then padded to the full batch size, so one compiled graph serves them all.
+    ``compile`` runs the inference copy through ``torch.compile``, which specialises on the
+    input shape, so the last batch of a block is then padded to the full batch size (images
+    are scored independently in eval mode).
     """
 
     def __init__(self, model: HuntNet, device: torch.device, *, batch_size: int | None = None,
@@ -64,10 +68,9 @@ class Scorer:
         if READ_BLOCK % self.batch_size:
             raise ValueError(f"batch size {self.batch_size} must divide the read block {READ_BLOCK}")
         self.n_classes, self.latent_dim = model.n_classes, model.args.latent_dim
-        self.net = inference_copy(model).to(device).to(memory_format=torch.channels_last)
-        self.compiled = compile
-        if compile:
-            self.net = torch.compile(self.net, dynamic=False)
+        net = inference_copy(model).to(device).to(memory_format=torch.channels_last)
+        self.net = torch.compile(net, dynamic=False) if compile else net
+        self.fixed_shape = compile
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -79,12 +82,12 @@ class Scorer:
         for s in range(0, n, bs):
             xb = x_all[s : s + bs]
             k = len(xb)
-            if self.compiled and k < bs:  # keep one shape: no recompiling for the last batch
+            if self.fixed_shape and k < bs:
                 xb = torch.cat([xb, xb.new_zeros((bs - k, *xb.shape[1:]))])
-            xb = xb.to(self.device, memory_format=torch.channels_last)
+            xb = xb.to(self.device)  # NCHW: the first block wants it so (model._Scorer)
             logits, z = self.net(xb)
-            probs[s : s + k] = torch.softmax(logits.float(), dim=1)[:k].cpu().numpy()
-            latents[s : s + k] = z.float()[:k].cpu().numpy()
+            probs[s : s + k] = torch.softmax(logits[:k].float(), dim=1).cpu().numpy()
+            latents[s : s + k] = z[:k].float().cpu().numpy()
         return probs, latents
 
 
@@ -107,6 +110,12 @@ def score_images(model: HuntNet, images: Sequence | np.ndarray, *, device: torch
     return probs, latents
 
 
+def should_compile(setting: str, n: int, device: torch.device) -> bool:
+    if setting not in ("auto", "always", "never"):
+        raise ValueError(f"compile must be auto, always or never, not {setting!r}")
+    return setting == "always" or (setting == "auto" and device.type == "cpu" and n >= COMPILE_FROM)
+
+
 def _loader_workers(requested: int, n_blocks: int) -> int:
     # Starting a worker process costs ~0.1-0.5 s: not worth it for a few blocks.  Daemonic
     # processes (some pools) may not start children.
@@ -115,16 +124,17 @@ def _loader_workers(requested: int, n_blocks: int) -> int:
     return requested
 
 
-def score_store(store: Store, r: int, model: HuntNet, *, device: torch.device, workers: int = 1,
-                batch_size: int | None = None, compile: bool = False, track: Track = no_progress,
+def score_store(store: Store, r: int, model: HuntNet, *, device: torch.device, workers: int = 0,
+                batch_size: int | None = None, compile: str = "auto", track: Track = no_progress,
                 description: str = "scoring") -> RoundScores:
     """Score every object of round ``r``, reading the store block by block.
 
     Memory holds the model, a few blocks of images (``workers`` + 1 in flight) and the result:
-    4 bytes per class probability and 2 per latent dimension for each object.
+    4 bytes per class probability and 2 per latent dimension for each object.  ``compile``:
+    "always", "never", or "auto" (on a CPU, for rounds of ``COMPILE_FROM`` images or more).
     """
     blocks = ImageBlocks(store.lazy_array(r), READ_BLOCK)
-    scorer = Scorer(model, device, batch_size=batch_size, compile=compile)
+    scorer = Scorer(model, device, batch_size=batch_size, compile=should_compile(compile, blocks.stop, device))
     n = blocks.stop
     out = RoundScores(np.empty((n, scorer.n_classes), np.float32),
                       np.empty((n, scorer.latent_dim), LATENT_DTYPE))

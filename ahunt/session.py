@@ -90,10 +90,15 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
     if chooser is None:
         picks = _strategy_picks(ws, r, model, exclude, rng, track)
         strategy = cfg.hunt.strategy
-    else:  # baselines that look at the pixels themselves need the whole night
-        images = ws.store.load_round(r).images
-        _, latents = score(model, images, device=resolve_device(cfg.device), track=track,
-                           description=f"scoring round {r}")
+    else:
+        device = resolve_device(cfg.device)
+        if getattr(chooser, "needs_pixels", True):  # baselines that look at the pixels need the whole night
+            images = ws.store.load_round(r).images
+            _, latents = score(model, images, device=device, track=track, description=f"scoring round {r}")
+        else:  # latents only: read the night a block at a time
+            images = None
+            with ws.store.lazy_images(r) as lazy:
+                _, latents = score(model, lazy, device=device, track=track, description=f"scoring round {r}")
         picks, strategy = chooser(images, latents, exclude, cfg.hunt.questions, rng), chooser.name
     rows = [
         QuestionRow(r, k, str(meta.ids[p.index]), p.index, strategy, p.interest, p.score, version)
@@ -122,7 +127,7 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, exclude: list[int], r
         cand = candidates_dask(client, ws.store, r, model, columns=columns, n=n_strategy,
                                strategy=cfg.hunt.strategy, diversity_pool=cfg.hunt.diversity_pool,
                                exclude=exclude, chunk=cfg.score.dask_chunk, device=cfg.device,
-                               batch_size=cfg.score.batch_size)
+                               batch_size=cfg.score.batch_size, compile=cfg.score.compile)
     return choose_from_candidates(cand.index, cand.probs, cand.latents, names, weights, cfg.hunt.questions,
                                   n_objects=ws.store.round_size(r), **options)
 
@@ -144,7 +149,7 @@ def score_round_scores(ws: Workspace, r: int, model: HuntNet, *, track: Track = 
 
     with connect(cfg.score.dask_scheduler) as client:
         return score_round_dask(client, ws.store, r, model, chunk=cfg.score.dask_chunk, device=cfg.device,
-                                batch_size=cfg.score.batch_size)
+                                batch_size=cfg.score.batch_size, compile=cfg.score.compile)
 
 
 @dataclass(frozen=True)

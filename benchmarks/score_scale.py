@@ -1,37 +1,38 @@
-"""How the current scoring path scales with round size; prints numbers, asserts nothing.
+"""How scoring a night scales with its size; prints numbers, asserts nothing.
 
-    python benchmarks/score_scale.py                               # N = 10k, 100k (~2.5 min)
-    python benchmarks/score_scale.py --sizes 10000 100000 200000   # adds 200k (+2.5-6 min)
+    python benchmarks/score_scale.py                              # N = 10k, 100k, 200k (~6 min)
+    python benchmarks/score_scale.py --sizes 10000 --no-dask      # a quick look
+    python benchmarks/score_scale.py --sizes 100000 --workers 1   # with a DataLoader worker
 
-200k is not in the default: on 2 CPU cores the scorer ran at 1,200-3,700 images/s between
-runs (a noisy shared machine), so 200k scored twice (current + chunked) plus writing its
-3.1 GB store can take up to ~6 minutes and push the run past ~10 minutes.
+First, what the network itself can do, on images already in memory: this machine's float32
+matmul rate (2048 x 2048 ``torch.matmul``, best of 10), the model's FLOPs per image
+(2 x multiply-adds of every Conv2d and Linear), hence the images/s a matmul-bound scorer would
+reach, and the ``ahunt.scoring.Scorer`` rate, eager and with ``torch.compile`` (compile time
+printed apart).
 
-A baseline for a future streaming scorer.  For each N a temporary image store is written
-directly with h5py, in slices of 10,000, into the layout ``ahunt.store.Store`` uses
-(``/rounds/0000/images`` float32 (N, 1, 64, 64), chunks of 256 images, lzf; ``/rounds/0000/ids``
-utf-8), so generating it never holds more than one slice in memory.  Then, each in a fresh
-subprocess so that its peak RSS belongs to that measurement alone:
+Then, for each N, a temporary store of N random 64 x 64 cutouts is written in the layout
+``ahunt.store.Store`` uses (written in slices, so the writer never holds the night; random
+pixels do not compress: ~16 KB per image on disk), and scored end to end, each path in a
+fresh subprocess so that its peak memory is its own:
 
-  current   ``Store.load_round(0)`` (reads the whole round into memory) then
-            ``ahunt.train.score(model, images, device=cpu)``
-  chunked   reads the HDF5 in slices of 4,096 images, calls ``score`` per slice, and keeps only
-            probabilities and latents, as float16 (what streaming would give)
-  lazy      ``Store.lazy_images`` handed to ``score``, which reads one batch of 512 at a time:
-            the path ahunt's questions, ``score_round`` and round metrics now take
+  single  ``ahunt.scoring.score_store`` reading the HDF5 store a block at a time (``--workers``
+          DataLoader processes, default 0 as ahunt's default) and the questions chosen from
+          the scores (``query.choose_questions``), as ``ahunt hunt``
+  dask    ``ahunt.distributed.candidates_dask`` on a ``LocalCluster`` of 2 worker processes
+          with 1 thread each, in chunks of ``[score] dask_chunk`` images, then
+          ``choose_from_candidates``: what ``--dask-scheduler`` does
 
-Times include reading and decompressing the HDF5.  Also printed: the model's FLOPs per image
-(multiply-adds of every Conv2d/Linear, counted from their shapes with forward hooks, x2), this
-machine's measured float32 matmul FLOP/s (2048x2048 torch.matmul), and the fraction of that
-rate the scorer achieves.  The store for 200k images is ~3.3 GB on disk (random pixels do
-not compress) under the system temp dir (``--tmpdir`` to move it); it is removed afterwards.
+Times cover reading, decompressing, scoring and choosing (not starting the cluster). Peak
+memory is the high-water RSS (VmHWM) of every process involved, added up: the scoring process
+and its DataLoader workers, or the client and both Dask workers (forked DataLoader workers
+share pages with their parent, so the sum over-counts them).  Stores go under the system
+temp dir (``--tmpdir`` to move it; 200k needs ~3.3 GB) and are removed afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -45,22 +46,12 @@ import torch
 IMAGE_SIZE = 64
 N_CLASSES = 6
 WRITE_SLICE = 10_000
-READ_SLICE = 4_096
+QUESTIONS = 20
 
 
-def _peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+def _vm_hwm_mb(pid: str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -84,11 +75,8 @@ def flops_per_image(model: torch.nn.Module) -> float:
         else:
             macs[0] += per_item * module.in_features
 
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
-    ]
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
     with torch.no_grad():
         model(torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE))
     for h in handles:
@@ -107,8 +95,26 @@ def matmul_flops(n: int = 2048, reps: int = 10) -> float:
     return 2.0 * n**3 / best
 
 
+def compute_rate(compile: bool, n: int = 8192, reps: int = 3) -> tuple[float, float]:
+    """(images/s of Scorer on in-memory images, seconds to build it incl. compiling)."""
+    from ahunt.scoring import Scorer
+
+    x = np.random.default_rng(0).standard_normal((n, 1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    t = time.perf_counter()
+    scorer = Scorer(_model(), torch.device("cpu"), compile=compile)
+    scorer(x[:1024])  # compiling happens on the first call
+    setup = time.perf_counter() - t
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        for s in range(0, n, 1024):
+            scorer(x[s : s + 1024])
+        best = min(best, time.perf_counter() - t)
+    return n / best, setup
+
+
 def write_store(path: Path, n: int) -> None:
-    """The layout Store.add_round writes, filled slice by slice."""
+    """The layout Store writes, filled slice by slice."""
     import h5py
 
     from ahunt.store import _STR
@@ -117,10 +123,8 @@ def write_store(path: Path, n: int) -> None:
     shape = (n, 1, IMAGE_SIZE, IMAGE_SIZE)
     with h5py.File(path, "w") as f:
         g = f.create_group("rounds/0000")
-        images = g.create_dataset(
-            "images", shape=shape, dtype=np.float32, chunks=(min(n, 256), *shape[1:]),
-            compression="lzf",
-        )
+        images = g.create_dataset("images", shape=shape, dtype=np.float32, chunks=(256, *shape[1:]),
+                                  compression="lzf")
         ids = g.create_dataset("ids", shape=(n,), dtype=_STR)
         for s in range(0, n, WRITE_SLICE):
             e = min(n, s + WRITE_SLICE)
@@ -128,77 +132,89 @@ def write_store(path: Path, n: int) -> None:
             ids[s:e] = np.array([f"obj{i:07d}" for i in range(s, e)], dtype=object)
 
 
-def worker(mode: str, path: str) -> None:
+NAMES = [f"c{i}" for i in range(N_CLASSES - 1)] + ["reserve"]
+WEIGHTS = {"c4": 1.0, "reserve": 1.0}
+
+
+def worker_single(path: str, workers: int) -> dict:
+    import resource
+
+    from ahunt.query import choose_questions
+    from ahunt.scoring import score_store
     from ahunt.store import Store
-    from ahunt.train import score
 
-    device = torch.device("cpu")
     model = _model()
-    # Warm up (thread pools, first-call allocations) before the baseline RSS and the clock.
-    score(model, np.zeros((64, 1, IMAGE_SIZE, IMAGE_SIZE), np.float32), device=device)
-    base = _rss_mb()
+    t = time.perf_counter()
+    scores = score_store(Store(path), 0, model, device=torch.device("cpu"), workers=workers, compile="never")
+    picks = choose_questions(scores.probs, scores.latents, NAMES, WEIGHTS, QUESTIONS, strategy="anomaly",
+                             rng=np.random.default_rng(0))
+    total = time.perf_counter() - t
+    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * workers  # DataLoader workers (max each)
+    return {"n": len(scores), "total_s": total, "peak_mb": _vm_hwm_mb() + child_kb / 1024,
+            "picks": [p.index for p in picks]}
+
+
+def worker_dask(path: str) -> dict:
+    from distributed import Client, LocalCluster
+
+    from ahunt.config import ScoreConfig
+    from ahunt.distributed import candidates_dask
+    from ahunt.query import choose_from_candidates
+    from ahunt.store import Store
+
+    model = _model()
+    store = Store(path)
     t0 = time.perf_counter()
-    if mode == "lazy":  # ahunt's own path: score straight from the open HDF5 dataset
-        t_load = 0.0
-        with Store(path).lazy_images(0) as ds:
-            probs, latents = score(model, ds, device=device)
-            n = len(ds)
-    elif mode == "current":
-        images = Store(path).load_round(0).images
-        t_load = time.perf_counter() - t0
-        probs, latents = score(model, images, device=device)
-        n = len(images)
-    else:
-        import h5py
-
-        t_load = 0.0
-        probs_parts, latent_parts = [], []
-        with h5py.File(path, "r") as f:
-            ds = f["rounds/0000/images"]
-            n = len(ds)
-            for s in range(0, n, READ_SLICE):
-                t = time.perf_counter()
-                block = ds[s : s + READ_SLICE]
-                t_load += time.perf_counter() - t
-                p, z = score(model, block, device=device)
-                probs_parts.append(p.astype(np.float16))
-                latent_parts.append(z.astype(np.float16))
-        probs, latents = np.concatenate(probs_parts), np.concatenate(latent_parts)
-    total = time.perf_counter() - t0
-    assert len(probs) == len(latents) == n
-    print(json.dumps({
-        "n": n, "total_s": total, "load_s": t_load, "base_mb": base, "peak_mb": _peak_rss_mb(),
-    }))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        client.run(lambda: __import__("ahunt.scoring") and None)  # import torch on the workers before the clock
+        startup = time.perf_counter() - t0
+        t = time.perf_counter()
+        cand = candidates_dask(client, store, 0, model, columns=[4, 5], n=QUESTIONS, strategy="anomaly",
+                               diversity_pool=5, exclude=[], chunk=ScoreConfig().dask_chunk, compile="never")
+        picks = choose_from_candidates(cand.index, cand.probs, cand.latents, NAMES, WEIGHTS, QUESTIONS,
+                                       strategy="anomaly", rng=np.random.default_rng(0),
+                                       n_objects=store.round_size(0))
+        total = time.perf_counter() - t
+        workers = client.run(lambda: _vm_hwm_mb())
+    return {"n": store.round_size(0), "total_s": total, "startup_s": startup,
+            "peak_mb": _vm_hwm_mb() + sum(workers.values()), "picks": [p.index for p in picks],
+            "candidates": len(cand.index)}
 
 
-def run_worker(mode: str, path: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", mode, "--path", str(path)],
-        check=True, capture_output=True, text=True,
-    )
+def run_worker(mode: str, path: Path, workers: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--worker", mode, "--path", str(path), "--workers", str(workers)],
+                         check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 200_000])
+    parser.add_argument("--no-dask", action="store_true", help="skip the LocalCluster runs")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of the single path")
     parser.add_argument("--tmpdir", default=None, help="where the temporary stores go")
-    parser.add_argument("--worker", choices=["current", "chunked", "lazy"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["single", "dask"], help=argparse.SUPPRESS)
     parser.add_argument("--path", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.path)
+        result = worker_single(args.path, args.workers) if args.worker == "single" else worker_dask(args.path)
+        print(json.dumps(result))
         return
 
     fpi = flops_per_image(_model())
     peak = matmul_flops()
+    ceiling = peak / fpi
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"HuntNet(n_classes={N_CLASSES}, image_size={IMAGE_SIZE}): "
-          f"{fpi / 1e6:.1f} MFLOP/image")
-    print(f"matmul 2048^2 float32: {peak / 1e9:.1f} GFLOP/s  "
-          f"-> implied ceiling {peak / fpi:,.0f} images/s")
-    print(f"{'N':>8} {'path':>8} {'img/s':>8} {'load s':>7} {'total s':>8} "
-          f"{'base MB':>8} {'peak MB':>8} {'+MB':>7} {'of peak':>8}")
+    print(f"HuntNet(n_classes={N_CLASSES}, image_size={IMAGE_SIZE}): {fpi / 1e6:.2f} MFLOP/image")
+    print(f"matmul 2048^2 float32: {peak / 1e9:.1f} GFLOP/s -> a matmul-bound scorer: {ceiling:,.0f} images/s")
+    for compile in (False, True):
+        rate, setup = compute_rate(compile)
+        label = "torch.compile" if compile else "eager"
+        print(f"Scorer in memory, {label:>13}: {rate:>8,.0f} images/s = {rate / ceiling:.0%} of that "
+              f"(setup {setup:.1f} s)")
+    print()
+    print(f"{'N':>8} {'path':>7} {'img/s':>8} {'total s':>8} {'s/100k':>7} {'peak MB':>8} {'of matmul':>9}")
     tmp = Path(tempfile.mkdtemp(prefix="ahunt_score_scale_", dir=args.tmpdir))
     try:
         for n in args.sizes:
@@ -207,13 +223,17 @@ def main() -> None:
             write_store(path, n)
             gen_s = time.perf_counter() - t
             size_mb = path.stat().st_size / 2**20
-            for mode in ("current", "chunked", "lazy"):
-                r = run_worker(mode, path)
+            picks = {}
+            for mode in ("single",) + (() if args.no_dask else ("dask",)):
+                r = run_worker(mode, path, args.workers)
                 rate = r["n"] / r["total_s"]
-                print(f"{n:>8} {mode:>8} {rate:>8,.0f} {r['load_s']:>7.1f} {r['total_s']:>8.1f} "
-                      f"{r['base_mb']:>8.0f} {r['peak_mb']:>8.0f} "
-                      f"{r['peak_mb'] - r['base_mb']:>7.0f} {rate * fpi / peak:>8.1%}")
-            print(f"{'':>8} (store {size_mb:,.0f} MB on disk, written in {gen_s:.1f} s)")
+                extra = (f"  (cluster start {r['startup_s']:.1f} s, {r['candidates']} candidates sent)"
+                         if mode == "dask" else "")
+                print(f"{n:>8} {mode:>7} {rate:>8,.0f} {r['total_s']:>8.1f} {r['total_s'] / n * 1e5:>7.1f} "
+                      f"{r['peak_mb']:>8,.0f} {rate / ceiling:>9.0%}{extra}")
+                picks[mode] = r["picks"]
+            same = "" if len(picks) < 2 else f"; same questions: {picks['single'] == picks['dask']}"
+            print(f"{'':>8} store {size_mb:,.0f} MB on disk, written in {gen_s:.1f} s{same}")
             path.unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

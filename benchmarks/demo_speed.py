@@ -21,6 +21,7 @@ from ahunt.oracle import TruthOracle
 from ahunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.sources.galaxy_sim import draw_objects
 from ahunt.sources.simulated import SimulatedSurvey
+from ahunt.scoring import default_batch_size
 from ahunt.train import resolve_device, score
 from ahunt.workspace import Workspace
 
@@ -61,7 +62,8 @@ def main() -> None:
     t = time.perf_counter()
     score(model, images, device=device)
     dt = time.perf_counter() - t
-    print(f"scoring at 64x64: {len(images) / dt:,.0f} images/s (batch 512, inference mode, channels-last)")
+    print(f"scoring at 64x64: {len(images) / dt:,.0f} images/s in memory (ahunt.train.score: BatchNorm folded, "
+          f"batch {default_batch_size(device)}; a whole night from the store: benchmarks/score_scale.py)")
 
     import io
 

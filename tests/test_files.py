@@ -224,3 +224,20 @@ def test_ingest_fails_on_a_late_piece_and_stores_nothing(tmp_path, monkeypatch, 
     assert result.exit_code != 0
     assert f"object id {taken!r} is already in the store; nothing was stored" in " ".join(result.output.split())
     assert Workspace.open(ws).store.n_rounds() == 1
+
+
+def test_npy_rows_are_read_without_loading_the_file(tmp_path):
+    from ahunt.sources.files import InputError, _NpyRows
+
+    x = np.arange(5 * 3 * 4, dtype=np.float32).reshape(5, 3, 4)
+    np.save(tmp_path / "a.npy", x)
+    rows = _NpyRows(tmp_path / "a.npy")
+    assert rows.shape == (5, 3, 4) and rows.ndim == 3 and len(rows) == 5
+    assert np.array_equal(rows[1:4], x[1:4]) and np.array_equal(rows[3:99], x[3:])
+    assert np.array_equal(rows[np.array([0, 2, 4])], x[[0, 2, 4]])
+    np.save(tmp_path / "f.npy", np.asfortranarray(x))
+    with pytest.raises(InputError, match="C-ordered"):
+        _NpyRows(tmp_path / "f.npy")
+    (tmp_path / "short.npy").write_bytes((tmp_path / "a.npy").read_bytes()[:-8])
+    with pytest.raises(InputError, match="shorter"):
+        _NpyRows(tmp_path / "short.npy")[0:5]

@@ -335,6 +335,41 @@ def _clean_float_images(images: np.ndarray, ids: np.ndarray, path: Path) -> np.n
     return out.reshape(images.shape)
 
 
+class _NpyRows:
+    """The rows of a ``.npy`` file, read with plain file reads when sliced.
+
+    Not ``np.load(mmap_mode="r")``: the pages of a memory map count in the process's resident
+    memory as they are read, so a 3 GB night would look like a 3 GB process.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = header(f)
+            self.offset = f.tell()
+        if fortran or dtype.hasobject:
+            raise InputError(f"{path}: only C-ordered numeric .npy arrays can be read; save it with np.save")
+        self.shape, self.dtype, self.ndim = tuple(shape), dtype, len(shape)
+        self.row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
+        if not isinstance(rows, slice):  # sorted row indices: read the rows they span
+            rows = np.asarray(rows)
+            return self[int(rows[0]) : int(rows[-1]) + 1][rows - rows[0]] if len(rows) else self[0:0]
+        start, stop, _ = rows.indices(len(self))
+        out = np.empty((max(0, stop - start), *self.shape[1:]), dtype=self.dtype)
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + start * self.row_bytes)
+            if f.readinto(memoryview(out).cast("B")) != out.nbytes:
+                raise InputError(f"{self.path}: file is shorter than its header says")
+        return out
+
+
 def _iter_arrays(path: Path, *, labelled: bool, image_size: int, channels: int,
                  classes: list[str] | None, piece: int | None = None) -> Iterator[RoundData]:
     """Pieces of an array file.  Images of a ``.npy`` (memory-mapped) or ``.h5`` file are read a
@@ -342,7 +377,7 @@ def _iter_arrays(path: Path, *, labelled: bool, image_size: int, channels: int,
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            columns = {"images": np.load(path, mmap_mode="r", allow_pickle=False)}
+            columns = {"images": _NpyRows(path)}
             h5 = None
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as npz:

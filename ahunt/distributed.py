@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import io
+import os
 import threading
 from dataclasses import dataclass
 from typing import Sequence
@@ -46,6 +47,11 @@ def connect(address: str, *, timeout: float = 10.0):
     """A ``distributed.Client`` for the scheduler at ``address``; a clear error if unreachable."""
     distributed = _distributed()
     try:
+        distributed.comm.parse_address(address)
+        distributed.comm.get_address_host_port(address)
+    except ValueError as exc:
+        raise AhuntError(f"{address!r} is not a Dask scheduler address ({exc}); give e.g. tcp://host:8786") from None
+    try:
         return distributed.Client(address, timeout=timeout)
     except (OSError, TimeoutError) as exc:
         raise AhuntError(f"cannot reach the Dask scheduler at {address!r} ({exc})") from None
@@ -57,8 +63,10 @@ def dask_images(images: LazyImages, chunk: int):
 
     if chunk % READ_BLOCK:
         raise AhuntError(f"Dask chunk {chunk} must be a multiple of {READ_BLOCK} images")
-    return da.from_array(images, chunks=(chunk, *images.shape[1:]), asarray=True,
-                         name=f"ahunt-images-{hashlib.sha1(repr((images.path, images.key)).encode()).hexdigest()}")
+    # A name that changes with the file, so a scheduler never serves another store's chunks.
+    stat = os.stat(images.path)
+    token = hashlib.sha1(repr((images.path, images.key, stat.st_size, stat.st_mtime_ns)).encode()).hexdigest()
+    return da.from_array(images, chunks=(chunk, *images.shape[1:]), asarray=True, name=f"ahunt-images-{token}")
 
 
 def _model_payload(model: HuntNet) -> bytes:

@@ -88,7 +88,7 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
     exclude = [i for i, oid in enumerate(meta.ids) if oid in asked]
     rng = np.random.default_rng(round_seed(cfg.seed, r))
     if chooser is None:
-        picks = _strategy_picks(ws, r, model, exclude, rng, track)
+        picks = _strategy_picks(ws, r, model, version, exclude, rng, track)
         strategy = cfg.hunt.strategy
     else:
         device = resolve_device(cfg.device)
@@ -108,8 +108,8 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
     return rows
 
 
-def _strategy_picks(ws: Workspace, r: int, model: HuntNet, exclude: list[int], rng: np.random.Generator,
-                    track: Track) -> list[Pick]:
+def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude: list[int],
+                    rng: np.random.Generator, track: Track) -> list[Pick]:
     """The configured strategy's questions for round ``r``, scored here or on a Dask cluster."""
     cfg = ws.config
     names = ws.class_names()[: model.n_classes]
@@ -117,7 +117,7 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, exclude: list[int], r
     options = dict(strategy=cfg.hunt.strategy, rng=rng, exclude=exclude,
                    diversity_pool=cfg.hunt.diversity_pool, random_share=cfg.hunt.random_share)
     if not cfg.score.dask_scheduler:
-        s = _score_here(ws, r, model, track)
+        s = round_scores(ws, r, model, version, track=track)
         return choose_questions(s.probs, s.latents, names, weights, cfg.hunt.questions, **options)
     from ahunt.distributed import candidates_dask, connect
 
@@ -139,17 +139,25 @@ def _score_here(ws: Workspace, r: int, model: HuntNet, track: Track) -> RoundSco
                        description=f"scoring round {r}")
 
 
-def score_round_scores(ws: Workspace, r: int, model: HuntNet, *, track: Track = no_progress) -> RoundScores:
-    """Every object's probabilities and float16 latents under ``model``: on this machine, or on
-    the Dask scheduler the config names."""
+def round_scores(ws: Workspace, r: int, model: HuntNet, version: int, *, track: Track = no_progress) -> RoundScores:
+    """Every object's probabilities and float16 latents under model ``version``: from the
+    workspace's score cache when that model scored the round before, else computed here or on
+    the Dask scheduler the config names, then cached (``scores.h5``)."""
+    model_id = ws.model_id(version)
+    cached = ws.scores.load(r, model_id)
+    if cached is not None:
+        return RoundScores(*cached)
     cfg = ws.config
     if not cfg.score.dask_scheduler:
-        return _score_here(ws, r, model, track)
-    from ahunt.distributed import connect, score_round_dask
+        scores = _score_here(ws, r, model, track)
+    else:
+        from ahunt.distributed import connect, score_round_dask
 
-    with connect(cfg.score.dask_scheduler) as client:
-        return score_round_dask(client, ws.store, r, model, chunk=cfg.score.dask_chunk, device=cfg.device,
-                                batch_size=cfg.score.batch_size, compile=cfg.score.compile)
+        with connect(cfg.score.dask_scheduler) as client:
+            scores = score_round_dask(client, ws.store, r, model, chunk=cfg.score.dask_chunk, device=cfg.device,
+                                      batch_size=cfg.score.batch_size, compile=cfg.score.compile)
+    ws.scores.save(r, model_id, scores.probs, scores.latents)
+    return scores
 
 
 @dataclass(frozen=True)
@@ -363,6 +371,6 @@ def score_round(ws: Workspace, r: int, *, version: int | None = None,
     Uses the current model unless ``version`` names another; class names are in output order.
     """
     model, version = ws.load_model(version)
-    scores = score_round_scores(ws, r, model, track=track)
+    scores = round_scores(ws, r, model, version, track=track)
     probs, latents = scores.probs, scores.latents
     return probs, latents, ws.class_names()[: model.n_classes], version

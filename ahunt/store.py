@@ -26,7 +26,7 @@ import numpy as np
 
 from ahunt.errors import StoreError
 
-__all__ = ["RoundData", "RoundWriter", "Store", "LazyImages", "ImageBlocks"]
+__all__ = ["RoundData", "RoundWriter", "Store", "ScoreStore", "LazyImages", "ImageBlocks"]
 
 _STR = h5py.string_dtype(encoding="utf-8")
 
@@ -280,6 +280,48 @@ class RoundWriter:
             dtype = _STR if name in ("labels", "truth") else np.float64
             g.create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(4096,))
         self.columns = columns
+
+
+class ScoreStore:
+    """Every object's scores under one model, kept so later commands need not score again.
+
+    Layout: ``/rounds/0001/probs`` float32 (N, n_classes) and ``latents`` float16 (N, D), with
+    attributes ``version`` and ``model`` (what identifies the checkpoint).  One entry per round:
+    the newest model's.  It is a cache: unreadable, busy or stale, it is simply not used.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def load(self, r: int, model_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+        if not self.path.exists():
+            return None
+        try:
+            with h5py.File(self.path, "r") as f:
+                g = f.get(f"rounds/{r:04d}")
+                if g is None or g.attrs.get("model") != model_id:
+                    return None
+                return g["probs"][...], g["latents"][...]
+        except (OSError, KeyError):  # written by another process just now, or damaged
+            return None
+
+    def save(self, r: int, model_id: str, probs: np.ndarray, latents: np.ndarray) -> bool:
+        """Replace round ``r``'s entry; False (and nothing changed) if the file is busy."""
+        key, staging = f"rounds/{r:04d}", f"staging/{r:04d}"
+        try:
+            with h5py.File(self.path, "a") as f:
+                if staging in f:
+                    del f[staging]
+                g = f.create_group(staging)
+                g.create_dataset("probs", data=np.asarray(probs, np.float32))
+                g.create_dataset("latents", data=np.asarray(latents, np.float16))
+                g.attrs["model"] = model_id
+                if key in f:
+                    del f[key]
+                f.move(staging, key)
+            return True
+        except OSError:
+            return False
 
 
 class LazyImages:

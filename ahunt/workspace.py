@@ -7,6 +7,8 @@ Layout::
       store.h5            images by round (store.py)
       answers.sqlite      classes, questions and answers (labels.py)
       checkpoints/        round_0000.pt, round_0001.pt, ... written atomically
+      scores.h5           each round's scores and float16 latents under the newest model
+                          that scored it (a cache, safe to delete)
       .lock               held by the one process working on the hunt
 
 State is derived rather than recorded twice: the current model is the newest checkpoint, a
@@ -29,7 +31,7 @@ from ahunt.config import Config, dump_config, load_config
 from ahunt.errors import WorkspaceError
 from ahunt.labels import AnswerLog, ClassInfo
 from ahunt.model import HuntNet
-from ahunt.store import RoundData, Store
+from ahunt.store import RoundData, ScoreStore, Store
 from ahunt.train import load_checkpoint
 
 __all__ = ["Workspace"]
@@ -44,6 +46,7 @@ class Workspace:
         self.root = Path(root)
         self.config = config
         self.store = Store(self.root / "store.h5")
+        self.scores = ScoreStore(self.root / "scores.h5")
         self.log = AnswerLog(self.root / "answers.sqlite")
 
     # -- creation ---------------------------------------------------------------------------
@@ -155,6 +158,12 @@ class Workspace:
         return [name for name in self.class_names() if weights.get(name, 0) > 0]
 
     # -- checkpoints --------------------------------------------------------------------------
+    def model_id(self, version: int) -> str:
+        """What identifies checkpoint ``version`` on disk: a retrain replaces the file, and so
+        changes its size or modification time."""
+        st = self.checkpoint_path(version).stat()
+        return f"v{version}:{st.st_size}:{st.st_mtime_ns}"
+
     def checkpoint_path(self, r: int) -> Path:
         return self.root / "checkpoints" / f"round_{r:04d}.pt"
 

@@ -241,3 +241,5 @@ def test_unreachable_dask_scheduler_is_a_clear_error_and_stores_nothing(hunt_ws)
     assert "cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'" in result.output
     ws = Workspace.open(hunt_ws)
     assert ws.log.questions(1) == [] and ws.config.score.dask_scheduler == ""  # not written to the config
+    result = invoke("export", hunt_ws, "--dask-scheduler", "scheduler-without-port")
+    assert result.exit_code != 0 and "is not a Dask scheduler address" in " ".join(result.output.split())

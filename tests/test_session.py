@@ -199,3 +199,33 @@ def test_night_contamination_from_a_random_share(tmp_path, sim_cache):
     assert c.random_questions == 2
     assert c.estimate == pytest.approx((top + (n - k) * np.mean(rand)) / n)
     assert c.se >= 0
+
+
+def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_path, sim_cache, monkeypatch):
+    import ahunt.session as session
+    from ahunt.session import score_round
+
+    ws = _hunt(tmp_path, sim_cache, nights=1)
+    first = score_round(ws, 1)  # model of round 1; the hunt itself scored round 1 with round 0's
+    assert (ws.root / "scores.h5").exists()
+    calls = []
+    real = session.score_store
+    monkeypatch.setattr(session, "score_store", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = score_round(ws, 1)
+    assert calls == [] and np.array_equal(again[0], first[0]) and np.array_equal(again[1], first[1])
+    assert again[1].dtype == np.float16
+    # A replaced checkpoint (same round, other weights) makes the cached scores stale.
+    import torch
+
+    from ahunt.train import load_checkpoint, save_checkpoint
+
+    model, meta = load_checkpoint(ws.checkpoint_path(1))
+    with torch.no_grad():
+        model.head.bias.add_(1.0)
+    save_checkpoint(ws.checkpoint_path(1), model, meta)
+    score_round(ws, 1)
+    assert calls == [1]
+    # A damaged cache is not an error, only a miss.
+    (ws.root / "scores.h5").write_bytes(b"not hdf5")
+    assert np.allclose(score_round(ws, 1)[0], score_round(ws, 1)[0])
+    assert len(calls) >= 2

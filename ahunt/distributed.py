@@ -6,8 +6,8 @@ The network reaches each worker once, in a worker plugin that builds the scorer 
 worker joins; tasks find it there instead of unpickling the model per chunk.
 
 For questions, each chunk is reduced on its worker to its ``question_candidates`` (a few
-objects per class of interest), so the client merges small results instead of gathering the
-night's scores.  Chunks start at multiples of the batch size, so every batch, and therefore
+objects per class of interest), and those are merged pairwise on the workers, so the client
+receives one short list instead of the night's scores.  Chunks start at multiples of the batch size, so every batch, and therefore
 every score and every chosen question, is the same as on one machine.
 """
 
@@ -208,16 +208,39 @@ def score_round_dask(client, store: Store, r: int, model: HuntNet, *, chunk: int
     return RoundScores(np.concatenate([p for p, _ in results]), np.concatenate([z for _, z in results]))
 
 
+def _only(one: np.ndarray):
+    return one[0]
+
+
+def _merge_candidates(a: Candidates, b: Candidates, columns: Sequence[int], n: int, strategy: str,
+                      diversity_pool: int) -> Candidates:
+    """The candidates of two neighbouring stretches of the night (``a`` before ``b``).
+
+    The night's top lists lie within the union of the parts' top lists and are its top lists,
+    so reducing the union again loses nothing the strategy could pick.
+    """
+    index = np.concatenate([a.index, b.index])
+    probs = np.concatenate([a.probs, b.probs])
+    latents = np.concatenate([a.latents, b.latents])
+    keep = question_candidates(probs, columns, n, strategy=strategy, diversity_pool=diversity_pool,
+                               available=np.arange(len(index)))
+    return Candidates(index[keep], probs[keep], latents[keep])
+
+
 def candidates_dask(client, store: Store, r: int, model: HuntNet, *, columns: Sequence[int], n: int,
                     strategy: str, diversity_pool: int, exclude: Sequence[int], chunk: int,
                     device: str = "auto", batch_size: int = 0, compile: str = "auto") -> Candidates:
-    """The night's ``question_candidates``, each chunk reduced on its worker."""
+    """The night's ``question_candidates``: each chunk reduced on its worker, then merged in a
+    tree on the workers, so the client receives one small list."""
+    import dask
+
     images = dask_images(store.lazy_array(r), chunk)
     exclude = np.asarray(sorted(exclude), dtype=np.int64)
+    options = (list(columns), n, strategy, diversity_pool)
     with _Session(client, model, device, batch_size, compile, images.shape[0]) as token:
-        parts = _per_chunk(images, _chunk_candidates, token, list(columns), n, strategy, diversity_pool, exclude)
-        results = client.compute(parts, sync=True)
-    # Merging: the top of the union of each chunk's top lists is the night's top list.
-    return Candidates(np.concatenate([c.index for c in results]),
-                      np.concatenate([c.probs for c in results]),
-                      np.concatenate([c.latents for c in results]))
+        per_chunk = _per_chunk(images, _chunk_candidates, token, *options, exclude)
+        parts = [dask.delayed(_only)(p) for p in per_chunk.to_delayed().ravel()]
+        while len(parts) > 1:  # pairwise, keeping night order: a tree of depth log2(chunks)
+            parts = [dask.delayed(_merge_candidates)(parts[i], parts[i + 1], *options) if i + 1 < len(parts)
+                     else parts[i] for i in range(0, len(parts), 2)]
+        return client.compute(parts[0], sync=True)

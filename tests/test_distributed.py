@@ -53,8 +53,8 @@ def test_scores_and_questions_match_one_process(tmp_path, client):
         cand = candidates_dask(client, store, 0, model, columns=[0, 2, 3], n=12, strategy=strategy,
                                diversity_pool=5, exclude=exclude, chunk=1024)
         if strategy != "random":
-            # Each chunk sent at most its top (pool + 1) x n per class, not its 1,024 scores.
-            assert len(cand.index) <= 5 * 3 * 6 * 12
+            # The client received the top (pool + 1) x n per class at most, not 5,000 scores.
+            assert len(cand.index) <= 3 * 6 * 12
         got = choose_from_candidates(cand.index, cand.probs, cand.latents, names, weights, 15,
                                      rng=np.random.default_rng(4), n_objects=5000, **options)
         assert got == want, strategy

@@ -1,14 +1,15 @@
 """Scoring images with a trained network: arrays in memory, or a whole round streamed from the store.
 
 A CPU scores fastest (``benchmarks/score_scale.py``) with an inference copy of the network
-(BatchNorm folded into the convolutions, see ``model.inference_copy``), channels-last tensors,
-and small batches of 64 whose activations stay in cache.  ``torch.compile`` makes it ~1.3x
-faster again, but compiling costs 10-20 s per network shape, so it is used only for rounds
-large enough to win that back (``COMPILE_FROM``; ``[score] compile``).  A round is read from the store in
-blocks of ``READ_BLOCK`` images by DataLoader worker processes, so decompressing HDF5 overlaps
-with the network and only a few blocks are in memory at once.  What is kept per object is what
-question selection and the catalogues need: class probabilities (float32) and the latent
-vector (float16, 128 bytes at 64 dimensions).
+(BatchNorm folded into the convolutions, see ``model.inference_copy``), channels-last tensors
+after the first block, and small batches of 64 whose activations stay in cache.
+``torch.compile`` makes it ~1.3x faster again, but compiling costs 2-20 s per network shape,
+so it is used only for rounds large enough to win that back (``COMPILE_FROM``, ``[score]
+compile``).  A round is read from the store in blocks of ``READ_BLOCK`` images through a
+DataLoader, whose worker processes (``[score] workers``) can overlap reading with the network;
+only a few blocks are in memory at once.  What is kept per object is what question selection
+and the catalogues need: class probabilities (float32) and the latent vector (float16, 128
+bytes at 64 dimensions).
 
 Every batch starts at a multiple of the batch size from the start of the round, however the
 round is cut into blocks or Dask chunks, so every path computes exactly the same numbers.
@@ -142,8 +143,11 @@ def score_store(store: Store, r: int, model: HuntNet, *, device: torch.device, w
     loader = DataLoader(blocks, batch_size=None, num_workers=workers,
                         prefetch_factor=2 if workers else None, pin_memory=device.type == "cuda")
     s = 0
-    for block in track(loader, description=description, total=len(blocks)):
-        p, z = scorer(block)
-        out.probs[s : s + len(p)], out.latents[s : s + len(p)] = p, z
-        s += len(p)
+    try:
+        for block in track(loader, description=description, total=len(blocks)):
+            p, z = scorer(block)
+            out.probs[s : s + len(p)], out.latents[s : s + len(p)] = p, z
+            s += len(p)
+    finally:
+        blocks.images.close()
     return out

@@ -348,6 +348,12 @@ class LazyImages:
                 raise StoreError(f"{self.path}: cannot open image store ({exc})") from None
         return self._ds[key]
 
+    def close(self) -> None:
+        """Close this process's handle (the store can then be opened for writing again)."""
+        if self._ds is not None:
+            self._ds.file.close()
+            self._ds = None
+
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_ds": None}
 

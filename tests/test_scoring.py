@@ -85,3 +85,12 @@ def test_compiled_scorer_agrees_and_pads_the_last_batch():
     compiled = Scorer(model, CPU, compile=True)(x)
     np.testing.assert_allclose(compiled[0], plain[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(compiled[1], plain[1], rtol=1e-4, atol=1e-4)
+
+
+def test_the_store_can_take_a_new_round_right_after_scoring(tmp_path):
+    store = _store(tmp_path, 300)
+    score_store(store, 0, _model(), device=CPU)
+    rng = np.random.default_rng(9)
+    store.add_round(RoundData(rng.standard_normal((3, 1, 16, 16)).astype(np.float32),
+                              np.array(["late-1", "late-2", "late-3"])))
+    assert store.n_rounds() == 2

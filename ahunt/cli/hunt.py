@@ -201,7 +201,7 @@ def _contamination_line(s) -> str:
 
 def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,
              must_exist: bool, dask_scheduler: Optional[str] = None) -> None:
-    from ahunt.session import retrain, round_to_hunt, run_session, summarise_round
+    from ahunt.session import prepare_questions, retrain, round_to_hunt, run_session, summarise_round
 
     ws = open_workspace(workspace, dask_scheduler)
     with ws.lock():
@@ -209,6 +209,13 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
         if must_exist and not ws.log.questions(r):
             raise AhuntError(f"round {r} has no labelling session yet; start it with `ahunt hunt {workspace}`")
         chosen = _oracle(ws, oracle, answers, keys_from_stdin)
+        if not ws.log.questions(r):  # scoring a large night takes a while: show it, then clear it
+            if ws.config.score.dask_scheduler:
+                with err.status(f"scoring round {r} on {ws.config.score.dask_scheduler}", spinner="dots"):
+                    prepare_questions(ws, r)
+            else:
+                with progress_bars() as track:
+                    prepare_questions(ws, r, track=track)
         try:
             summary = run_session(ws, chosen, retrain_when_complete=False, neighbours=neighbours)
         except KeyboardInterrupt:

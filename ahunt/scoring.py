@@ -127,18 +127,19 @@ def _loader_workers(requested: int, n_blocks: int) -> int:
 
 def score_store(store: Store, r: int, model: HuntNet, *, device: torch.device, workers: int = 0,
                 batch_size: int | None = None, compile: str = "auto", track: Track = no_progress,
-                description: str = "scoring") -> RoundScores:
+                description: str = "scoring", latent_dtype=LATENT_DTYPE) -> RoundScores:
     """Score every object of round ``r``, reading the store block by block.
 
     Memory holds the model, a few blocks of images (``workers`` + 1 in flight) and the result:
     4 bytes per class probability and 2 per latent dimension for each object.  ``compile``:
     "always", "never", or "auto" (on a CPU, for rounds of ``COMPILE_FROM`` images or more).
+    ``latent_dtype``: float16 by default; float32 for detectors that fit on the latents.
     """
     blocks = ImageBlocks(store.lazy_array(r), READ_BLOCK)
     scorer = Scorer(model, device, batch_size=batch_size, compile=should_compile(compile, blocks.stop, device))
     n = blocks.stop
     out = RoundScores(np.empty((n, scorer.n_classes), np.float32),
-                      np.empty((n, scorer.latent_dim), LATENT_DTYPE))
+                      np.empty((n, scorer.latent_dim), latent_dtype))
     workers = _loader_workers(workers, len(blocks))
     loader = DataLoader(blocks, batch_size=None, num_workers=workers,
                         prefetch_factor=2 if workers else None, pin_memory=device.type == "cuda")

@@ -95,10 +95,11 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
         if getattr(chooser, "needs_pixels", True):  # baselines that look at the pixels need the whole night
             images = ws.store.load_round(r).images
             _, latents = score(model, images, device=device, track=track, description=f"scoring round {r}")
-        else:  # latents only: read the night a block at a time
+        else:  # latents only, streamed from the store (float32: the forest splits on them)
             images = None
-            with ws.store.lazy_images(r) as lazy:
-                _, latents = score(model, lazy, device=device, track=track, description=f"scoring round {r}")
+            latents = score_store(ws.store, r, model, device=device, workers=cfg.score.workers,
+                                  batch_size=cfg.score.batch_size or None, compile=cfg.score.compile, track=track,
+                                  description=f"scoring round {r}", latent_dtype=np.float32).latents
         picks, strategy = chooser(images, latents, exclude, cfg.hunt.questions, rng), chooser.name
     rows = [
         QuestionRow(r, k, str(meta.ids[p.index]), p.index, strategy, p.interest, p.score, version)

@@ -229,3 +229,27 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
     (ws.root / "scores.h5").write_bytes(b"not hdf5")
     assert np.allclose(score_round(ws, 1)[0], score_round(ws, 1)[0])
     assert len(calls) >= 2
+
+
+def test_a_latent_forest_chooses_from_streamed_latents_without_loading_the_night(tmp_path, sim_cache, monkeypatch):
+    from ahunt.baselines import IForestChooser, iforest_scores
+    from ahunt.store import Store
+    from ahunt.train import score
+
+    ws, survey = _workspace(tmp_path, sim_cache)
+    train_initial(ws)
+    r = ws.store.add_round(survey.load(1))
+    model, _ = ws.load_model(0)
+    _, latents = score(model, ws.store.load_round(r).images, device=torch_cpu())
+    want = np.argsort(-iforest_scores(latents, seed=11), kind="stable")[:6].tolist()
+    real = Store.load_round
+    monkeypatch.setattr(Store, "load_round", lambda self, rr, images=True: (
+        pytest.fail("the night's pixels were loaded") if images and rr == r else real(self, rr, images=images)))
+    rows = prepare_questions(ws, r, chooser=IForestChooser("latent", seed=11))
+    assert [q.object_index for q in rows] == want
+
+
+def torch_cpu():
+    import torch
+
+    return torch.device("cpu")

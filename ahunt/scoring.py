@@ -136,8 +136,8 @@ def score_store(store: Store, r: int, model: HuntNet, *, device: torch.device, w
     ``latent_dtype``: float16 by default; float32 for detectors that fit on the latents.
     """
     blocks = ImageBlocks(store.lazy_array(r), READ_BLOCK)
-    scorer = Scorer(model, device, batch_size=batch_size, compile=should_compile(compile, blocks.stop, device))
-    n = blocks.stop
+    n = len(blocks.images)
+    scorer = Scorer(model, device, batch_size=batch_size, compile=should_compile(compile, n, device))
     out = RoundScores(np.empty((n, scorer.n_classes), np.float32),
                       np.empty((n, scorer.latent_dim), latent_dtype))
     workers = _loader_workers(workers, len(blocks))

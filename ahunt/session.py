@@ -97,9 +97,7 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
             _, latents = score(model, images, device=device, track=track, description=f"scoring round {r}")
         else:  # latents only, streamed from the store (float32: the forest splits on them)
             images = None
-            latents = score_store(ws.store, r, model, device=device, workers=cfg.score.workers,
-                                  batch_size=cfg.score.batch_size or None, compile=cfg.score.compile, track=track,
-                                  description=f"scoring round {r}", latent_dtype=np.float32).latents
+            latents = _score_here(ws, r, model, track, latent_dtype=np.float32).latents
         picks, strategy = chooser(images, latents, exclude, cfg.hunt.questions, rng), chooser.name
     rows = [
         QuestionRow(r, k, str(meta.ids[p.index]), p.index, strategy, p.interest, p.score, version)
@@ -133,11 +131,11 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
                                   n_objects=ws.store.round_size(r), **options)
 
 
-def _score_here(ws: Workspace, r: int, model: HuntNet, track: Track) -> RoundScores:
+def _score_here(ws: Workspace, r: int, model: HuntNet, track: Track, latent_dtype=np.float16) -> RoundScores:
     cfg = ws.config.score
     return score_store(ws.store, r, model, device=resolve_device(ws.config.device), workers=cfg.workers,
                        batch_size=cfg.batch_size or None, compile=cfg.compile, track=track,
-                       description=f"scoring round {r}")
+                       description=f"scoring round {r}", latent_dtype=latent_dtype)
 
 
 def round_scores(ws: Workspace, r: int, model: HuntNet, version: int, *, track: Track = no_progress) -> RoundScores:

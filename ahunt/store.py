@@ -363,13 +363,12 @@ class ImageBlocks:
     torch's DataLoader (no torch needed here).  Blocks should be whole HDF5 chunks (256
     images), so no chunk is decompressed twice."""
 
-    def __init__(self, images: LazyImages, block: int, start: int = 0, stop: int | None = None):
-        self.images, self.block, self.start = images, block, start
-        self.stop = len(images) if stop is None else stop
+    def __init__(self, images: LazyImages, block: int):
+        self.images, self.block = images, block
 
     def __len__(self) -> int:
-        return -(-(self.stop - self.start) // self.block)
+        return -(-len(self.images) // self.block)
 
     def __getitem__(self, k: int) -> np.ndarray:
-        s = self.start + k * self.block
-        return np.asarray(self.images[s : min(self.stop, s + self.block)], dtype=np.float32)
+        s = k * self.block
+        return np.asarray(self.images[s : s + self.block], dtype=np.float32)

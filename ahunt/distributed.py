@@ -13,7 +13,6 @@ every score and every chosen question, is the same as on one machine.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import io
 import os
@@ -93,7 +92,6 @@ class _ScorerPlugin(_PluginBase):
     def setup(self, worker) -> None:
         from ahunt.train import resolve_device
 
-        _generous_malloc()
         blob = torch.load(io.BytesIO(self.payload), map_location="cpu", weights_only=True)
         model = HuntNet(ModelArgs(**blob["model_args"]))
         model.load_state_dict(blob["model_state"])
@@ -108,24 +106,6 @@ class _ScorerPlugin(_PluginBase):
 
     def teardown(self, worker) -> None:
         worker.__dict__.get("ahunt_scorers", {}).pop(self.token, None)
-
-
-def _generous_malloc() -> None:
-    """Undo what Dask's nanny does to glibc's malloc, for torch's sake.
-
-    Workers start with ``MALLOC_TRIM_THRESHOLD_=65536``, which also pins the mmap threshold at
-    its 128 KiB minimum: every batch's activations are then mapped and unmapped afresh, which
-    halves scoring speed on a CPU (3.4k vs 7.1k images/s per core, measured with the
-    benchmark's model).  Raising both thresholds keeps freed buffers for the next batch.
-    Nothing to do where libc is not glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    libc.mallopt(m_mmap_threshold, 32 << 20)
-    libc.mallopt(m_trim_threshold, 64 << 20)
 
 
 def _score_chunk(block: np.ndarray, token: str) -> tuple[np.ndarray, np.ndarray]:

@@ -124,13 +124,15 @@ class HuntNet(nn.Module):
 
 @torch.no_grad()
 def inference_copy(model: HuntNet) -> nn.Module:
-    """A copy of ``model`` for scoring: the same function, about 3x faster on a CPU.
+    """A copy of ``model`` for scoring: the same function, about 4x faster on a CPU.
 
     Each block's BatchNorm is folded into its convolution (eval mode uses fixed statistics,
     so ``bn(conv(x))`` is one convolution with scaled weights and a bias), and the max-pool
     moves before the ReLU (both are monotone, so they commute), which makes the ReLU act on a
-    quarter of the pixels; the first block pools with element-wise maxima (``_Max2x2``).
-    Outputs agree with ``model.eval()`` to float32 rounding (~1e-7).  Returns a module with the same ``(logits, latent)`` outputs; training still uses ``model``.
+    quarter of the pixels, and pools with element-wise maxima (``_Max2x2``); the first block
+    becomes a ``_PhaseStem``.  Outputs agree with
+    ``model.eval()`` to float32 rounding (~1e-7).  Returns a module with the same
+    ``(logits, latent)`` outputs; training still uses ``model``.
     """
     layers: list[nn.Module] = []
     mods = list(model.features)
@@ -139,15 +141,44 @@ def inference_copy(model: HuntNet) -> nn.Module:
         fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding, bias=True)
         fused.weight.copy_(conv.weight * scale[:, None, None, None])
         fused.bias.copy_(bn.bias - bn.running_mean * scale)
-        layers += [fused, nn.MaxPool2d(2), nn.ReLU(inplace=True)]
-    stem = nn.Sequential(layers[0], _Max2x2(), layers[2])
-    fast = _Scorer(stem, nn.Sequential(*layers[3:]), copy.deepcopy(model.to_latent), copy.deepcopy(model.head))
+        layers += [fused, _Max2x2(), nn.ReLU(inplace=True)]
+    fast = _Scorer(_PhaseStem(layers[0]), nn.Sequential(*layers[3:]), copy.deepcopy(model.to_latent),
+                   copy.deepcopy(model.head))
     return fast.to(next(model.parameters()).device).eval()
 
 
+class _PhaseStem(nn.Module):
+    """The first block, ``relu(max_pool2d(conv3x3(x), 2))``, computed at the pooled resolution.
+
+    With 1-3 input channels a 3x3 convolution over the full image runs at a tenth of the
+    CPU's matmul rate and takes ~40 % of scoring time.  Each pooled pixel is the maximum of
+    four convolution outputs (the four phases of its 2x2 window), and all four only see the
+    4x4 input patch around the window.  So one 4x4 convolution with stride 2 and four times
+    the output channels (each 3x3 kernel placed at the four offsets of a zero 4x4 kernel)
+    computes every phase, and a maximum over each channel's four phases gives the pooled map:
+    ~80 % more multiply-adds, ~2x faster, and the same sums (the zeros add exactly 0).
+    The bias and ReLU come after the maximum (both commute with it).
+    """
+
+    def __init__(self, conv: nn.Conv2d):
+        super().__init__()
+        c_out, c_in = conv.out_channels, conv.in_channels
+        weight = conv.weight.new_zeros(c_out, 4, c_in, 4, 4)
+        for a in range(2):
+            for b in range(2):
+                weight[:, 2 * a + b, :, a : a + 3, b : b + 3] = conv.weight
+        self.weight = nn.Parameter(weight.reshape(4 * c_out, c_in, 4, 4), requires_grad=False)
+        self.bias = nn.Parameter(conv.bias.detach().clone()[:, None, None], requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.conv2d(x, self.weight, stride=2, padding=1)  # (N, 4 C, H/2, W/2)
+        y = y.view(y.shape[0], -1, 4, *y.shape[-2:]).amax(2)
+        return torch.relu_(y + self.bias)
+
+
 class _Max2x2(nn.Module):
-    """``MaxPool2d(2)`` as three element-wise maxima of strided views: the same numbers, ~40 %
-    faster than the pooling kernel on the first block's 8-channel, channels-last maps."""
+    """``MaxPool2d(2)`` as three element-wise maxima of strided views: the same numbers, about
+    twice as fast on a CPU as the pooling kernel, which also computes indices nobody uses."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
@@ -158,8 +189,8 @@ class _Max2x2(nn.Module):
 
 class _Scorer(nn.Module):
     """``inference_copy``'s network.  The first block runs on NCHW tensors and the rest
-    channels-last: with 1-3 input channels the first convolution and its pooling are ~25 %
-    faster that way on a CPU, the wider later ones faster channels-last."""
+    channels-last: with 1-3 input channels the first block is faster NCHW on a CPU, the wider
+    later ones faster channels-last."""
 
     def __init__(self, stem: nn.Module, features: nn.Module, to_latent: nn.Module, head: nn.Module):
         super().__init__()

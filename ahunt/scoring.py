@@ -1,9 +1,10 @@
 """Scoring images with a trained network: arrays in memory, or a whole round streamed from the store.
 
 A CPU scores fastest (``benchmarks/score_scale.py``) with an inference copy of the network
-(BatchNorm folded into the convolutions, see ``model.inference_copy``), channels-last tensors
-after the first block, and small batches of 64 whose activations stay in cache.
-``torch.compile`` makes it ~1.3x faster again, but compiling costs 2-20 s per network shape,
+(BatchNorm folded into the convolutions, the first block computed at the pooled resolution,
+see ``model.inference_copy``), channels-last tensors after the first block, small batches of
+64 whose activations stay in cache, and freed buffers kept for the next batch
+(``keep_freed_buffers``).  ``torch.compile`` makes it ~1.2x faster again, but compiling costs 2-20 s per network shape,
 so it is used only for rounds large enough to win that back (``COMPILE_FROM``, ``[score]
 compile``).  A round is read from the store in blocks of ``READ_BLOCK`` images through a
 DataLoader, whose worker processes (``[score] workers``) can overlap reading with the network;
@@ -17,6 +18,7 @@ round is cut into blocks or Dask chunks, so every path computes exactly the same
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 from dataclasses import dataclass
 from typing import Sequence
@@ -53,9 +55,29 @@ class RoundScores:
         return len(self.probs)
 
 
+def keep_freed_buffers() -> None:
+    """Let glibc's malloc keep freed buffers of up to 32 MiB for reuse (process-wide).
+
+    By default glibc maps large blocks afresh from the kernel and trims freed memory back,
+    and how large "large" is drifts with what the process did before.  Each batch's
+    activations (up to 8 MiB at 64 images of 64x64) are then often new pages that the kernel
+    must fault in: measured here, that made the first block 5-8x slower and whole-network
+    scoring 2x slower, depending on what ran before (Dask's nanny even pins the thresholds low
+    with ``MALLOC_TRIM_THRESHOLD_``).  With both thresholds raised the process keeps up to
+    64 MiB more than it uses.  Nothing to do where libc is not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 32 << 20)
+    libc.mallopt(m_trim_threshold, 64 << 20)
+
+
 class Scorer:
     """A model made ready to score on one device: built once, used for many blocks (a Dask
-    worker keeps one for the whole round).
+    worker keeps one for the whole round).  Building one calls ``keep_freed_buffers``.
 
     ``compile`` runs the inference copy through ``torch.compile``, which specialises on the
     input shape, so the last batch of a block is then padded to the full batch size (images
@@ -64,12 +86,14 @@ class Scorer:
 
     def __init__(self, model: HuntNet, device: torch.device, *, batch_size: int | None = None,
                  compile: bool = False):
+        keep_freed_buffers()
         self.device = device
         self.batch_size = batch_size or default_batch_size(device)
         if READ_BLOCK % self.batch_size:
             raise ValueError(f"batch size {self.batch_size} must divide the read block {READ_BLOCK}")
         self.n_classes, self.latent_dim = model.n_classes, model.args.latent_dim
-        net = inference_copy(model).to(device).to(memory_format=torch.channels_last)
+        net = inference_copy(model).to(device)
+        net.features.to(memory_format=torch.channels_last)  # the first block stays NCHW (model._Scorer)
         self.net = torch.compile(net, dynamic=False) if compile else net
         self.fixed_shape = compile
 

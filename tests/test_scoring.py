@@ -49,6 +49,37 @@ def test_inference_copy_computes_the_same_function(head):
     assert model.features[1].__class__.__name__ == "BatchNorm2d"  # the model itself is untouched
 
 
+@pytest.mark.parametrize("channels, image_size", [(1, 28), (3, 33), (2, 64)])
+def test_inference_copy_handles_bands_and_odd_sizes(channels, image_size):
+    # The first block becomes a stride-2 convolution over 4x4 patches; with an odd size the
+    # last row and column must be dropped as MaxPool2d drops them.
+    torch.manual_seed(2)
+    model = HuntNet(ModelArgs(n_classes=3, image_size=image_size, channels=channels))
+    model.train()
+    model(torch.randn(16, channels, image_size, image_size))
+    model.eval()
+    x = torch.randn(20, channels, image_size, image_size)
+    with torch.no_grad():
+        logits, z = model(x)
+        fast_logits, fast_z = inference_copy(model)(x)
+    torch.testing.assert_close(fast_logits, logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast_z, z, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [7, 8, 31])
+def test_phase_stem_is_conv_pool_relu(size):
+    from ahunt.model import _PhaseStem
+
+    torch.manual_seed(3)
+    conv = torch.nn.Conv2d(2, 5, 3, padding=1)
+    x = torch.randn(4, 2, size, size)
+    with torch.no_grad():
+        want = torch.relu(torch.nn.functional.max_pool2d(conv(x), 2))
+        got = _PhaseStem(conv)(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+
+
 @pytest.mark.parametrize("workers", [0, 1])
 def test_score_store_matches_scoring_in_memory(tmp_path, workers):
     n = 4 * READ_BLOCK + 77  # enough blocks for a DataLoader worker, and a ragged last block

@@ -1,6 +1,6 @@
 """Exceptions raised by the library; only the CLI turns them into exit codes."""
 
-__all__ = ["AhuntError", "ConfigError", "StoreError", "WorkspaceError", "QueryError"]
+__all__ = ["AhuntError", "ConfigError", "StoreError", "WorkspaceError", "QueryError", "AhuntWarning"]
 
 
 class AhuntError(Exception):
@@ -21,3 +21,8 @@ class WorkspaceError(AhuntError):
 
 class QueryError(AhuntError):
     """Questions cannot be chosen as asked (bad strategy, bad interest weights)."""
+
+
+class AhuntWarning(UserWarning):
+    """Something went less well than asked, and the work went on another way (the CLI prints
+    these as one line)."""

@@ -4,9 +4,9 @@ A CPU scores fastest (``benchmarks/score_scale.py``) with an inference copy of t
 (BatchNorm folded into the convolutions, the first block computed at the pooled resolution,
 see ``model.inference_copy``), channels-last tensors after the first block, small batches of
 64 whose activations stay in cache, and freed buffers kept for the next batch
-(``keep_freed_buffers``).  ``torch.compile`` makes it ~1.2x faster again, but compiling costs 2-20 s per network shape,
-so it is used only for rounds large enough to win that back (``COMPILE_FROM``, ``[score]
-compile``).  A round is read from the store in blocks of ``READ_BLOCK`` images through a
+(``keep_freed_buffers``).  ``torch.compile`` makes it ~1.2x faster again, but compiling
+costs 2-20 s per network shape, so it is used only for rounds large enough to win that back
+(``COMPILE_FROM``, ``[score] compile``).  A round is read from the store in blocks of ``READ_BLOCK`` images through a
 DataLoader, whose worker processes (``[score] workers``) can overlap reading with the network;
 only a few blocks are in memory at once.  What is kept per object is what question selection
 and the catalogues need: class probabilities (float32) and the latent vector (float16, 128
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ahunt.errors import AhuntWarning
 from ahunt.model import HuntNet, inference_copy
 from ahunt.store import ImageBlocks, Store
 from ahunt.train import Track, no_progress
@@ -81,7 +83,9 @@ class Scorer:
 
     ``compile`` runs the inference copy through ``torch.compile``, which specialises on the
     input shape, so the last batch of a block is then padded to the full batch size (images
-    are scored independently in eval mode).
+    are scored independently in eval mode).  Compiling happens on the first batch and needs a
+    working C++ compiler on a CPU; if it fails, the scorer warns (``AhuntWarning``) and scores
+    without it: the eager network computes the same function (to float32 rounding).
     """
 
     def __init__(self, model: HuntNet, device: torch.device, *, batch_size: int | None = None,
@@ -94,8 +98,26 @@ class Scorer:
         self.n_classes, self.latent_dim = model.n_classes, model.args.latent_dim
         net = inference_copy(model).to(device)
         net.features.to(memory_format=torch.channels_last)  # the first block stays NCHW (model._Scorer)
-        self.net = torch.compile(net, dynamic=False) if compile else net
+        self.net = net
+        self._compiled = torch.compile(net, dynamic=False) if compile else None
+        self._compile_tried = False
         self.fixed_shape = compile
+
+    def _forward(self, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._compiled is None:
+            return self.net(xb)
+        if self._compile_tried:
+            return self._compiled(xb)
+        self._compile_tried = True
+        try:
+            return self._compiled(xb)
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the eager network computes the same
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {first}); scoring without it. "
+                          "Set compile = \"never\" in the [score] section of the config to skip trying.",
+                          AhuntWarning, stacklevel=2)
+            self._compiled = None
+            return self.net(xb)
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -110,7 +132,7 @@ class Scorer:
             if self.fixed_shape and k < bs:
                 xb = torch.cat([xb, xb.new_zeros((bs - k, *xb.shape[1:]))])
             xb = xb.to(self.device)  # NCHW: the first block wants it so (model._Scorer)
-            logits, z = self.net(xb)
+            logits, z = self._forward(xb)
             probs[s : s + k] = torch.softmax(logits[:k].float(), dim=1).cpu().numpy()
             latents[s : s + k] = z[:k].float().cpu().numpy()
         return probs, latents

@@ -243,3 +243,29 @@ def test_unreachable_dask_scheduler_is_a_clear_error_and_stores_nothing(hunt_ws)
     assert ws.log.questions(1) == [] and ws.config.score.dask_scheduler == ""  # not written to the config
     result = invoke("export", hunt_ws, "--dask-scheduler", "scheduler-without-port")
     assert result.exit_code != 0 and "is not a Dask scheduler address" in " ".join(result.output.split())
+
+
+def test_a_failed_torch_compile_is_one_warning_line_and_the_hunt_goes_on(tmp_path, sim_cache, monkeypatch):
+    import dataclasses
+
+    import torch
+
+    from ahunt.config import ScoreConfig
+
+    def failing_compile(net, **kwargs):
+        def compiled(x):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+        return compiled
+
+    monkeypatch.setenv("AHUNT_CACHE_DIR", str(sim_cache))
+    monkeypatch.setattr(torch, "compile", failing_compile)
+    config = tmp_path / "tiny.toml"
+    config.write_text(dump_config(dataclasses.replace(tiny_config(), score=ScoreConfig(compile="always"))))
+    ws = tmp_path / "ws"
+    assert invoke("init", ws, "--simulated", "--config", config).exit_code == 0
+    assert invoke("ingest", ws, "--simulated").exit_code == 0
+    result = invoke("hunt", ws, "--keys-from-stdin", input="1 q")
+    assert result.exit_code == 0, result.output
+    assert "warning: torch.compile failed (RuntimeError: InvalidCxxCompiler: No working C++ compiler found)" in result.output
+    assert "Traceback" not in result.output and "question 1 of 6" in result.output
+    assert len(standing(ws)) == 1

@@ -118,6 +118,26 @@ def test_compiled_scorer_agrees_and_pads_the_last_batch():
     np.testing.assert_allclose(compiled[1], plain[1], rtol=1e-4, atol=1e-4)
 
 
+def _failing_compile(net, **kwargs):
+    def compiled(x):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
+    return compiled
+
+
+def test_a_scorer_whose_compile_fails_warns_once_and_scores_without_it(monkeypatch):
+    from ahunt.errors import AhuntWarning
+
+    monkeypatch.setattr(torch, "compile", _failing_compile)
+    model = _model()
+    x = np.random.default_rng(4).standard_normal((150, 1, 16, 16)).astype(np.float32)
+    scorer = Scorer(model, CPU, compile=True)
+    with pytest.warns(AhuntWarning, match='No working C\\+\\+ compiler found\\); scoring without it.*compile = "never"') as caught:
+        probs, latents = scorer(x)
+    assert len(caught) == 1
+    want_p, want_z = Scorer(model, CPU)(x)
+    assert np.array_equal(probs, want_p) and np.array_equal(latents, want_z)
+
+
 def test_the_store_can_take_a_new_round_right_after_scoring(tmp_path):
     store = _store(tmp_path, 300)
     score_store(store, 0, _model(), device=CPU)

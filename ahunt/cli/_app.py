@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
@@ -13,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ahunt.config import Config
-from ahunt.errors import AhuntError
+from ahunt.errors import AhuntError, AhuntWarning
 
 app = typer.Typer(
     help="Hunt for interesting anomalies in survey images with active learning (AHUNT).",
@@ -34,6 +35,17 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+_plain_showwarning = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our own warnings as one line on stderr, like errors; everyone else's unchanged."""
+    if issubclass(category, AhuntWarning):
+        err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    else:
+        _plain_showwarning(message, category, filename, lineno, file, line)
+
+
 @app.callback()
 def main_options(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
@@ -42,6 +54,7 @@ def main_options(
 
     Start with `ahunt demo`, which needs no data: it hunts through a simulated galaxy survey.
     """
+    warnings.showwarning = _show_warning
 
 
 def handle_errors(func):

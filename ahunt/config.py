@@ -231,11 +231,12 @@ class ScoreConfig:
     """Scoring whole rounds (questions, catalogues, pictures); see ``ahunt/scoring.py``.
 
     ``workers``: DataLoader processes that read the store while the network runs.  0 reads in
-    the scoring process, fastest on a CPU where torch already keeps every core busy (12.1k vs
-    10.5k images/s with one worker on 2 cores, ``benchmarks/score_scale.py``); 1-2 pay off with a
-    GPU, or a store on a slow or network file system.  ``batch_size``: 0 picks 64 on a CPU, 1024 on a GPU.  ``compile``:
-    ``torch.compile`` the network: ``auto`` for rounds large enough to repay compiling
-    (``scoring.COMPILE_FROM``), ``always`` or ``never``.  ``dask_scheduler``:
+    the scoring process, fastest on a CPU where torch already keeps every core busy (14.5k vs
+    9.8k images/s with one worker on 2 cores, ``benchmarks/score_scale.py``); 1-2 pay off with a
+    GPU, or a store on a slow or network file system.  ``batch_size``: 0 picks 64 on a CPU,
+    1024 on a GPU.  ``compile``: ``torch.compile`` the network: ``auto`` for rounds large
+    enough to repay compiling (``scoring.COMPILE_FROM``), ``always`` or ``never`` (where it
+    fails, e.g. without a C++ compiler, scoring warns and goes on without it).  ``dask_scheduler``:
     address of a dask.distributed scheduler (``tcp://host:8786``) to score on instead; needs
     ``pip install 'ahunt[dask]'`` and the store on a file system the workers can read.
     ``dask_chunk``: images per Dask task.

@@ -8,7 +8,7 @@ First, what the network itself can do, on images already in memory: this machine
 matmul rate (2048 x 2048 ``torch.matmul``, best of 10), the model's FLOPs per image
 (2 x multiply-adds of every Conv2d and Linear), hence the images/s a matmul-bound scorer would
 reach, and the ``ahunt.scoring.Scorer`` rate, eager and with ``torch.compile`` (compile time
-printed apart).
+printed apart), then where the eager time goes: each block of the network timed on its own.
 
 Then, for each N, a temporary store of N random 64 x 64 cutouts is written in the layout
 ``ahunt.store.Store`` uses (written in slices, so the writer never holds the night; random
@@ -63,17 +63,17 @@ def _model():
     return HuntNet(ModelArgs(n_classes=N_CLASSES, image_size=IMAGE_SIZE)).eval()
 
 
-def flops_per_image(model: torch.nn.Module) -> float:
-    """2 x multiply-adds of every Conv2d and Linear for one image."""
-    macs = [0]
+def layer_flops(model: torch.nn.Module) -> list[float]:
+    """2 x multiply-adds of each Conv2d and Linear for one image, in the order they run."""
+    flops: list[float] = []
 
     def hook(module, inputs, output):
         per_item = output[0].numel()  # one image's outputs
         if isinstance(module, torch.nn.Conv2d):
             kh, kw = module.kernel_size
-            macs[0] += per_item * (module.in_channels // module.groups) * kh * kw
+            flops.append(2.0 * per_item * (module.in_channels // module.groups) * kh * kw)
         else:
-            macs[0] += per_item * module.in_features
+            flops.append(2.0 * per_item * module.in_features)
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
                if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
@@ -81,7 +81,44 @@ def flops_per_image(model: torch.nn.Module) -> float:
         model(torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE))
     for h in handles:
         h.remove()
-    return 2.0 * macs[0]
+    return flops
+
+
+def flops_per_image(model: torch.nn.Module) -> float:
+    return sum(layer_flops(model))
+
+
+def time_per_block(n: int = 4096, batch: int = 64, reps: int = 3) -> list[tuple[str, float, float]]:
+    """(stage, MFLOP per image, microseconds per image) of the eager ``Scorer`` network, each
+    stage timed on its own inputs (the previous stage's outputs), in the Scorer's batches."""
+    from ahunt.scoring import Scorer
+
+    model = _model()
+    net = Scorer(model, torch.device("cpu")).net
+    stages = [("block 1 (phase stem)",
+               lambda x: net.stem(x.contiguous()).contiguous(memory_format=torch.channels_last))]
+    stages += [(f"block {i // 3 + 2}", net.features[i : i + 3]) for i in range(0, len(net.features), 3)]
+    stages += [("latent + head", lambda x: net.head(net.to_latent(x)))]
+    flops = layer_flops(model)
+    stage_flops = flops[: len(stages) - 1] + [sum(flops[len(stages) - 1 :])]
+    # For comparison: block 1 as trained (conv, BatchNorm, ReLU, max-pool; eval mode).
+    stages.append(("block 1 as trained", model.features[:4]))
+    stage_flops.append(flops[0])
+    x = torch.randn(n, 1, IMAGE_SIZE, IMAGE_SIZE)
+    rows = []
+    with torch.inference_mode():
+        for (name, fn), f in zip(stages, stage_flops):
+            best = float("inf")
+            for _ in range(reps + 1):
+                t = time.perf_counter()
+                for s in range(0, n, batch):
+                    fn(x[s : s + batch])  # dropped at once, as in the Scorer, so buffers are reused
+                best = min(best, time.perf_counter() - t)
+            rows.append((name, f / 1e6, best / n * 1e6))
+            x = torch.cat([fn(x[s : s + batch]) for s in range(0, n, batch)])
+            if name == "latent + head":
+                x = torch.randn(n, 1, IMAGE_SIZE, IMAGE_SIZE)  # the comparison starts from images again
+    return rows
 
 
 def matmul_flops(n: int = 2048, reps: int = 10) -> float:
@@ -213,6 +250,10 @@ def main() -> None:
         label = "torch.compile" if compile else "eager"
         print(f"Scorer in memory, {label:>13}: {rate:>8,.0f} images/s = {rate / ceiling:.0%} of that "
               f"(setup {setup:.1f} s)")
+    print(f"Where the eager time goes (per image, batches of 64; a matmul-bound scorer needs "
+          f"{1e6 / ceiling:.1f} us):")
+    for name, mflop, us in time_per_block():
+        print(f"  {name:<21} {mflop:5.2f} MFLOP {us:6.1f} us {mflop * 1e3 / us:6.0f} GFLOP/s")
     print()
     print(f"{'N':>8} {'path':>7} {'img/s':>8} {'total s':>8} {'s/100k':>7} {'peak MB':>8} {'of matmul':>9}")
     tmp = Path(tempfile.mkdtemp(prefix="ahunt_score_scale_", dir=args.tmpdir))

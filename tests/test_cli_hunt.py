@@ -215,7 +215,7 @@ def test_hunt_prints_the_nights_anomalous_fraction(tmp_path, sim_cache, monkeypa
 def test_hunt_without_random_share_says_how_to_get_an_estimate(hunt_ws):
     result = invoke("hunt", hunt_ws, "--oracle", "truth")
     assert result.exit_code == 0, result.output
-    assert "no estimate" in result.output and "random_share" in result.output
+    assert "no estimate" in result.output and "[hunt] random_share" in result.output
 
 
 def test_interrupted_retrain_keeps_the_previous_model_and_says_so(hunt_ws, monkeypatch):
@@ -269,3 +269,17 @@ def test_a_failed_torch_compile_is_one_warning_line_and_the_hunt_goes_on(tmp_pat
     assert "warning: torch.compile failed (RuntimeError: InvalidCxxCompiler: No working C++ compiler found)" in result.output
     assert "Traceback" not in result.output and "question 1 of 6" in result.output
     assert len(standing(ws)) == 1
+
+
+def test_square_brackets_in_names_and_messages_are_printed_as_written(hunt_ws, tmp_path):
+    # Rich reads "[...]" as markup; class names, paths and config sections must survive it.
+    result = invoke("classes", hunt_ws, "--rename", "spiral=spiral [barred]")
+    assert result.exit_code == 0, result.output
+    assert "Renamed 'spiral' to 'spiral [barred]'" in result.output
+    assert "spiral [barred]" in invoke("classes", hunt_ws).output
+    assert "spiral [barred]" in invoke("interest", hunt_ws, "spiral [barred]=0.5").output
+    bad = tmp_path / "bad [copy].toml"
+    bad.write_text("score = 3\n")
+    result = invoke("init", tmp_path / "ws2", "--simulated", "--config", bad)
+    assert result.exit_code == 2
+    assert "bad [copy].toml: [score] must be a table" in result.output

@@ -11,6 +11,7 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ahunt.config import Config
@@ -41,7 +42,7 @@ _plain_showwarning = warnings.showwarning
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Our own warnings as one line on stderr, like errors; everyone else's unchanged."""
     if issubclass(category, AhuntWarning):
-        err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     else:
         _plain_showwarning(message, category, filename, lineno, file, line)
 
@@ -65,7 +66,7 @@ def handle_errors(func):
         try:
             return func(*args, **kwargs)
         except AhuntError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)  # paths must stay whole
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # paths must stay whole
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             # Every write is atomic (answers, rounds, checkpoints), so an interrupt leaves the last

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ahunt.cli._app import DaskOption, app, handle_errors, open_workspace, out, progress_bars
@@ -26,13 +27,13 @@ def skipped_table(skipped: Sequence[tuple[str, str]], *, base: Path | None = Non
 
     Paths under ``base`` (the folder read, or a catalogue's folder) are shown relative to it.
     """
-    where = f" (paths relative to {base})" if base is not None else ""
+    where = f" (paths relative to {escape(str(base))})" if base is not None else ""
     table = Table(title=f"skipped {len(skipped)}{where}", title_justify="left", title_style="bold yellow",
                   show_edge=False)
     table.add_column("file", overflow="fold", ratio=2)
     table.add_column("reason", overflow="fold", ratio=3)
     for f, reason in skipped[:limit]:
-        table.add_row(_short(f, base), reason)
+        table.add_row(escape(str(_short(f, base))), escape(reason))
     if len(skipped) > limit:
         table.add_row(f"... and {len(skipped) - limit} more", "")
     return table
@@ -75,7 +76,7 @@ def export(
         path, table = export_candidates(ws, output, fmt=fmt, rounds=rounds, top=top, overwrite=overwrite, track=track)
     rounds_text = table.meta["ROUNDS"]
     out.print(f"Wrote {len(table)} objects (round{'s' if ',' in rounds_text else ''} {rounds_text}, "
-              f"model of round {table.meta['MODELRND']}) to [bold]{path}[/].")
+              f"model of round {table.meta['MODELRND']}) to [bold]{escape(str(path))}[/].")
     if "rank" in table.colnames and len(table):
         preview = Table(title="best candidates", title_justify="left", title_style="bold", show_edge=False)
         for col in ("rank", "ranked_by", "id", "round", "predicted", "label"):
@@ -86,8 +87,8 @@ def export(
         for row in table[:10]:
             col = score_column(str(row["ranked_by"]))
             p = f"{float(row[col]):.3f}" if col in table.colnames else "-"
-            preview.add_row(str(row["rank"]), str(row["ranked_by"]), str(row["id"]), str(row["round"]),
-                            str(row["predicted"]), str(row["label"]) or "-", p)
+            preview.add_row(*(escape(str(row[c])) for c in ("rank", "ranked_by", "id", "round", "predicted")),
+                            escape(str(row["label"])) or "-", p)
         out.print(preview)
     if contact_sheet is not None:
         from ahunt.contact_sheet import write_contact_sheet
@@ -96,4 +97,4 @@ def export(
             raise AhuntError(f"{contact_sheet}: exists; add --overwrite to replace it")
         sheet_round = None if all_rounds else round_
         write_contact_sheet(ws, contact_sheet, round=sheet_round, top=min(top or 8, 12))
-        out.print(f"Wrote the contact sheet [bold]{contact_sheet}[/].")
+        out.print(f"Wrote the contact sheet [bold]{escape(str(contact_sheet))}[/].")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ahunt.cli._app import _with_overrides, app, handle_errors, out, progress_bars
@@ -15,7 +16,7 @@ from ahunt.errors import AhuntError
 
 
 def _round_table(report) -> Table:
-    asked = ", ".join(f"{k} {v}" for k, v in report.questions.items())
+    asked = escape(", ".join(f"{k} {v}" for k, v in report.questions.items()))
     table = Table(
         title=f"night {report.round}: questions {asked}; anomalies found {report.anomalies_found}",
         title_justify="left", title_style="bold", show_edge=False, pad_edge=False,
@@ -24,7 +25,7 @@ def _round_table(report) -> Table:
         table.add_column(col, justify="left" if col == "anomaly class" else "right")
     for c in report.classes:
         name = c.name if c.own_class else f"{c.name} (not found yet: reserve scored)"
-        table.add_row(name, str(c.n_true), str(c.questions), str(c.true_candidates), f"{c.mcc:.2f}", f"{c.auc:.2f}")
+        table.add_row(escape(name), str(c.n_true), str(c.questions), str(c.true_candidates), f"{c.mcc:.2f}", f"{c.auc:.2f}")
     return table
 
 
@@ -61,8 +62,8 @@ def demo(
     for col in ("anomaly class", "final MCC", "MCC, last 5 nights (mean)", "found", "in survey"):
         table.add_column(col, justify="left" if col == "anomaly class" else "right")
     for row in summarise_hunt(reports):
-        table.add_row(row["class"], f"{row['final_mcc']:.2f}", f"{row['mean_mcc_last_5']:.2f}", str(row["found"]),
+        table.add_row(escape(row["class"]), f"{row['final_mcc']:.2f}", f"{row['mean_mcc_last_5']:.2f}", str(row["found"]),
                       str(row["in_survey"]))
     out.print()
     out.print(table)
-    out.print(f"Results written to [bold]{out_dir}[/] (metrics.csv, mcc.png, workspace/).", soft_wrap=True)
+    out.print(f"Results written to [bold]{escape(str(out_dir))}[/] (metrics.csv, mcc.png, workspace/).", soft_wrap=True)

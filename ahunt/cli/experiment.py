@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ahunt.cli._app import app, err, handle_errors, out
@@ -44,7 +45,7 @@ def experiment(
     out_dir = out_dir or Path("runs") / f"experiment-{config_path.stem}"
 
     def done(method: str, trial: int, skipped: bool) -> None:
-        err.print(f"{'already done' if skipped else 'finished'}: {method}, trial {trial}")
+        err.print(f"{'already done' if skipped else 'finished'}: {escape(method)}, trial {trial}")
 
     with err.status("running the experiment (one line per finished task)…"):
         rows = run_experiment(config, out_dir, trials=trials, methods=chosen, jobs=jobs, cache_dir=cache_dir,
@@ -57,12 +58,12 @@ def experiment(
     focus = max(anomaly_classes, key=lambda c: weights[c]) if anomaly_classes else None
     found = totals(rows, f"true_candidates:{focus}")
     n_trials = max(r["trial"] for r in rows) + 1
-    table = Table(title=f"{config_path.name}: final round, mean ± std over {n_trials} trials", title_justify="left",
+    table = Table(title=f"{escape(config_path.name)}: final round, mean ± std over {n_trials} trials", title_justify="left",
                   title_style="bold", show_edge=False)
     table.add_column("method", no_wrap=True)
     for c in anomaly_classes:
-        table.add_column(f"MCC {c}", justify="right", no_wrap=True)
-    table.add_column(f"{focus} found", justify="right", no_wrap=True)
+        table.add_column(f"MCC {escape(c)}", justify="right", no_wrap=True)
+    table.add_column(f"{escape(str(focus))} found", justify="right", no_wrap=True)
     with open(out_dir / "summary.csv", "w", encoding="utf-8") as fh:
         fh.write("method,metric,mean,std,trials\n")
         for method, by in summary.items():
@@ -73,9 +74,9 @@ def experiment(
         for c in anomaly_classes:
             mean, std, _ = by.get(f"mcc:{c}", (float("nan"), float("nan"), 0))
             cells.append(f"{mean:.2f} ± {std:.2f}")
-        table.add_row(method, *cells, f"{found[method][0]:.1f} ± {found[method][1]:.1f}")
+        table.add_row(escape(method), *cells, f"{found[method][0]:.1f} ± {found[method][1]:.1f}")
     out.print(table)
     for c in anomaly_classes:
         for kind in ("mcc", "true_candidates"):
             plot_experiment(rows, f"{kind}:{c}", out_dir / f"{kind}-{c}.png", title=f"{config_path.stem}: {kind.replace('_', ' ')} for {c}")
-    out.print(f"Results in [bold]{out_dir}[/]: results.csv, summary.csv and one plot per metric.", soft_wrap=True)
+    out.print(f"Results in [bold]{escape(str(out_dir))}[/]: results.csv, summary.csv and one plot per metric.", soft_wrap=True)

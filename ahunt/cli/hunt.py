@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ahunt.cli._app import DaskOption, app, err, handle_errors, open_workspace, out, progress_bars
@@ -93,12 +94,12 @@ def init(
     counts = {}
     for label in initial.labels.tolist():
         counts[label] = counts.get(label, 0) + 1
-    out.print(f"Created hunt [bold]{workspace}[/] with {len(initial)} labelled images: "
-              + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"; plus the '{RESERVE}' class for anything new.")
+    out.print(f"Created hunt [bold]{escape(str(workspace))}[/] with {len(initial)} labelled images: "
+              + ", ".join(f"{escape(k)} {v}" for k, v in counts.items()) + f"; plus the '{RESERVE}' class for anything new.")
     print_skipped(skipped, known)
     out.print(f"Round-0 model trained (final loss {losses[-1]:.3f}).")
     source = "--simulated" if simulated else "NIGHT_PATH"
-    out.print(f"Next: [bold]ahunt ingest {workspace} {source}[/], then [bold]ahunt hunt {workspace}[/].")
+    out.print(f"Next: [bold]ahunt ingest {escape(str(workspace))} {source}[/], then [bold]ahunt hunt {escape(str(workspace))}[/].")
 
 
 @app.command()
@@ -150,10 +151,10 @@ def ingest(
                 except StoreError as exc:
                     raise StoreError(f"{path}: {exc}; nothing was stored") from None
             source = str(path)
-    out.print(f"Round {r}: {n} objects from {source}.")
+    out.print(f"Round {r}: {n} objects from {escape(source)}.")
     if not simulated:
         print_skipped(stream.skipped, path)
-    out.print(f"Next: [bold]ahunt hunt {workspace}[/]")
+    out.print(f"Next: [bold]ahunt hunt {escape(str(workspace))}[/]")
 
 
 def _oracle(ws: Workspace, oracle: str, answers: Optional[Path], keys_from_stdin: bool):
@@ -183,8 +184,8 @@ def _summary_table(s) -> Table:
     table.add_column("new classes")
     table.add_column("model")
     model = f"retrained: round {s.model_version}" if s.retrained else f"round {s.model_version} (not retrained)"
-    table.add_row(f"{s.answered} of {s.total}", ", ".join(f"{k} {v}" for k, v in s.labels.items()) or "-",
-                  str(s.skipped), ", ".join(s.new_classes) or "-", model)
+    table.add_row(f"{s.answered} of {s.total}", escape(", ".join(f"{k} {v}" for k, v in s.labels.items())) or "-",
+                  str(s.skipped), escape(", ".join(s.new_classes)) or "-", model)
     return table
 
 
@@ -228,12 +229,12 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
                 retrain(ws, r, track=track)
             summary = summarise_round(ws, r, complete=True, retrained=True)
     out.print(_summary_table(summary))
-    out.print(_contamination_line(summary), soft_wrap=True)
+    out.print(_contamination_line(summary), soft_wrap=True, markup=False)
     if not summary.complete:
-        out.print(f"{summary.total - summary.answered} questions left; resume with [bold]ahunt label {workspace}[/] "
+        out.print(f"{summary.total - summary.answered} questions left; resume with [bold]ahunt label {escape(str(workspace))}[/] "
                   f"(or retrain now with [bold]ahunt train {workspace}[/]).")
     else:
-        out.print(f"Next night: [bold]ahunt ingest {workspace} PATH[/]")
+        out.print(f"Next night: [bold]ahunt ingest {escape(str(workspace))} PATH[/]")
 
 
 # hunt and label take the same options

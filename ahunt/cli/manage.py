@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ahunt.cli._app import app, handle_errors, out
@@ -57,18 +58,18 @@ def interest(
         cfg = ws.config
     live = {k: v for k, v in cfg.hunt.interest.items() if k in ws.class_names()}
     quota = split_quota(live, cfg.hunt.questions) if any(v > 0 for v in live.values()) else {}
-    table = Table(title=f"interest weights ({cfg.hunt.questions} questions a night, strategy '{cfg.hunt.strategy}')",
+    table = Table(title=f"interest weights ({cfg.hunt.questions} questions a night, strategy '{escape(cfg.hunt.strategy)}')",
                   title_justify="left", show_edge=False)
     table.add_column("class")
     table.add_column("weight", justify="right")
     table.add_column("questions a night", justify="right")
     for name in ws.class_names():
         w = cfg.hunt.interest.get(name, 0.0)
-        table.add_row(name, f"{w:g}", str(quota.get(name, 0)))
+        table.add_row(escape(name), f"{w:g}", str(quota.get(name, 0)))
     waiting = [k for k in cfg.hunt.interest if k not in ws.class_names()]
     out.print(table)
     if waiting:
-        out.print(f"Weights waiting for classes not found yet: {', '.join(waiting)}.")
+        out.print(f"Weights waiting for classes not found yet: {escape(', '.join(waiting))}.")
 
 
 @app.command()
@@ -92,7 +93,7 @@ def classes(
             if old.strip() in weights:  # the interest weight follows the class
                 weights[new.strip()] = weights.pop(old.strip())
                 ws.save_config(dataclasses.replace(ws.config, hunt=dataclasses.replace(ws.config.hunt, interest=weights)))
-        out.print(f"Renamed {old.strip()!r} to {new.strip()!r}.")
+        out.print(f"Renamed {escape(repr(old.strip()))} to {escape(repr(new.strip()))}.")
     counts = _label_counts(ws)
     table = Table(show_edge=False)
     for col in ("key", "class", "kind", "found in round", "labelled"):
@@ -101,7 +102,7 @@ def classes(
 
     key_of = {c.name: k for k, c in legend_keys(ws.classes()).items()}
     for c in ws.classes():
-        table.add_row(key_of.get(c.name, "-"), c.name, c.kind, str(c.created_round), str(counts[c.name]))
+        table.add_row(key_of.get(c.name, "-"), escape(c.name), c.kind, str(c.created_round), str(counts[c.name]))
     out.print(table)
 
 
@@ -115,7 +116,7 @@ def status(workspace: Path = typer.Argument(..., help="The hunt's folder.")) -> 
     ws = Workspace.open(workspace)
     version = ws.current_version()
     trained = set(ws.trained_rounds())
-    table = Table(title=f"hunt {workspace}", title_justify="left", title_style="bold", show_edge=False)
+    table = Table(title=f"hunt {escape(str(workspace))}", title_justify="left", title_style="bold", show_edge=False)
     for col in ("round", "objects", "questions", "answered", "skipped", "model"):
         table.add_column(col, justify="right" if col != "model" else "left")
     pending_round = None
@@ -131,13 +132,13 @@ def status(workspace: Path = typer.Argument(..., help="The hunt's folder.")) -> 
         )
     out.print(table)
     counts = _label_counts(ws)
-    out.print("Labelled: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    out.print("Labelled: " + escape(", ".join(f"{k} {v}" for k, v in counts.items())))
     out.print(f"Current model: {'round ' + str(version) if version is not None else 'none (run ahunt train)'}; "
               f"strategy '{ws.config.hunt.strategy}', {ws.config.hunt.questions} questions a night.")
     if pending_round is not None:
         left = len(ws.log.questions(pending_round)) - len(ws.log.standing_answers(pending_round))
-        out.print(f"Pending: {left} questions of round {pending_round}; resume with [bold]ahunt label {workspace}[/].")
+        out.print(f"Pending: {left} questions of round {pending_round}; resume with [bold]ahunt label {escape(str(workspace))}[/].")
     elif version is not None and version + 1 < ws.store.n_rounds():
-        out.print(f"Next: round {version + 1} is waiting; run [bold]ahunt hunt {workspace}[/].")
+        out.print(f"Next: round {version + 1} is waiting; run [bold]ahunt hunt {escape(str(workspace))}[/].")
     else:
-        out.print(f"Next: add a night with [bold]ahunt ingest {workspace} PATH[/].")
+        out.print(f"Next: add a night with [bold]ahunt ingest {escape(str(workspace))} PATH[/].")

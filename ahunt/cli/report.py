@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from ahunt.cli._app import DaskOption, app, err, handle_errors, open_workspace, out
 from ahunt.errors import AhuntError
@@ -48,10 +49,10 @@ def umap(
     views = result.views
     n = sum(len(v) for v in views)
     rounds = f"rounds {views[0].round}-{views[-1].round}" if len(views) > 1 else f"round {views[0].round}"
-    source = "from the cache" if result.cached else f"cached in {workspace / 'cache'}"
-    out.print(f"Wrote [bold]{result.path}[/] ({rounds}, {n} points; UMAP {source}).", highlight=False, soft_wrap=True)
+    source = "from the cache" if result.cached else f"cached in {escape(str(workspace / 'cache'))}"
+    out.print(f"Wrote [bold]{escape(str(result.path))}[/] ({rounds}, {n} points; UMAP {source}).", highlight=False, soft_wrap=True)
     if result.note:
-        err.print(f"note: {result.note}", highlight=False)
+        err.print(f"note: {escape(result.note)}", highlight=False)
 
 
 @app.command()
@@ -73,5 +74,5 @@ def report(
     with err.status("writing the report", spinner="dots") as status:
         result = write_report(ws, out_dir, notify=lambda message: status.update(message))
     for note in result.notes:
-        err.print(f"note: {note}", highlight=False)
-    out.print(f"Wrote [bold]{result.index}[/] with {len(result.figures)} figures.", highlight=False, soft_wrap=True)
+        err.print(f"note: {escape(note)}", highlight=False)
+    out.print(f"Wrote [bold]{escape(str(result.index))}[/] with {len(result.figures)} figures.", highlight=False, soft_wrap=True)

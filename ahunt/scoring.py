@@ -114,7 +114,7 @@ class Scorer:
         except Exception as exc:  # noqa: BLE001 - whatever failed, the eager network computes the same
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             warnings.warn(f"torch.compile failed ({type(exc).__name__}: {first}); scoring without it. "
-                          "Set compile = \"never\" in the [score] section of the config to skip trying.",
+                          "Set compile = \"never\" in the [score] section of the hunt's config.toml to skip trying.",
                           AhuntWarning, stacklevel=2)
             self._compiled = None
             return self.net(xb)

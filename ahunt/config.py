@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,6 +257,13 @@ class ScoreConfig:
                  "choose auto, always or never")
         _require(self.dask_chunk >= 1024 and self.dask_chunk % 1024 == 0, "score.dask_chunk", self.dask_chunk,
                  "must be a multiple of 1024")
+        # Only the form here (the optional extra may be absent); whether it answers, at use.
+        _require(self.dask_scheduler == "" or _DASK_ADDRESS.fullmatch(self.dask_scheduler) is not None,
+                 "score.dask_scheduler", self.dask_scheduler,
+                 'must be empty or a scheduler address such as "tcp://10.0.0.5:8786"')
+
+
+_DASK_ADDRESS = re.compile(r"([a-z][a-z0-9+.-]*://)?(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):\d{1,5}")
 
 
 @dataclass(frozen=True)

@@ -243,6 +243,7 @@ def test_unreachable_dask_scheduler_is_a_clear_error_and_stores_nothing(hunt_ws)
     assert ws.log.questions(1) == [] and ws.config.score.dask_scheduler == ""  # not written to the config
     result = invoke("export", hunt_ws, "--dask-scheduler", "scheduler-without-port")
     assert result.exit_code != 0 and "is not a Dask scheduler address" in " ".join(result.output.split())
+    assert "--dask-scheduler 'scheduler-without-port'" in " ".join(result.output.split())
 
 
 def test_a_failed_torch_compile_is_one_warning_line_and_the_hunt_goes_on(tmp_path, sim_cache, monkeypatch):

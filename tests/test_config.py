@@ -37,6 +37,9 @@ def test_dump_round_trips(tmp_path):
         ("[hunt\nstrategy = 1", ["not valid TOML"]),
         ('device = "tpu"', ["device", "cpu"]),
         ("[survey.nightly]\nunicorn = 3", ["unicorn", "unknown simulated class"]),
+        ('[score]\ndask_scheduler = "tcp//10.0.0.5:8786"', ["score.dask_scheduler", "tcp//10.0.0.5:8786"]),
+        ('[score]\ndask_scheduler = "tcp://host:port"', ["score.dask_scheduler", "scheduler address"]),
+        ('[score]\ndask_scheduler = "tcp://host"', ["score.dask_scheduler", "scheduler address"]),
     ],
 )
 def test_bad_config_names_file_and_reason(tmp_path, text, words):
@@ -69,3 +72,9 @@ def test_every_shipped_config_loads_and_its_weights_name_its_classes(path, tmp_p
     dumped = tmp_path / "roundtrip.toml"
     dumped.write_text(dump_config(config))
     assert load_config(dumped) == config
+
+
+@pytest.mark.parametrize("address", ["", "tcp://10.0.0.5:8786", "tls://sched.cluster.org:8786", "10.0.0.5:8786",
+                                     "tcp://[::1]:8786", "localhost:8786"])
+def test_plausible_dask_addresses_pass(address):
+    assert config_from_dict({"score": {"dask_scheduler": address}}).score.dask_scheduler == address

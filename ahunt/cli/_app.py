@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ahunt.config import Config
-from ahunt.errors import AhuntError, AhuntWarning
+from ahunt.errors import AhuntError, AhuntWarning, ConfigError
 
 app = typer.Typer(
     help="Hunt for interesting anomalies in survey images with active learning (AHUNT).",
@@ -121,5 +121,9 @@ def open_workspace(path: Path, dask_scheduler: Optional[str] = None):
     ws = Workspace.open(path)
     if dask_scheduler is not None:
         score = dataclasses.replace(ws.config.score, dask_scheduler=dask_scheduler)
-        ws.config = dataclasses.replace(ws.config, score=score).validate()
+        try:
+            ws.config = dataclasses.replace(ws.config, score=score).validate()
+        except ConfigError:  # the workspace's config was valid: only the address can be wrong
+            raise AhuntError(f"--dask-scheduler {dask_scheduler!r} is not a Dask scheduler address; "
+                             "give e.g. tcp://10.0.0.5:8786") from None
     return ws

@@ -221,7 +221,7 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
             summary = run_session(ws, chosen, retrain_when_complete=False, neighbours=neighbours)
         except KeyboardInterrupt:
             err.print("\nInterrupted: every answer given so far is saved. Resume with "
-                      f"[bold]ahunt label {workspace}[/].")
+                      f"[bold]ahunt label {escape(str(workspace))}[/].")
             raise typer.Exit(130) from None
         if summary.complete:
             # Progress bars only now: while a person answers, the screen is theirs.
@@ -232,7 +232,7 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
     out.print(_contamination_line(summary), soft_wrap=True, markup=False)
     if not summary.complete:
         out.print(f"{summary.total - summary.answered} questions left; resume with [bold]ahunt label {escape(str(workspace))}[/] "
-                  f"(or retrain now with [bold]ahunt train {workspace}[/]).")
+                  f"(or retrain now with [bold]ahunt train {escape(str(workspace))}[/]).")
     else:
         out.print(f"Next night: [bold]ahunt ingest {escape(str(workspace))} PATH[/]")
 

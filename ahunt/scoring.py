@@ -100,17 +100,21 @@ class Scorer:
         net.features.to(memory_format=torch.channels_last)  # the first block stays NCHW (model._Scorer)
         self.net = net
         self._compiled = torch.compile(net, dynamic=False) if compile else None
-        self._compile_tried = False
-        self.fixed_shape = compile
+        self._compiled_once = False  # compiling happens on the first call
+
+    @property
+    def fixed_shape(self) -> bool:
+        return self._compiled is not None
 
     def _forward(self, xb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self._compiled is None:
             return self.net(xb)
-        if self._compile_tried:
+        if self._compiled_once:
             return self._compiled(xb)
-        self._compile_tried = True
         try:
-            return self._compiled(xb)
+            out = self._compiled(xb)
+            self._compiled_once = True
+            return out
         except Exception as exc:  # noqa: BLE001 - whatever failed, the eager network computes the same
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             warnings.warn(f"torch.compile failed ({type(exc).__name__}: {first}); scoring without it. "

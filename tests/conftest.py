@@ -37,3 +37,16 @@ def config() -> Config:
 def sim_cache(tmp_path_factory):
     """One simulation cache for the whole test run."""
     return tmp_path_factory.mktemp("sim-cache")
+
+
+@pytest.fixture
+def no_cpp_compiler(monkeypatch):
+    """torch.compile fails on first use, as Inductor does on a machine without a C++ compiler."""
+    import torch
+
+    def failing_compile(net, **kwargs):
+        def compiled(x):
+            raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", failing_compile)

@@ -118,16 +118,9 @@ def test_compiled_scorer_agrees_and_pads_the_last_batch():
     np.testing.assert_allclose(compiled[1], plain[1], rtol=1e-4, atol=1e-4)
 
 
-def _failing_compile(net, **kwargs):
-    def compiled(x):
-        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
-    return compiled
-
-
-def test_a_scorer_whose_compile_fails_warns_once_and_scores_without_it(monkeypatch):
+def test_a_scorer_whose_compile_fails_warns_once_and_scores_without_it(no_cpp_compiler):
     from ahunt.errors import AhuntWarning
 
-    monkeypatch.setattr(torch, "compile", _failing_compile)
     model = _model()
     x = np.random.default_rng(4).standard_normal((150, 1, 16, 16)).astype(np.float32)
     scorer = Scorer(model, CPU, compile=True)

@@ -232,8 +232,8 @@ class ScoreConfig:
     """Scoring whole rounds (questions, catalogues, pictures); see ``ahunt/scoring.py``.
 
     ``workers``: DataLoader processes that read the store while the network runs.  0 reads in
-    the scoring process, fastest on a CPU where torch already keeps every core busy (14.5k vs
-    9.8k images/s with one worker on 2 cores, ``benchmarks/score_scale.py``); 1-2 pay off with a
+    the scoring process, fastest on a CPU where torch already keeps every core busy (14.7k vs
+    10.2k images/s with one worker on 2 cores, ``benchmarks/score_scale.py``); 1-2 pay off with a
     GPU, or a store on a slow or network file system.  ``batch_size``: 0 picks 64 on a CPU,
     1024 on a GPU.  ``compile``: ``torch.compile`` the network: ``auto`` for rounds large
     enough to repay compiling (``scoring.COMPILE_FROM``), ``always`` or ``never`` (where it

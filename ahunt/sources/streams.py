@@ -46,7 +46,9 @@ class SampledStream:
         self.n_rounds = cfg.nights + 1
         self.known, self.anomalies = _classes(cfg)
         rng = np.random.default_rng([cfg.seed, 99])
-        pools = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in set(labels.tolist())}
+        # Classes in sorted order: iterating a set of strings follows Python's per-process hash
+        # seed, which would give the same trial different draws in different processes.
+        pools = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in sorted(set(labels.tolist()))}
         self.indices: list[np.ndarray] = []
         for r in range(self.n_rounds):
             kinds = round_kinds(cfg, r)

@@ -10,7 +10,9 @@
 - ``aloe``: active latent outlier exposure, a one-class detector on the CNN backbone
   (``ahunt/aloe.py``), diverse questions with recorded selection probabilities;
 - ``ae-active``: a convolutional autoencoder with an active layer over its reconstruction
-  errors (``ahunt/ae_active.py``), questions by top score.
+  errors (``ahunt/ae_active.py``), questions by top score;
+- ``aad-raw``, ``aad-latent``, ``pineforest-raw``: coniferest's active anomaly forests, the
+  peers an astronomer would otherwise pick (``ahunt/peers.py``), one question at a time.
 
 The isolation-forest methods ask their top-scoring objects, and their MCC uses the same top-k
 rule as AHUNT, on the forest's score.  The two deep detectors (``Method.detector``) keep their
@@ -40,6 +42,7 @@ class Method:
     iforest_space: str | None = None  # 'raw' or 'latent' for the isolation-forest methods
     detector: str | None = None  # 'aloe' or 'ae-active': a deep detector with its own network
     loss: str | None = None  # a training loss other than the config's (cross_entropy, focal, isomax)
+    peer: bool = False  # a coniferest active forest (``ahunt/peers.py``), one question at a time
 
 
 METHOD_SPECS: dict[str, Method] = {
@@ -55,6 +58,9 @@ METHOD_SPECS: dict[str, Method] = {
     "iforest-latent-dynamic": Method(strategy=None, retrain="full", iforest_space="latent"),
     "aloe": Method(strategy=None, retrain="none", detector="aloe"),
     "ae-active": Method(strategy=None, retrain="none", detector="ae-active"),
+    "aad-raw": Method(strategy=None, retrain="none", peer=True),
+    "aad-latent": Method(strategy=None, retrain="none", peer=True),
+    "pineforest-raw": Method(strategy=None, retrain="none", peer=True),
 }
 
 

@@ -40,6 +40,7 @@ SOURCES = ("simulated", "mnist5k", "galaxy10")
 METHODS = (
     "ahunt", "ahunt-uncertainty", "ahunt-diversity", "ahunt-focal", "ahunt-isomax", "random", "static",
     "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic", "aloe", "ae-active",
+    "aad-raw", "aad-latent", "pineforest-raw",
 )
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -192,6 +193,10 @@ class ExperimentConfig:
     trials: int = 3
     jobs: int = 2
     methods: tuple[str, ...] = ("ahunt", "random", "static", "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic")
+    # Anomaly classes the simulated astronomer finds boring (e.g. artefacts): answered with
+    # their own class like any other, but not counted as found, and a "regular" answer for the
+    # binary peers (aad-*, pineforest-*).
+    uninteresting: tuple[str, ...] = ()
 
     def validate(self) -> None:
         _require(self.trials >= 1, "experiment.trials", self.trials, "must be >= 1")

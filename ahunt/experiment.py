@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import os
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
@@ -27,14 +28,16 @@ from ahunt.baselines import METHOD_SPECS, IForestChooser, iforest_scores, make_d
 from ahunt.config import Config
 from ahunt.demo import round_report, validate_stream_interest
 from ahunt.oracle import TruthOracle
+from ahunt.peers import ActiveForestPeer
 from ahunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
 from ahunt.sources.streams import make_stream
 from ahunt.train import load_checkpoint, resolve_device, save_checkpoint, score
 from ahunt.workspace import Workspace
 
-__all__ = ["trial_config", "run_task", "run_experiment", "read_results", "summarise", "FIELDS"]
+__all__ = ["trial_config", "run_task", "run_experiment", "read_results", "summarise", "totals", "hunt_summary", "FIELDS"]
 
 FIELDS = ["trial", "method", "round", "metric", "value"]
+_PIXEL_ONLY = ("iforest-raw", "aad-raw", "pineforest-raw")
 
 
 def trial_config(config: Config, trial: int, method: str) -> Config:
@@ -55,6 +58,7 @@ def _copy_model(ws: Workspace, r: int) -> None:
 def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: Path | None = None,
              keep_workspace: bool = False) -> list[dict]:
     """Run one method for one trial; returns tidy rows."""
+    cpu_start = time.process_time()  # every thread of this process: training and scoring included
     cfg = trial_config(config, trial, method)
     spec = METHOD_SPECS[method]
     stream = make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir)
@@ -63,25 +67,36 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
         shutil.rmtree(root)  # an unfinished earlier attempt
     ws = Workspace.create(root, cfg, stream.load(0), known=stream.known)
     train_initial(ws)
+    # CPU seconds are what the method costs: evaluation (round_report) is left out, and so is
+    # the round-0 network for the methods that never look at it (raw pixels).
+    overhead = time.process_time() - cpu_start if method in _PIXEL_ONLY else 0.0
     device = resolve_device(cfg.device)
     chooser = IForestChooser(spec.iforest_space, seed=cfg.seed) if spec.iforest_space else None
     detector = make_detector(spec.detector, ws, device=device) if spec.detector else None
     if detector is not None:
         chooser = detector
+    interesting = [c for c in stream.anomalies if c not in cfg.experiment.uninteresting]
+    peer = ActiveForestPeer(method, ws, seed=cfg.seed, interesting=interesting) if spec.peer else None
     rows = []
     for night in range(1, stream.n_rounds):
         data = stream.load(night)
         r = ws.store.add_round(data)
+        oracle = TruthOracle(dict(zip(data.ids.tolist(), data.truth.tolist())))
         if detector is not None:
             detector.start_round(ws, r)
-        prepare_questions(ws, r, chooser=chooser)
-        ask(ws, r, TruthOracle(dict(zip(data.ids.tolist(), data.truth.tolist()))), with_images=False)
+        scores = None
+        if peer is not None:
+            scores = peer.run_night(ws, r, oracle, cfg.hunt.questions, seed=round_seed(cfg.seed, r))
+        else:
+            prepare_questions(ws, r, chooser=chooser)
+            ask(ws, r, oracle, with_images=False)
         if spec.retrain == "none":
             _copy_model(ws, r)
         else:
             retrain(ws, r, head_only=spec.retrain == "head")
-        scores = None
-        if detector is not None:
+        if peer is not None:
+            pass
+        elif detector is not None:
             detector.learn(ws, r)
             scores = detector.scores(ws.store.load_round(r).images)
         elif chooser is not None:
@@ -89,13 +104,19 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
             images = ws.store.load_round(r).images
             _, latents = score(model, images, device=device)
             scores = iforest_scores(chooser.features(images, latents), seed=round_seed(cfg.seed, r))
+        t = time.process_time()
         report = round_report(ws, r, anomaly_names=stream.anomalies, scores=scores)
+        overhead += time.process_time() - t
         base = {"trial": trial, "method": method, "round": r}
         rows.append({**base, "metric": "anomalies_found", "value": report.anomalies_found})
+        rows.append({**base, "metric": "interesting_found",
+                     "value": sum(c.true_candidates for c in report.classes if c.name in interesting)})
         for c in report.classes:
             rows += [
                 {**base, "metric": f"mcc:{c.name}", "value": c.mcc},
                 {**base, "metric": f"auc:{c.name}", "value": c.auc},
+                {**base, "metric": f"mcc_heldout:{c.name}", "value": c.mcc_heldout},
+                {**base, "metric": f"auc_heldout:{c.name}", "value": c.auc_heldout},
                 {**base, "metric": f"true_candidates:{c.name}", "value": c.true_candidates},
             ]
         if detector is not None:
@@ -110,6 +131,8 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
                 {**base, "metric": "contamination_se", "value": estimate[1]},
                 {**base, "metric": "contamination_true", "value": true},
             ]
+    rows.append({"trial": trial, "method": method, "round": stream.n_rounds - 1, "metric": "cpu_seconds",
+                 "value": time.process_time() - cpu_start - overhead})
     if not keep_workspace:
         shutil.rmtree(root)  # a workspace per task would fill the disk; the rows are what count
     return rows
@@ -217,3 +240,48 @@ def totals(rows: list[dict], metric: str) -> dict[str, tuple[float, float]]:
     for (method, _), v in per.items():
         by_method.setdefault(method, []).append(v)
     return {m: (float(np.mean(v)), float(np.std(v))) for m, v in by_method.items()}
+
+
+_COUNTS = ("anomalies_found", "interesting_found", "true_candidates")  # per night: summed over the hunt
+
+
+def _per_trial(series: dict[str, list[tuple[int, float]]], last_round: int) -> dict[str, float]:
+    """What a user feels over one hunt, from one trial's per-round metrics."""
+    out: dict[str, float] = {}
+    for metric, points in series.items():
+        values = [v for _, v in sorted(points)]
+        kind, _, cls = metric.partition(":")
+        suffix = f":{cls}" if cls else ""
+        if kind in _COUNTS:
+            name = "found_total" if kind == "true_candidates" else f"{kind}_total"
+            out[name + suffix] = float(np.sum(values))
+        elif kind == "cpu_seconds":
+            out["cpu_seconds"] = values[-1]
+        else:
+            out[f"final_{kind}{suffix}"] = values[-1]
+            if kind.startswith(("mcc", "auc")):
+                out[f"mean_{kind}{suffix}"] = float(np.nanmean(values))
+    finds = sorted(r for r, v in series.get("interesting_found", []) if v > 0)
+    out["first_find_night"] = float(finds[0]) if finds else float(last_round + 1)  # never: one past the end
+    return out
+
+
+def hunt_summary(rows: list[dict]) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """Per method, mean and std over trials of: anomalies found over the whole hunt
+    (``interesting_found_total``, ``found_total:<class>``, ``anomalies_found_total``, all
+    cumulative), the night of the first interesting find (``first_find_night``; a hunt that
+    never finds one counts as one night past the end), MCC and AUC averaged over all nights
+    (``mean_mcc:<class>``, ``mean_mcc_heldout:<class>``), on the last night
+    (``final_mcc:<class>``, ``final_mcc_heldout:<class>``, ...) and ``cpu_seconds``."""
+    last_round = max(r["round"] for r in rows)
+    series: dict[tuple[str, int], dict[str, list[tuple[int, float]]]] = {}
+    for r in rows:
+        series.setdefault((r["method"], r["trial"]), {}).setdefault(r["metric"], []).append((r["round"], r["value"]))
+    by_method: dict[str, dict[str, list[float]]] = {}
+    for (method, _), metrics in series.items():
+        for name, value in _per_trial(metrics, last_round).items():
+            by_method.setdefault(method, {}).setdefault(name, []).append(value)
+    return {
+        method: {m: (float(np.nanmean(v)), float(np.nanstd(v)), len(v)) for m, v in sorted(by_metric.items())}
+        for method, by_metric in by_method.items()
+    }

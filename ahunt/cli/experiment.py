@@ -27,13 +27,14 @@ def experiment(
 ) -> None:
     """Compare AHUNT with the baselines on the same stream, seeds and question budget.
 
-    Writes results.csv (trial, method, round, metric, value), summary.csv (final-round mean and
-    std per method, AUC included) and plots of MCC and true candidates per round.  Finished
-    trials are not rerun.
+    Writes results.csv (trial, method, round, metric, value), summary.csv (per method, mean and
+    std over trials of: anomalies found over the hunt, the night of the first find, MCC averaged
+    over nights, final and held-out MCC, CPU seconds) and plots per round.  Finished trials are
+    not rerun.
 
     Example: ahunt experiment configs/experiment-sim.toml --trials 3
     """
-    from ahunt.experiment import run_experiment, summarise, totals
+    from ahunt.experiment import hunt_summary, run_experiment
     from ahunt.plots import plot_experiment
 
     config = load_config(config_path)
@@ -50,32 +51,38 @@ def experiment(
     with err.status("running the experiment (one line per finished task)…"):
         rows = run_experiment(config, out_dir, trials=trials, methods=chosen, jobs=jobs, cache_dir=cache_dir,
                               keep_workspaces=keep_workspaces, on_done=done)
-    summary = summarise(rows)
-    metrics = sorted({m for by in summary.values() for m in by})
-    anomaly_classes = sorted({m.split(":", 1)[1] for m in metrics if ":" in m})
-    # the anomaly class the user weights most is the one whose finds the table counts
-    weights = {c: config.hunt.interest.get(c, 0.0) for c in anomaly_classes}
-    focus = max(anomaly_classes, key=lambda c: weights[c]) if anomaly_classes else None
-    found = totals(rows, f"true_candidates:{focus}")
+    summary = hunt_summary(rows)
+    anomaly_classes = sorted({m.split(":", 1)[1] for by in summary.values() for m in by if m.startswith("final_mcc:")})
+    interesting = [c for c in anomaly_classes if c not in config.experiment.uninteresting]
+    # the MCC columns follow the anomaly class the user weights most
+    weights = {c: max([config.hunt.interest.get(c, 0.0), *(w.get(c, 0.0) for w in config.hunt.interest_schedule.values())])
+               for c in interesting}
+    focus = max(interesting, key=lambda c: weights[c]) if interesting else None
     n_trials = max(r["trial"] for r in rows) + 1
-    table = Table(title=f"{escape(config_path.name)}: final round, mean ± std over {n_trials} trials", title_justify="left",
-                  title_style="bold", show_edge=False)
-    table.add_column("method", no_wrap=True)
-    for c in anomaly_classes:
-        table.add_column(f"MCC {escape(c)}", justify="right", no_wrap=True)
-    table.add_column(f"{escape(str(focus))} found", justify="right", no_wrap=True)
+    n_nights = max(r["round"] for r in rows)
+    table = Table(title=f"{escape(config_path.name)}: {n_nights} nights, mean ± std over {n_trials} trials",
+                  title_justify="left", title_style="bold", show_edge=False)
+    columns = ["method", "found", "first find", f"MCC {focus}, mean", f"MCC {focus}, final", f"held-out MCC {focus}", "CPU s"]
+    for k, name in enumerate(columns):
+        table.add_column(escape(name), justify="left" if k == 0 else "right", no_wrap=True)
     with open(out_dir / "summary.csv", "w", encoding="utf-8") as fh:
         fh.write("method,metric,mean,std,trials\n")
         for method, by in summary.items():
             for metric, (mean, std, n) in by.items():
                 fh.write(f"{method},{metric},{mean:.4f},{std:.4f},{n}\n")
+
+    def cell(by: dict, metric: str, digits: int = 2) -> str:
+        mean, std, _ = by.get(metric, (float("nan"), float("nan"), 0))
+        return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
     for method, by in summary.items():
-        cells = []
-        for c in anomaly_classes:
-            mean, std, _ = by.get(f"mcc:{c}", (float("nan"), float("nan"), 0))
-            cells.append(f"{mean:.2f} ± {std:.2f}")
-        table.add_row(escape(method), *cells, f"{found[method][0]:.1f} ± {found[method][1]:.1f}")
+        table.add_row(escape(method), cell(by, "interesting_found_total", 1), cell(by, "first_find_night", 1),
+                      cell(by, f"mean_mcc:{focus}"), cell(by, f"final_mcc:{focus}"),
+                      cell(by, f"final_mcc_heldout:{focus}"), cell(by, "cpu_seconds", 0))
     out.print(table)
+    out.print(f"found: questions answered with an interesting anomaly class ({escape(', '.join(interesting))}), "
+              f"over all nights; first find: the night of the first (never = {n_nights + 1}); held-out: the last "
+              "night's objects that were never asked.", soft_wrap=True)
     for c in anomaly_classes:
         for kind in ("mcc", "true_candidates"):
             plot_experiment(rows, f"{kind}:{c}", out_dir / f"{kind}-{c}.png", title=f"{config_path.stem}: {kind.replace('_', ' ')} for {c}")

@@ -43,6 +43,7 @@ class Method:
     detector: str | None = None  # 'aloe' or 'ae-active': a deep detector with its own network
     loss: str | None = None  # a training loss other than the config's (cross_entropy, focal, isomax)
     peer: bool = False  # a coniferest active forest (``ahunt/peers.py``), one question at a time
+    reserve_score: str | None = None  # a reserve score other than the config's (novelty, probability)
 
 
 METHOD_SPECS: dict[str, Method] = {
@@ -52,6 +53,7 @@ METHOD_SPECS: dict[str, Method] = {
     "random": Method(strategy="random", retrain="full"),
     "ahunt-focal": Method(strategy=None, retrain="full", loss="focal"),
     "ahunt-isomax": Method(strategy=None, retrain="full", loss="isomax"),
+    "ahunt-reserve-probability": Method(strategy=None, retrain="full", reserve_score="probability"),
     "static": Method(strategy=None, retrain="head"),
     "iforest-raw": Method(strategy=None, retrain="none", iforest_space="raw"),
     "iforest-latent-static": Method(strategy=None, retrain="none", iforest_space="latent"),

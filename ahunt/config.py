@@ -36,11 +36,12 @@ __all__ = [
 
 STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
 LOSSES = ("cross_entropy", "focal", "isomax")
+RESERVE_SCORES = ("novelty", "probability")
 SOURCES = ("simulated", "mnist5k", "galaxy10")
 METHODS = (
     "ahunt", "ahunt-uncertainty", "ahunt-diversity", "ahunt-focal", "ahunt-isomax", "random", "static",
     "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic", "aloe", "ae-active",
-    "aad-raw", "aad-latent", "pineforest-raw",
+    "aad-raw", "aad-latent", "pineforest-raw", "ahunt-reserve-probability",
 )
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -103,6 +104,11 @@ class HuntConfig:
     random_share: float = 0.0
     # Optional changes of interest over a hunt: {"6": {...}, "11": {...}} applies from that round on.
     interest_schedule: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # What ranks objects for the reserve (anything new): "novelty", the distance in latent space
+    # from every labelled object of a class without interest (ahunt/novelty.py), or
+    # "probability", the reserve output's softmax probability (the paper's; it never sees a
+    # positive example, so it ranks noise).
+    reserve_score: str = "novelty"
 
     def interest_for(self, r: int) -> Mapping[str, float]:
         """The interest weights in force at round ``r``."""
@@ -119,6 +125,8 @@ class HuntConfig:
         _require(self.questions >= 1, "hunt.questions", self.questions, "must be >= 1")
         _require(self.diversity_pool >= 1, "hunt.diversity_pool", self.diversity_pool, "must be >= 1")
         _require(0 <= self.random_share < 1, "hunt.random_share", self.random_share, "must be in [0, 1)")
+        _require(self.reserve_score in RESERVE_SCORES, "hunt.reserve_score", self.reserve_score,
+                 f"choose one of {', '.join(RESERVE_SCORES)}")
         validate_weights(self.interest, where="hunt.interest")
         for key, weights in self.interest_schedule.items():
             _require(key.isdigit() and int(key) >= 1, f"hunt.interest_schedule.{key}", key, "keys are round numbers >= 1")

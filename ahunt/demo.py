@@ -18,7 +18,7 @@ from ahunt.labels import RESERVE
 from ahunt.metrics import auc, top_k_mcc, true_candidates
 from ahunt.oracle import TruthOracle
 from ahunt.query import validate_interest
-from ahunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.session import ask, prepare_questions, reserve_scores, retrain, train_initial
 from ahunt.sources.streams import make_stream
 from ahunt.train import Track, no_progress, resolve_device, score
 from ahunt.workspace import Workspace
@@ -61,8 +61,9 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> R
     model, _ = ws.load_model(r)
     data = ws.store.load_round(r, images=False)
     with ws.store.lazy_images(r) as images:
-        probs, _ = score(model, images, device=resolve_device(ws.config.device))
+        probs, latents = score(model, images, device=resolve_device(ws.config.device))
     names = ws.class_names()[: probs.shape[1]]  # an older model lacks classes created after it
+    reserve = None  # the reserve's score, computed once if a class has no output of its own
     if anomaly_names is None:
         known = set(ws.store.load_round(0, images=False).labels.tolist())
         anomaly_names = sorted(set(data.truth.tolist()) - known)
@@ -81,7 +82,14 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> R
             continue
         own = name in names
         # Once the class exists the object must land in it: reserve no longer counts.
-        p = probs[:, names.index(name) if own else names.index(RESERVE)] if scores is None else scores
+        if scores is not None:
+            p = scores
+        elif own:
+            p = probs[:, names.index(name)]
+        else:
+            if reserve is None:
+                reserve = reserve_scores(ws, r, model, probs, latents)
+            p = reserve
         out.append(ClassMetrics(
             name=name, n_true=int(is_class.sum()), questions=asked.get(name, 0),
             true_candidates=true_candidates(q_truth, name), mcc=top_k_mcc(p, is_class),

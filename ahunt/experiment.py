@@ -44,6 +44,8 @@ def trial_config(config: Config, trial: int, method: str) -> Config:
     """Trial k shifts both the training seed and the survey's seed: a new draw of the data."""
     spec = METHOD_SPECS[method]
     hunt = config.hunt if spec.strategy is None else dataclasses.replace(config.hunt, strategy=spec.strategy)
+    if spec.reserve_score is not None:
+        hunt = dataclasses.replace(hunt, reserve_score=spec.reserve_score)
     survey = dataclasses.replace(config.survey, seed=config.survey.seed + trial)
     train = config.train if spec.loss is None else dataclasses.replace(config.train, loss=spec.loss)
     return dataclasses.replace(config, seed=config.seed + trial, hunt=hunt, survey=survey, train=train)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ahunt.errors import WorkspaceError
-from ahunt.labels import QuestionRow
+from ahunt.labels import RESERVE, QuestionRow
 from ahunt.model import HuntNet, ModelArgs
+from ahunt.novelty import Reference, boring_classes, novelty_scores
 from ahunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
 from ahunt.scoring import RoundScores, score_store
@@ -115,9 +116,13 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
     weights = cfg.hunt.interest_for(r)
     options = dict(strategy=cfg.hunt.strategy, rng=rng, exclude=exclude,
                    diversity_pool=cfg.hunt.diversity_pool, random_share=cfg.hunt.random_share)
-    if not cfg.score.dask_scheduler:
+    use_novelty = cfg.hunt.reserve_score == "novelty" and RESERVE in live_interest(weights, names)
+    if not cfg.score.dask_scheduler or use_novelty:
         s = round_scores(ws, r, model, version, track=track)
-        return choose_questions(s.probs, s.latents, names, weights, cfg.hunt.questions, **options)
+        probs = s.probs
+        if use_novelty:  # the reserve ranks by distance from everything boring (ahunt/novelty.py)
+            probs = novelty_scores(probs, s.latents, names, reserve_reference(ws, model, weights, seed=cfg.seed))
+        return choose_questions(probs, s.latents, names, weights, cfg.hunt.questions, **options)
     from ahunt.distributed import candidates_dask, connect
 
     columns = [names.index(c) for c in live_interest(weights, names)]
@@ -129,6 +134,23 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
                                batch_size=cfg.score.batch_size, compile=cfg.score.compile)
     return choose_from_candidates(cand.index, cand.probs, cand.latents, names, weights, cfg.hunt.questions,
                                   n_objects=ws.store.round_size(r), **options)
+
+
+def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int) -> Reference:
+    """The labelled objects of classes without interest, in ``model``'s latent space."""
+    images, labels, _ = ws.labelled_set()
+    _, latents = score(model, images, device=resolve_device(ws.config.device))
+    return Reference(latents, labels, boring_classes(ws.classes(), weights), seed=seed)
+
+
+def reserve_scores(ws: Workspace, r: int, model: HuntNet, probs: np.ndarray, latents: np.ndarray) -> np.ndarray:
+    """The reserve's score for every object of round ``r``: the novelty score, or the reserve
+    output's probability when the config asks for the paper's."""
+    names = ws.class_names()[: model.n_classes]
+    if ws.config.hunt.reserve_score == "probability":
+        return probs[:, names.index(RESERVE)]
+    reference = reserve_reference(ws, model, ws.config.hunt.interest_for(r), seed=ws.config.seed)
+    return reference.scores(latents)
 
 
 def _score_here(ws: Workspace, r: int, model: HuntNet, track: Track, latent_dtype=np.float16) -> RoundScores:

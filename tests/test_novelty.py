@@ -1,0 +1,88 @@
+"""The reserve's novelty score: distance from everything labelled and boring."""
+
+import numpy as np
+
+from ahunt.labels import ClassInfo
+from ahunt.novelty import Reference, boring_classes, nearest_distance, normalise, novelty_scores
+
+
+def _cluster(rng, centre, n):
+    return np.abs(centre + 0.05 * rng.normal(size=(n, len(centre))))
+
+
+def test_objects_far_from_the_boring_labels_score_highest():
+    rng = np.random.default_rng(0)
+    a, b, odd = np.eye(8)[0], np.eye(8)[1], np.eye(8)[5]
+    labelled = np.vstack([_cluster(rng, a, 30), _cluster(rng, b, 30)])
+    labels = np.repeat([0, 1], 30)
+    night = np.vstack([_cluster(rng, a, 20), _cluster(rng, b, 20), _cluster(rng, odd, 3)])
+    s = Reference(labelled, labels, [0, 1]).scores(night)
+    assert set(np.argsort(-s)[:3]) == {40, 41, 42}
+    assert 0 < s.min() and s.max() < 1
+    assert np.median(s[:40]) < 0.75 < s[40:].min()  # near 0.5 for the known, near 1 for the new
+
+
+def test_a_boring_answer_silences_its_kind_and_an_interesting_class_does_not():
+    rng = np.random.default_rng(1)
+    a, art, merger = np.eye(6)[0], np.eye(6)[3], np.eye(6)[4]
+    labelled = np.vstack([_cluster(rng, a, 40), _cluster(rng, art, 2), _cluster(rng, merger, 2)])
+    labels = np.array([0] * 40 + [2] * 2 + [3] * 2)
+    classes = [ClassInfo(0, "a", "known", 0), ClassInfo(1, "reserve", "reserve", 0),
+               ClassInfo(2, "artefact", "anomaly", 1), ClassInfo(3, "merger", "anomaly", 1)]
+    boring = boring_classes(classes, {"reserve": 0.5, "merger": 0.5})
+    assert boring == [0, 2]  # artefacts have no interest weight; mergers do
+    night = np.vstack([_cluster(rng, a, 10), _cluster(rng, art, 3), _cluster(rng, merger, 3)])
+    s = Reference(labelled, labels, boring).scores(night)
+    assert set(np.argsort(-s)[:3]) == {13, 14, 15}  # more mergers, not more artefacts
+    # Before anything is labelled but the known class, artefacts were as new as mergers.
+    before = Reference(labelled, labels, [0]).scores(night)
+    assert before[10:13].min() > before[:10].max()
+
+
+def test_nearest_distance_in_blocks_and_leave_one_out():
+    rng = np.random.default_rng(2)
+    z = normalise(rng.random((50, 4)))
+    full = np.sqrt(np.maximum(((z[:, None] - z[None]) ** 2).sum(-1), 0))
+    assert np.allclose(nearest_distance(z, z, block=7), 0, atol=1e-3)
+    np.fill_diagonal(full, np.inf)
+    assert np.allclose(nearest_distance(z, z, exclude_self=True, block=7), full.min(1), atol=1e-3)
+
+
+def test_only_the_reserve_column_changes_and_nothing_known_means_everything_is_new():
+    probs = np.full((4, 3), 1 / 3, dtype=np.float32)
+    empty = Reference(np.ones((2, 3)), np.array([0, 0]), [])
+    out = novelty_scores(probs, np.ones((4, 3)), ["a", "reserve", "b"], empty)
+    assert np.all(out[:, 1] == 1) and np.all(out[:, [0, 2]] == probs[:, [0, 2]]) and np.all(probs == 1 / 3)
+
+
+def test_reserve_questions_are_chosen_by_novelty_in_the_session(tmp_path, sim_cache):
+    import dataclasses
+
+    import pytest
+
+    from ahunt.config import ConfigError, HuntConfig
+    from ahunt.session import prepare_questions, reserve_reference, round_scores, train_initial
+    from ahunt.sources.streams import make_stream
+    from ahunt.workspace import Workspace
+    from conftest import tiny_config
+
+    with pytest.raises(ConfigError, match="reserve_score"):
+        HuntConfig(reserve_score="vibes").validate()
+    cfg = tiny_config(interest={"reserve": 1.0})
+    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
+    train_initial(ws)
+    r = ws.store.add_round(stream.load(1))
+    questions = prepare_questions(ws, r)
+    model, version = ws.load_model(0)
+    s = round_scores(ws, r, model, version)
+    novelty = reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed).scores(s.latents)
+    assert [q.object_index for q in questions] == list(np.argsort(-novelty, kind="stable")[: len(questions)])
+    assert np.allclose([q.score for q in questions], np.sort(novelty)[::-1][: len(questions)], atol=1e-5)
+    # The paper's reserve probability is still there as an option.
+    ws2 = Workspace.create(tmp_path / "ws2", dataclasses.replace(cfg, hunt=dataclasses.replace(
+        cfg.hunt, reserve_score="probability")), stream.load(0), known=stream.known)
+    train_initial(ws2)
+    r2 = ws2.store.add_round(stream.load(1))
+    probs = round_scores(ws2, r2, *ws2.load_model(0)).probs[:, ws2.class_names().index("reserve")]
+    assert [q.object_index for q in prepare_questions(ws2, r2)] == list(np.argsort(-probs, kind="stable")[:6])

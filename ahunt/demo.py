@@ -122,7 +122,7 @@ def run_demo(
     out_dir = Path(out_dir)
     validate_stream_interest(config)
     survey = make_stream(config.survey, image_size=config.model.image_size, channels=config.model.channels,
-                         cache_dir=cache_dir)
+                         cache_dir=cache_dir, data_config=config.data)
     survey.ensure(track=track)
     ws = Workspace.create(out_dir / "workspace", config, survey.load(0), known=list(config.survey.initial))
     reports = []

@@ -63,7 +63,8 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
     cpu_start = time.process_time()  # every thread of this process: training and scoring included
     cfg = trial_config(config, trial, method)
     spec = METHOD_SPECS[method]
-    stream = make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir)
+    stream = make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir,
+                         data_config=cfg.data)
     root = Path(workdir) / f"{method}-trial{trial}"
     if root.exists():
         shutil.rmtree(root)  # an unfinished earlier attempt
@@ -194,7 +195,8 @@ def run_experiment(
     # Simulate each trial's survey once, here, rather than in several workers at the same time.
     for trial in sorted({t for _, t in todo}):
         cfg = trial_config(config, trial, methods[0])
-        make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir).ensure()
+        make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir,
+                    data_config=cfg.data).ensure()
     threads = max(1, (os.cpu_count() or 1) // jobs)
     tasks = [(config, m, t, out_dir / "work", cache_dir, keep_workspaces, threads) for m, t in todo]
     if jobs == 1:

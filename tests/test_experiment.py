@@ -100,7 +100,7 @@ def test_mnist_stream_draws_real_digits_without_repeats():
     assert stream.load(0).labels.tolist().count("0") == 50
     assert stream.load(3).truth.tolist().count("3") == 2
     too_many = dataclasses.replace(survey, initial={"0": 600})
-    with pytest.raises(ConfigError, match="needs 630 images of mnist5k class '0', the data has 500"):
+    with pytest.raises(ConfigError, match=r"mnist5k has too few .*: class '0' needs 630 \(initial 600 \+ nightly 10 x 3 nights\), has 500"):
         make_stream(too_many, image_size=32)
 
 

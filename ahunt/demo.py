@@ -62,8 +62,8 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> R
     data = ws.store.load_round(r, images=False)
     with ws.store.lazy_images(r) as images:
         probs, latents = score(model, images, device=resolve_device(ws.config.device))
+    reserve = None  # the reserve's score, computed once if a class has no output of its own yet
     names = ws.class_names()[: probs.shape[1]]  # an older model lacks classes created after it
-    reserve = None  # the reserve's score, computed once if a class has no output of its own
     if anomaly_names is None:
         known = set(ws.store.load_round(0, images=False).labels.tolist())
         anomaly_names = sorted(set(data.truth.tolist()) - known)
@@ -88,7 +88,8 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> R
             p = probs[:, names.index(name)]
         else:
             if reserve is None:
-                reserve = reserve_scores(ws, r, model, probs, latents)
+                with ws.store.lazy_images(r) as images:
+                    reserve = reserve_scores(ws, r, model, probs, latents, images)
             p = reserve
         out.append(ClassMetrics(
             name=name, n_true=int(is_class.sum()), questions=asked.get(name, 0),

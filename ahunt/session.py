@@ -121,7 +121,9 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
         s = round_scores(ws, r, model, version, track=track)
         probs = s.probs
         if use_novelty:  # the reserve ranks by distance from everything boring (ahunt/novelty.py)
-            probs = novelty_scores(probs, s.latents, names, reserve_reference(ws, model, weights, seed=cfg.seed))
+            reference = reserve_reference(ws, model, weights, seed=cfg.seed)
+            with ws.store.lazy_images(r) as images:
+                probs = novelty_scores(probs, s.latents, images, names, reference)
         return choose_questions(probs, s.latents, names, weights, cfg.hunt.questions, **options)
     from ahunt.distributed import candidates_dask, connect
 
@@ -140,17 +142,18 @@ def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int) -> R
     """The labelled objects of classes without interest, in ``model``'s latent space."""
     images, labels, _ = ws.labelled_set()
     _, latents = score(model, images, device=resolve_device(ws.config.device))
-    return Reference(latents, labels, boring_classes(ws.classes(), weights), seed=seed)
+    return Reference(latents, images, labels, boring_classes(ws.classes(), weights), seed=seed)
 
 
-def reserve_scores(ws: Workspace, r: int, model: HuntNet, probs: np.ndarray, latents: np.ndarray) -> np.ndarray:
+def reserve_scores(ws: Workspace, r: int, model: HuntNet, probs: np.ndarray, latents: np.ndarray,
+                   images) -> np.ndarray:
     """The reserve's score for every object of round ``r``: the novelty score, or the reserve
     output's probability when the config asks for the paper's."""
     names = ws.class_names()[: model.n_classes]
     if ws.config.hunt.reserve_score == "probability":
         return probs[:, names.index(RESERVE)]
     reference = reserve_reference(ws, model, ws.config.hunt.interest_for(r), seed=ws.config.seed)
-    return reference.scores(latents)
+    return reference.scores(latents, images)
 
 
 def _score_here(ws: Workspace, r: int, model: HuntNet, track: Track, latent_dtype=np.float16) -> RoundScores:

@@ -3,7 +3,25 @@
 import numpy as np
 
 from ahunt.labels import ClassInfo
-from ahunt.novelty import Reference, boring_classes, nearest_distance, normalise, novelty_scores
+from ahunt.novelty import Reference, boring_classes, nearest_distance, normalise, novelty_scores, pixel_features
+
+
+def _images(z):
+    """Latent-like vectors drawn as 1-band 32x32 images: one bright 8x8 patch per dimension."""
+    out = np.zeros((len(z), 1, 32, 32), np.float32)
+    for d in range(z.shape[1]):
+        row, col = divmod(d, 4)
+        out[:, 0, row * 8:(row + 1) * 8, col * 8:(col + 1) * 8] = z[:, d, None, None]
+    return out
+
+
+def test_pixel_features_are_band_means_on_a_16x16_grid():
+    x = np.random.default_rng(0).random((3, 3, 64, 64)).astype(np.float32)
+    f = pixel_features(x)
+    assert f.shape == (3, 3 * 16 * 16) and np.allclose(np.linalg.norm(f, axis=1), 1, atol=1e-5)
+    means = x.reshape(3, 3, 16, 4, 16, 4).mean((3, 5)).reshape(3, -1)
+    assert np.allclose(f, means / np.linalg.norm(means, axis=1, keepdims=True), atol=1e-5)
+    assert pixel_features(x[:, :1, :8, :8]).shape == (3, 64)  # small cutouts keep their own grid
 
 
 def _cluster(rng, centre, n):
@@ -16,7 +34,7 @@ def test_objects_far_from_the_boring_labels_score_highest():
     labelled = np.vstack([_cluster(rng, a, 30), _cluster(rng, b, 30)])
     labels = np.repeat([0, 1], 30)
     night = np.vstack([_cluster(rng, a, 20), _cluster(rng, b, 20), _cluster(rng, odd, 3)])
-    s = Reference(labelled, labels, [0, 1]).scores(night)
+    s = Reference(labelled, _images(labelled), labels, [0, 1]).scores(night, _images(night))
     assert set(np.argsort(-s)[:3]) == {40, 41, 42}
     assert 0 < s.min() and s.max() < 1
     assert np.median(s[:40]) < 0.75 < s[40:].min()  # near 0.5 for the known, near 1 for the new
@@ -32,10 +50,10 @@ def test_a_boring_answer_silences_its_kind_and_an_interesting_class_does_not():
     boring = boring_classes(classes, {"reserve": 0.5, "merger": 0.5})
     assert boring == [0, 2]  # artefacts have no interest weight; mergers do
     night = np.vstack([_cluster(rng, a, 10), _cluster(rng, art, 3), _cluster(rng, merger, 3)])
-    s = Reference(labelled, labels, boring).scores(night)
+    s = Reference(labelled, _images(labelled), labels, boring).scores(night, _images(night))
     assert set(np.argsort(-s)[:3]) == {13, 14, 15}  # more mergers, not more artefacts
     # Before anything is labelled but the known class, artefacts were as new as mergers.
-    before = Reference(labelled, labels, [0]).scores(night)
+    before = Reference(labelled, _images(labelled), labels, [0]).scores(night, _images(night))
     assert before[10:13].min() > before[:10].max()
 
 
@@ -50,8 +68,8 @@ def test_nearest_distance_in_blocks_and_leave_one_out():
 
 def test_only_the_reserve_column_changes_and_nothing_known_means_everything_is_new():
     probs = np.full((4, 3), 1 / 3, dtype=np.float32)
-    empty = Reference(np.ones((2, 3)), np.array([0, 0]), [])
-    out = novelty_scores(probs, np.ones((4, 3)), ["a", "reserve", "b"], empty)
+    empty = Reference(np.ones((2, 3)), np.ones((2, 1, 8, 8)), np.array([0, 0]), [])
+    out = novelty_scores(probs, np.ones((4, 3)), np.ones((4, 1, 8, 8)), ["a", "reserve", "b"], empty)
     assert np.all(out[:, 1] == 1) and np.all(out[:, [0, 2]] == probs[:, [0, 2]]) and np.all(probs == 1 / 3)
 
 
@@ -76,7 +94,8 @@ def test_reserve_questions_are_chosen_by_novelty_in_the_session(tmp_path, sim_ca
     questions = prepare_questions(ws, r)
     model, version = ws.load_model(0)
     s = round_scores(ws, r, model, version)
-    novelty = reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed).scores(s.latents)
+    novelty = reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed).scores(
+        s.latents, ws.store.load_round(r).images)
     assert [q.object_index for q in questions] == list(np.argsort(-novelty, kind="stable")[: len(questions)])
     assert np.allclose([q.score for q in questions], np.sort(novelty)[::-1][: len(questions)], atol=1e-5)
     # The paper's reserve probability is still there as an option.

@@ -397,14 +397,27 @@ def iterm_sequence(px: np.ndarray) -> str:
             f"{base64.standard_b64encode(png).decode('ascii')}\x07")
 
 
+_SIXEL_HEAD = re.compile(r'\x1bP[0-9;]*q("[0-9;]*)?')
+_SIXEL_COLOUR = re.compile(r"(#\d+);2;\d+;\d+;\d+")  # after a register, ';' only ever starts its definition
+
+
 def sixel_sequence(px: np.ndarray) -> str:
-    """Sixel (a DCS string ``ESC P ... q ... ESC \\``), encoded by textual-image."""
+    """Sixel (a DCS string ``ESC P ... q ... ESC \\``), encoded by textual-image.
+
+    textual-image defines each colour register where it is first used; xterm (379) draws such
+    an image with black specks where the later-defined colours are, and its first band tinted.
+    So the definitions are moved to the start, after the raster attributes, where libsixel
+    and ImageMagick put them; the pixels are untouched.
+    """
     from PIL import Image
     # textual-image's encoder; its renderables are not used because they resample to the cell
     # grid they measure themselves, and importing them probes the terminal a second time.
     from textual_image._sixel import image_to_sixels
 
-    return image_to_sixels(Image.fromarray(px, "RGB"))
+    data = image_to_sixels(Image.fromarray(px, "RGB"))
+    head = _SIXEL_HEAD.match(data)
+    definitions = "".join(m.group(0) for m in _SIXEL_COLOUR.finditer(data, head.end()))
+    return head.group(0) + definitions + _SIXEL_COLOUR.sub(r"\1", data[head.end():])
 
 
 _SEQUENCES = {"kitty": kitty_sequence, "sixel": sixel_sequence, "iterm": iterm_sequence}

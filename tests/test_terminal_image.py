@@ -269,6 +269,10 @@ def test_sixel_sends_the_cutout_at_its_true_size_and_colours():
     assert re.match(r'"1;1;60;40', sixel)  # raster attributes: aspect 1:1, 60 x 40 pixels
     palette = {tuple(map(int, c)) for c in re.findall(r"#\d+;2;(\d+);(\d+);(\d+)", sixel)}  # RGB in percent
     assert any(r > 80 and b < 20 for r, g, b in palette) and any(b > 80 and r < 20 for r, g, b in palette)
+    # every colour defined before the first pixel (xterm misdraws registers defined mid-image)
+    definitions = re.match(r'"[0-9;]+((?:#\d+;2;\d+;\d+;\d+)+)', sixel)
+    assert definitions and len(re.findall("#", definitions.group(1))) == len(palette)
+    assert not re.search(r"#\d+;", sixel[definitions.end():])
 
 
 def test_small_cutouts_are_enlarged_by_a_whole_factor_and_large_ones_fit_the_room():

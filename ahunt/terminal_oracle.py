@@ -190,7 +190,7 @@ class TerminalOracle:
         answer = self._answer(question, classes, keymap)
         ack = acknowledgement(answer)
         if ack:
-            # Shown now, and again on top of the next screen when clearing wipes this one.
+            # Shown now, and again under the next screen when clearing wipes this one.
             self.console.print(ack, style="green", highlight=False, markup=False)
             if self.clear:
                 self.message = ack

@@ -261,7 +261,7 @@ NeighboursOption = Annotated[int, typer.Option(
 StdinKeysOption = Annotated[bool, typer.Option(
     "--keys-from-stdin", hidden=True, help="Read keystrokes from standard input even when it is not a terminal (for testing).")]
 ImagesOption = Annotated[Optional[str], typer.Option(
-    "--images", metavar="auto|kitty|sixel|iterm|blocks|none",
+    "--images", metavar="PROTOCOL",
     help="How the terminal draws each image: auto asks it (kitty, then sixel; else half blocks), or force "
          "kitty, sixel, iterm (pixels), blocks (half-block characters) or none. Default: [terminal] images "
          "in the hunt's config.toml, auto.")]

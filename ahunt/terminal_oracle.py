@@ -21,6 +21,7 @@ from rich.columns import Columns
 from rich.console import Console, Group
 from rich.control import Control
 from rich.panel import Panel
+from rich.segment import ControlType, Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -181,7 +182,9 @@ class TerminalOracle:
         keymap = legend_keys(classes)
         if self.clear:
             if self.graphics.clear_sequence():
-                self.console.control(Control(self.graphics.clear_sequence()))
+                erase = Control()  # rich has no code for kitty's: a control segment carrying it
+                erase.segment = Segment(self.graphics.clear_sequence(), None, [(ControlType.CURSOR_FORWARD, 0)])
+                self.console.control(erase)
             self.console.clear()
         self.console.print(self.screen(question, keymap))
         if self.message:

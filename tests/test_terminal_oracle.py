@@ -123,6 +123,14 @@ def test_the_acknowledgement_stays_on_top_of_the_next_screen_when_clearing():
     assert "recorded: elliptical" in console.file.getvalue()
 
 
+def test_kitty_images_of_the_last_screen_are_deleted_before_the_next():
+    console = Console(file=io.StringIO(), width=120, force_terminal=True, color_system="truecolor")
+    oracle = TerminalOracle(console, StreamKeys(io.StringIO("1"), console), clear=True, graphics=Graphics("kitty"))
+    oracle(question(), CLASSES)
+    out = console.file.getvalue()
+    assert out.index("\x1b_Ga=d") < out.index("\x1b[2J") < out.index("\x1b_Ga=T")
+
+
 # -- keys and the terminal ---------------------------------------------------------------------
 @pytest.fixture
 def pty_stdin(monkeypatch):

@@ -27,6 +27,8 @@ __all__ = [
     "ExperimentConfig",
     "DataConfig",
     "ScoreConfig",
+    "TerminalConfig",
+    "IMAGE_PROTOCOLS",
     "Config",
     "load_config",
     "config_from_dict",
@@ -44,6 +46,8 @@ METHODS = (
     "aad-raw", "aad-latent", "pineforest-raw", "ahunt-reserve-probability",
 )
 DEVICES = ("auto", "cpu", "cuda")
+# How the labelling screen draws images (ahunt/terminal_image.py): auto-detected, forced, or not at all.
+IMAGE_PROTOCOLS = ("auto", "kitty", "sixel", "iterm", "blocks", "none")
 
 
 @dataclass(frozen=True)
@@ -289,6 +293,21 @@ class ScoreConfig:
                  'must be empty or a scheduler address such as "tcp://10.0.0.5:8786"')
 
 
+@dataclass(frozen=True)
+class TerminalConfig:
+    """The labelling screen.  ``images``: how cutouts are drawn: ``auto`` asks the terminal
+    (kitty graphics, then sixel; half blocks when it does not answer), or force ``kitty``,
+    ``sixel``, ``iterm`` (iTerm2's inline images), ``blocks`` (half-block characters) or
+    ``none``.  ``hunt --images`` and ``label --images`` override it for one session.
+    """
+
+    images: str = "auto"
+
+    def validate(self) -> None:
+        _require(self.images in IMAGE_PROTOCOLS, "terminal.images", self.images,
+                 f"choose one of {', '.join(IMAGE_PROTOCOLS)}")
+
+
 _DASK_ADDRESS = re.compile(r"([a-z][a-z0-9+.-]*://)?(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):\d{1,5}")
 
 
@@ -305,10 +324,12 @@ class Config:
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     data: DataConfig = field(default_factory=DataConfig)
     score: ScoreConfig = field(default_factory=ScoreConfig)
+    terminal: TerminalConfig = field(default_factory=TerminalConfig)
 
     def validate(self) -> "Config":
         _require(self.device in DEVICES, "device", self.device, f"choose one of {', '.join(DEVICES)}")
-        for section in (self.model, self.train, self.hunt, self.survey, self.experiment, self.data, self.score):
+        for section in (self.model, self.train, self.hunt, self.survey, self.experiment, self.data, self.score,
+                        self.terminal):
             section.validate()
         return self
 
@@ -330,7 +351,7 @@ def _require(ok: bool, key: str, value: Any, reason: str) -> None:
 
 
 _SECTIONS = {"model": ModelConfig, "train": TrainConfig, "hunt": HuntConfig, "survey": SurveyConfig,
-             "experiment": ExperimentConfig, "data": DataConfig, "score": ScoreConfig}
+             "experiment": ExperimentConfig, "data": DataConfig, "score": ScoreConfig, "terminal": TerminalConfig}
 
 
 def _build(cls: type, data: Mapping[str, Any], where: str) -> Any:

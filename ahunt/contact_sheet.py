@@ -1,6 +1,7 @@
 """A contact sheet of the top candidates: one row per class of interest, best first.
 
-Each thumbnail carries the object id and the model's probability for the row's class, and,
+Thumbnails are the stored images, in colour for three-band hunts, at least pixel for pixel (the
+figure's resolution grows with the cutouts).  Each thumbnail carries the object id and the model's probability for the row's class, and,
 when the object was already asked, its answer.  Made to be shared on its own (e.g. in a chat
 or an e-mail to colleagues), so the figure names the hunt, the round and the model.
 """
@@ -17,7 +18,7 @@ from ahunt.plots import class_styles, plt
 from ahunt.session import score_round
 from ahunt.workspace import Workspace
 
-__all__ = ["write_contact_sheet", "classes_of_interest", "to_display"]
+__all__ = ["write_contact_sheet", "classes_of_interest", "to_display", "sheet_dpi"]
 
 
 def classes_of_interest(ws: Workspace, r: int | None = None) -> list[str]:
@@ -29,6 +30,16 @@ def to_display(image: np.ndarray) -> np.ndarray:
     """(C, H, W) stored image -> (H, W) grey or (H, W, 3) RGB in [0, 1] for imshow."""
     pic = image[0] if image.shape[0] == 1 else np.transpose(image[:3], (1, 2, 0))
     return np.clip(pic, 0.0, 1.0)
+
+
+#: A thumbnail's side in inches (of its 1.25 in cell), and the sheet's least resolution.
+THUMB_INCHES, MIN_DPI = 1.15, 110
+
+
+def sheet_dpi(side: int) -> int:
+    """The sheet's resolution for cutouts of `side` pixels: as on the labelling screen, every
+    thumbnail at least pixel for pixel (a 256 px cutout needs 223 dpi), never shrunk."""
+    return max(MIN_DPI, int(np.ceil(side / THUMB_INCHES)))
 
 
 def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = None, top: int = 8,
@@ -64,7 +75,8 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
 
     cell, label_w = 1.25, 1.5
     ncols = max(top, 1)
-    fig = plt.figure(figsize=(label_w + ncols * cell, 0.75 + len(rows) * (cell + 0.42)), dpi=110)
+    side = max((max(img.shape[-2:]) for img in images.values()), default=0)
+    fig = plt.figure(figsize=(label_w + ncols * cell, 0.75 + len(rows) * (cell + 0.42)), dpi=sheet_dpi(side))
     W, H = fig.get_size_inches()
     weights = ws.config.hunt.interest_for(r)
     for i, (name, order) in enumerate(picks):

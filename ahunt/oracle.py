@@ -32,6 +32,9 @@ class Question:
     ra: float | None = None
     dec: float | None = None
     neighbours: Sequence[tuple[str, str, np.ndarray]] = field(default_factory=tuple)  # (id, class, image)
+    score: float | None = None  # the score the question was chosen by (a reserve question: its novelty)
+    rank: int | None = None  # its rank among the night's objects by that score, 1 = highest
+    n_objects: int | None = None  # objects in the night
 
 
 @dataclass(frozen=True)

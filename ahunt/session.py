@@ -211,6 +211,7 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neig
     near = _nearest_labelled(ws, model, q_latents, neighbours, device) if neighbours else [()] * len(questions)
     meta = ws.store.load_round(r, images=False)
     row_of = {q.object_id: k for k, q in enumerate(questions)}
+    n_objects = ws.store.round_size(r)
     deferred: set[str] = set()
     while True:
         standing = {a.object_id for a in ws.log.standing_answers(r)}
@@ -232,7 +233,7 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neig
             image=images[k] if with_images else None,
             ra=float(meta.ra[q.object_index]) if meta.ra is not None else None,
             dec=float(meta.dec[q.object_index]) if meta.dec is not None else None,
-            neighbours=near[k],
+            neighbours=near[k], score=q.score, n_objects=n_objects,
         )
         answer = oracle(question, classes)
         if isinstance(answer, Quit):

@@ -1,5 +1,12 @@
 """Galaxy cutouts drawn in the terminal, for labelling over SSH.
 
+Two ways to draw.  Terminals with a graphics protocol (kitty's, sixel, iTerm2's inline
+images: kitty, WezTerm, Ghostty, Konsole, iTerm2, VS Code, Windows Terminal, foot, xterm
+``-ti vt340``) get the cutout's own pixels, in colour, at its native resolution
+(:class:`GraphicsImage`); :func:`detect_graphics` asks the terminal which it speaks and gives
+half blocks when it does not answer within a short timeout.  Everything else gets half blocks
+(:class:`HalfBlockImage`):
+
 Each character cell shows two vertical pixels with the upper half block U+2580 ('▀'): its
 foreground colour is the upper pixel and its background colour the lower one.  Terminal cells
 are about twice as tall as they are wide, so two pixels per cell gives roughly square pixels
@@ -13,21 +20,35 @@ shape is still visible in a log.
 
 from __future__ import annotations
 
+import base64
+import io
+import os
+import re
+import select
+import sys
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from rich.color import Color
 from rich.columns import Columns
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
-from rich.segment import Segment
+from rich.segment import ControlType, Segment
 from rich.style import Style
 from rich.text import Text
 
 __all__ = [
     "RAMP",
+    "PROTOCOLS",
     "display_stretch",
+    "display_pixels",
+    "Graphics",
+    "detect_graphics",
+    "choose_graphics",
+    "terminal_image",
+    "GraphicsImage",
     "HalfBlockImage",
     "image_strip",
 ]
@@ -162,6 +183,367 @@ def _cell_style(system: object, r1: int, g1: int, b1: int, r2: int, g2: int, b2:
     return Style(color=Color.from_rgb(r1, g1, b1), bgcolor=Color.from_rgb(r2, g2, b2))
 
 
+# -- graphics protocols --------------------------------------------------------------------
+#: ``--images`` / ``[terminal] images``: ask the terminal (``auto``) or force one way to draw.
+PROTOCOLS = ("auto", "kitty", "sixel", "iterm", "blocks", "none")
+
+#: Pixels per character cell when the terminal does not say: a VT340's, as xterm emulates it.
+DEFAULT_CELL = (10, 20)
+
+#: A cutout smaller than this (longest side, pixels) is enlarged by a whole factor, so a 64 px
+#: simulation is not a stamp in a corner; larger cutouts are shown pixel for pixel.
+MIN_PIXELS = 192
+
+#: How long :func:`detect_graphics` waits for the terminal's answers, in seconds.  A terminal
+#: answers in milliseconds (the reply to DA1 ends the wait at once); over SSH a round trip
+#: is one network latency.  Silence means half blocks.
+DETECT_TIMEOUT = 0.5
+
+# Asked in one write; terminals answer in order, and every VT100-compatible one answers DA1
+# (primary device attributes), so its reply marks the end of the answers: a kitty-graphics
+# terminal replies OK to the query image before it, and a sixel terminal lists 4 in it.
+_KITTY_QUERY = "\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\"
+_CELL_QUERY = "\x1b[16t"  # xterm: the cell size in pixels, answered as ESC [ 6 ; height ; width t
+_DA1 = "\x1b[c"
+_DA1_ANSWER = re.compile(r"\x1b\[\?([\d;]*)c")
+_KITTY_OK = re.compile(r"\x1b_Gi=31;OK\x1b\\")
+_CELL_ANSWER = re.compile(r"\x1b\[6;(\d+);(\d+)t")
+
+# Rich passes a control segment through untouched and counts it as zero cells wide.
+_CONTROL = [(ControlType.CURSOR_FORWARD, 0)]
+
+
+@dataclass(frozen=True)
+class Graphics:
+    """How this terminal draws images.
+
+    ``protocol``: ``kitty``, ``sixel``, ``iterm`` (pixels), ``blocks`` (half blocks) or
+    ``none`` (no image).  ``cell``: a character cell's (width, height) in pixels, used to
+    reserve the cells an image covers.
+    """
+
+    protocol: str = "blocks"
+    cell: tuple[int, int] = DEFAULT_CELL
+
+    @property
+    def pixels(self) -> bool:
+        """Whether images are drawn with the terminal's own pixels."""
+        return self.protocol in ("kitty", "sixel", "iterm")
+
+    def clear_sequence(self) -> str:
+        """What to write before a new screen so the last screen's images go too.
+
+        Clearing the screen erases sixel and iTerm2 images with the text; kitty keeps its
+        placements until they are deleted.
+        """
+        return "\x1b_Ga=d,q=2\x1b\\" if self.protocol == "kitty" else ""
+
+
+def query_terminal(request: str, *, fd_in: int, fd_out: int, timeout: float = DETECT_TIMEOUT) -> str:
+    """Write `request` to the terminal and return what it answers.
+
+    Reads until the terminal's reply to DA1 (``ESC [ ? ... c``) has arrived or `timeout`
+    seconds have passed, whichever is first, so a terminal that answers nothing costs at most
+    `timeout` and never hangs.  The terminal is in cbreak mode meanwhile (answers are not
+    echoed; Ctrl-C still interrupts) and is restored on every way out.
+    """
+    import termios
+    import time
+    import tty
+
+    saved = termios.tcgetattr(fd_in)
+    answer = ""
+    try:
+        tty.setcbreak(fd_in, termios.TCSANOW)
+        os.write(fd_out, request.encode("ascii"))
+        deadline = time.monotonic() + timeout
+        while not _DA1_ANSWER.search(answer):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd_in], [], [], left)[0]:
+                break
+            chunk = os.read(fd_in, 1024)
+            if not chunk:
+                break
+            answer += chunk.decode("latin-1")
+    finally:
+        termios.tcsetattr(fd_in, termios.TCSANOW, saved)
+    return answer
+
+
+def _window_cell(fd: int) -> tuple[int, int] | None:
+    """The cell size from the kernel's window size (TIOCGWINSZ), where the terminal fills it in."""
+    import fcntl
+    import struct
+    import termios
+
+    try:
+        rows, cols, xpix, ypix = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        return None
+    if rows and cols and xpix >= cols and ypix >= rows:
+        return xpix // cols, ypix // rows
+    return None
+
+
+def _tty_fds(fd_in: int | None, fd_out: int | None) -> tuple[int, int] | None:
+    try:
+        fd_in = sys.stdin.fileno() if fd_in is None else fd_in
+        fd_out = sys.stdout.fileno() if fd_out is None else fd_out
+    except (AttributeError, OSError, ValueError):  # replaced or closed streams (tests, daemons)
+        return None
+    return (fd_in, fd_out) if os.isatty(fd_in) and os.isatty(fd_out) else None
+
+
+def detect_graphics(
+    *,
+    fd_in: int | None = None,
+    fd_out: int | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = DETECT_TIMEOUT,
+    query: Callable[..., str] = query_terminal,
+) -> Graphics:
+    """Ask the terminal how it can draw images; half blocks unless it answers in time.
+
+    Kitty's graphics protocol when the terminal accepts kitty's query image, else sixel when
+    its device attributes list sixel graphics (4), else half blocks.  iTerm2 is known by the
+    variables it sets (``TERM_PROGRAM``, or ``LC_TERMINAL``, which SSH passes on), outside
+    tmux.  Inside tmux the answers are tmux's own: sixel when tmux was built with it, else
+    half blocks.  Without a terminal on both stdin and stdout nothing is asked.
+
+    Parameters
+    ----------
+    fd_in, fd_out : int, optional
+        The terminal's file descriptors (default: standard input and output).
+    env : mapping, optional
+        Environment variables (default ``os.environ``).
+    timeout : float
+        Seconds to wait for the answers.
+    query : callable
+        :func:`query_terminal`, or a stand-in for tests.
+    """
+    env = os.environ if env is None else env
+    fds = _tty_fds(fd_in, fd_out)
+    if fds is None or env.get("TERM") == "dumb":
+        return Graphics("blocks")
+    fd_in, fd_out = fds
+    cell = _window_cell(fd_out)
+    if "TMUX" not in env and (env.get("TERM_PROGRAM") == "iTerm.app" or env.get("LC_TERMINAL") == "iTerm2"):
+        return Graphics("iterm", cell or DEFAULT_CELL)
+    sys.stdout.flush()  # what Python still buffers must reach the terminal before the query
+    try:
+        answer = query(_KITTY_QUERY + _CELL_QUERY + _DA1, fd_in=fd_in, fd_out=fd_out, timeout=timeout)
+    except OSError:
+        return Graphics("blocks")
+    if cell is None and (m := _CELL_ANSWER.search(answer)) and int(m.group(1)) and int(m.group(2)):
+        cell = int(m.group(2)), int(m.group(1))
+    da1 = _DA1_ANSWER.search(answer)
+    if _KITTY_OK.search(answer):
+        protocol = "kitty"
+    elif da1 and "4" in da1.group(1).split(";"):
+        protocol = "sixel"
+    else:
+        protocol = "blocks"
+    return Graphics(protocol, cell or DEFAULT_CELL)
+
+
+def choose_graphics(choice: str = "auto", **detect) -> Graphics:
+    """The :class:`Graphics` for a ``--images`` choice: detected for ``auto``, else as forced.
+
+    Keyword arguments go to :func:`detect_graphics`.  A forced protocol still takes the cell
+    size from the terminal when it gives one.
+    """
+    if choice not in PROTOCOLS:
+        raise ValueError(f"unknown image protocol {choice!r}; choose one of {', '.join(PROTOCOLS)}")
+    if choice == "auto":
+        return detect_graphics(**detect)
+    cell = None
+    if choice in ("kitty", "sixel", "iterm"):
+        fds = _tty_fds(detect.get("fd_in"), detect.get("fd_out"))
+        cell = _window_cell(fds[1]) if fds else None
+    return Graphics(choice, cell or DEFAULT_CELL)
+
+
+def display_pixels(image: np.ndarray, *, softening: float = 0.1) -> np.ndarray:
+    """The cutout as shown: uint8 ``(H, W, 3)`` at its own size, from :func:`display_stretch`."""
+    return np.clip(np.rint(display_stretch(image, softening=softening) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _png(px: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(px, "RGB").save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def kitty_sequence(px: np.ndarray) -> str:
+    """Kitty graphics protocol: the PNG sent in 4096-byte chunks and shown at the cursor, at its
+    own pixel size, without moving the cursor (``C=1``) or asking for a reply (``q=2``)."""
+    data = base64.standard_b64encode(_png(px)).decode("ascii")
+    chunks = [data[i:i + 4096] for i in range(0, len(data), 4096)]
+    parts = []
+    for i, chunk in enumerate(chunks):
+        more = int(i < len(chunks) - 1)
+        keys = f"a=T,f=100,t=d,C=1,q=2,m={more}" if i == 0 else f"m={more}"
+        parts.append(f"\x1b_G{keys};{chunk}\x1b\\")
+    return "".join(parts)
+
+
+def iterm_sequence(px: np.ndarray) -> str:
+    """iTerm2's inline image (OSC 1337): the PNG at its own pixel size."""
+    png = _png(px)
+    h, w = px.shape[:2]
+    return (f"\x1b]1337;File=inline=1;size={len(png)};width={w}px;height={h}px;preserveAspectRatio=1:"
+            f"{base64.standard_b64encode(png).decode('ascii')}\x07")
+
+
+_SIXEL_HEAD = re.compile(r'\x1bP[0-9;]*q("[0-9;]*)?')
+_SIXEL_COLOUR = re.compile(r"(#\d+);2;\d+;\d+;\d+")  # after a register, ';' only ever starts its definition
+
+
+def sixel_sequence(px: np.ndarray) -> str:
+    """Sixel (a DCS string ``ESC P ... q ... ESC \\``), encoded by textual-image.
+
+    textual-image defines each colour register where it is first used; xterm (379) draws such
+    an image with black specks where the later-defined colours are, and its first band tinted.
+    So the definitions are moved to the start, after the raster attributes, where libsixel
+    and ImageMagick put them; the pixels are untouched.
+    """
+    from PIL import Image
+    # textual-image's encoder; its renderables are not used because they resample to the cell
+    # grid they measure themselves, and importing them probes the terminal a second time.
+    from textual_image._sixel import image_to_sixels
+
+    data = image_to_sixels(Image.fromarray(px, "RGB"))
+    head = _SIXEL_HEAD.match(data)
+    definitions = "".join(m.group(0) for m in _SIXEL_COLOUR.finditer(data, head.end()))
+    return head.group(0) + definitions + _SIXEL_COLOUR.sub(r"\1", data[head.end():])
+
+
+_SEQUENCES = {"kitty": kitty_sequence, "sixel": sixel_sequence, "iterm": iterm_sequence}
+
+
+class GraphicsImage:
+    """An image drawn with the terminal's own pixels (kitty, sixel or iTerm2), as a Rich renderable.
+
+    The cutout is shown pixel for pixel, in colour; one smaller than `min_pixels` is enlarged
+    by a whole factor (each pixel a sharp square); one wider than the room it gets is
+    shrunk by area averaging.  The renderable reserves the cells the image covers with spaces,
+    then goes back to their top-left corner and draws the image there, so it can stand in a
+    table beside text like any other renderable.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        ``(H, W)``, ``(C, H, W)`` or ``(H, W, 3)`` array of raw values, stretched with
+        :func:`display_stretch`.
+    graphics : Graphics
+        The protocol and the cell size in pixels.
+    max_cells : int, optional
+        The most cells wide it may be (besides the console's width).
+    title : str, optional
+        One line above the image, cut to its width with an ellipsis.
+    softening : float
+        Passed to :func:`display_stretch`.
+    min_pixels : int
+        Enlarge cutouts whose longest side is below this.
+    """
+
+    def __init__(
+        self,
+        image: np.ndarray,
+        graphics: Graphics,
+        *,
+        max_cells: int | None = None,
+        title: str | None = None,
+        softening: float = 0.1,
+        min_pixels: int = MIN_PIXELS,
+    ) -> None:
+        if graphics.protocol not in _SEQUENCES:
+            raise ValueError(f"{graphics.protocol!r} does not draw pixels; use one of {', '.join(_SEQUENCES)}")
+        self.graphics, self.max_cells, self.title = graphics, max_cells, title
+        self._image, self._softening = image, softening
+        self.rgb = display_pixels(image, softening=softening)
+        h, w = self.rgb.shape[:2]
+        self.scale = max(1, -(-int(min_pixels) // max(h, w)))  # whole factor: each pixel a square
+
+    def pixels(self, max_cells: int | None = None) -> np.ndarray:
+        """The uint8 ``(h, w, 3)`` image sent, fitted to `max_cells` columns."""
+        h, w = self.rgb.shape[:2]
+        width, height = w * self.scale, h * self.scale
+        room = self.max_cells if max_cells is None else max_cells
+        if room is not None and width > room * self.graphics.cell[0]:
+            from PIL import Image
+
+            width = max(1, room * self.graphics.cell[0])
+            height = max(1, int(round(h * width / w)))
+            return np.asarray(Image.fromarray(self.rgb, "RGB").resize((width, height), Image.Resampling.BOX))
+        if self.scale == 1:
+            return self.rgb
+        return np.repeat(np.repeat(self.rgb, self.scale, axis=0), self.scale, axis=1)
+
+    def cells(self, max_cells: int | None = None) -> tuple[int, int]:
+        """(columns, rows) of character cells the image covers."""
+        h, w = self.pixels(max_cells).shape[:2]
+        cw, ch = self.graphics.cell
+        return -(-w // cw), -(-h // ch)
+
+    def _room(self, options: ConsoleOptions) -> int:
+        return options.max_width if self.max_cells is None else min(self.max_cells, options.max_width)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        cols, _ = self.cells(self._room(options))
+        return Measurement(cols, cols)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        room = self._room(options)
+        px = self.pixels(room)
+        cols, rows = self.cells(room)
+        if not console.is_terminal:
+            # Rich drops escape sequences on the way to a file or pipe: draw what a log can keep.
+            yield from HalfBlockImage(self._image, cols, title=self.title, softening=self._softening).__rich_console__(
+                console, options)
+            return
+        if self.title is not None:
+            title = Text(self.title, style="bold", no_wrap=True)
+            title.truncate(cols, overflow="ellipsis", pad=True)
+            yield from title.render(console)
+            yield Segment.line()
+        blank = Segment(" " * cols)
+        for _ in range(rows - 1):
+            yield blank
+            yield Segment.line()
+        yield blank
+        # From the end of the last reserved line back to the first one's start, draw, come back.
+        move = f"\x1b[{cols}D" + (f"\x1b[{rows - 1}A" if rows > 1 else "")
+        draw = _SEQUENCES[self.graphics.protocol](px)
+        yield Segment("\x1b7" + move + draw + "\x1b8", control=_CONTROL)
+        yield Segment.line()
+
+
+def terminal_image(
+    image: np.ndarray | None,
+    graphics: Graphics,
+    *,
+    width: int,
+    title: str | None = None,
+    softening: float = 0.1,
+    min_pixels: int = MIN_PIXELS,
+) -> RenderableType:
+    """The image drawn as `graphics` says: pixels, half blocks `width` cells wide, or a note.
+
+    With pixels, `width` is the most cells wide the image may be.
+    """
+    if image is None:
+        return Text("(no image)")
+    if graphics.protocol == "none":
+        return Text("(images off)", style="dim")
+    if graphics.pixels:
+        return GraphicsImage(image, graphics, max_cells=width, title=title, softening=softening,
+                             min_pixels=min_pixels)
+    return HalfBlockImage(image, width, title=title, softening=softening)
+
+
 # -- renderables ---------------------------------------------------------------------------
 class HalfBlockImage:
     """An image drawn with half blocks, ``width`` cells wide, as a Rich renderable.
@@ -259,6 +641,7 @@ def image_strip(
     *,
     width: int = 16,
     softening: float = 0.1,
+    graphics: Graphics | None = None,
 ) -> RenderableType:
     """A row of small thumbnails, each with a caption under it.
 
@@ -275,6 +658,8 @@ def image_strip(
         Width of each thumbnail in cells.
     softening : float
         Passed to :func:`display_stretch`.
+    graphics : Graphics, optional
+        How to draw them (default: half blocks), as :func:`terminal_image`.
 
     Returns
     -------
@@ -294,5 +679,6 @@ def image_strip(
     for image, caption in zip(images, captions):
         label = Text(str(caption), no_wrap=True, justify="center")
         label.truncate(width, overflow="ellipsis")
-        cells.append(Group(HalfBlockImage(image, width, softening=softening), label))
+        thumb = terminal_image(image, graphics or Graphics("blocks"), width=width, softening=softening, min_pixels=0)
+        cells.append(Group(thumb, label))
     return Columns(cells, padding=(0, 1))

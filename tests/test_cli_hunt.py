@@ -190,6 +190,56 @@ def test_sigkill_mid_session_loses_no_answer(hunt_ws):
     assert len(standing(hunt_ws)) == 6
 
 
+def test_images_option_and_config(hunt_ws):
+    result = invoke("hunt", hunt_ws, "--keys-from-stdin", "--images", "png", input="q")
+    assert result.exit_code != 0 and "--images 'png'" in result.output and "sixel" in result.output
+    result = invoke("hunt", hunt_ws, "--keys-from-stdin", "--images", "none", input="q")
+    assert result.exit_code == 0, result.output
+    assert "(images off)" in result.output and "\u2580" not in result.output
+    ws = Workspace.open(hunt_ws)
+    (hunt_ws / "config.toml").write_text(dump_config(dataclasses.replace(
+        ws.config, terminal=dataclasses.replace(ws.config.terminal, images="none"))))
+    result = invoke("label", hunt_ws, "--keys-from-stdin", input="q")
+    assert result.exit_code == 0, result.output
+    assert "(images off)" in result.output
+    result = invoke("label", hunt_ws, "--keys-from-stdin", "--images", "blocks", input="q")  # the option wins
+    assert "(images off)" not in result.output
+
+
+def test_in_a_silent_terminal_half_blocks_come_at_once_and_sigterm_restores_it(hunt_ws):
+    """A pty that answers no query (like tmux without sixel, or a slow SSH link): the first
+    question comes in half blocks, and SIGTERM mid-question leaves the terminal as it was."""
+    import pty
+    import select
+    import termios
+
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "50"}
+    env.pop("TMUX", None)
+    proc = subprocess.Popen([sys.executable, "-m", "ahunt", "hunt", str(hunt_ws)],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    seen = b""
+    try:
+        while b"keys" not in seen or b"quit" not in seen:  # the first screen, drawn to its end
+            ready, _, _ = select.select([master], [], [], 120)
+            if not ready:
+                break
+            seen += os.read(master, 65536)
+        assert b"question 1 of 6" in seen and "\u2580".encode() in seen
+        assert b"\x1bP" not in seen  # no sixel: the terminal never said it could
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        after = termios.tcgetattr(slave)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+        os.close(slave)
+    assert after[3] & termios.ECHO and after[3] & termios.ICANON  # cooked again, not raw
+    assert after == before
+
+
 def test_hunt_prints_the_nights_anomalous_fraction(tmp_path, sim_cache, monkeypatch):
     import dataclasses
 

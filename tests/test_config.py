@@ -80,3 +80,16 @@ def test_every_shipped_config_loads_and_its_weights_name_its_classes(path, tmp_p
                                      "tcp://[::1]:8786", "localhost:8786"])
 def test_plausible_dask_addresses_pass(address):
     assert config_from_dict({"score": {"dask_scheduler": address}}).score.dask_scheduler == address
+
+
+def test_terminal_images_choices(tmp_path):
+    from ahunt.config import IMAGE_PROTOCOLS
+
+    for choice in IMAGE_PROTOCOLS:
+        path = tmp_path / f"{choice}.toml"
+        path.write_text(f'[terminal]\nimages = "{choice}"\n')
+        assert load_config(path).terminal.images == choice
+    path = tmp_path / "bad.toml"
+    path.write_text('[terminal]\nimages = "png"\n')
+    with pytest.raises(ConfigError, match="terminal.images"):
+        load_config(path)

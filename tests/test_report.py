@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from ahunt import embedding
 from ahunt.cli import app
-from ahunt.contact_sheet import classes_of_interest, to_display, write_contact_sheet
+from ahunt.contact_sheet import classes_of_interest, sheet_dpi, to_display, write_contact_sheet
 from ahunt.errors import WorkspaceError
 from ahunt.report import write_report
 from test_embedding import copy_of, fake_fit, tiny_hunt
@@ -95,6 +95,12 @@ def test_contact_sheet(simulated, tmp_path):
         write_contact_sheet(simulated, tmp_path / "x.png", classes=["comet"])
     with pytest.raises(WorkspaceError, match="round 7 does not exist"):
         write_contact_sheet(simulated, tmp_path / "x.png", round=7)
+
+
+def test_contact_sheet_thumbnails_are_at_least_pixel_for_pixel():
+    assert sheet_dpi(32) == sheet_dpi(0) == 110  # small cutouts: the usual sheet
+    for side in (128, 256, 424):
+        assert sheet_dpi(side) * 1.15 >= side and (sheet_dpi(side) - 1) * 1.15 < side
 
 
 def test_command_line(simulated, tmp_path):

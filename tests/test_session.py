@@ -61,9 +61,11 @@ class Scripted:
     def __init__(self, answers):
         self.answers = list(answers)
         self.seen = []
+        self.questions = []
 
     def __call__(self, question, classes):
         self.seen.append(question.object_id)
+        self.questions.append(question)
         return self.answers.pop(0) if self.answers else Quit()
 
 
@@ -79,6 +81,9 @@ def test_undo_skip_quit_and_resume_from_same_list(tmp_path, sim_cache):
     q = [x.object_id for x in questions]
     # the undo, given at q2, withdraws the skip of q1, which is asked again
     assert first.seen == [q[0], q[1], q[2], q[1], q[2]]
+    # why it asks: the score it was chosen by, out of the night's objects (rank: issue #19)
+    asked = first.questions[0]
+    assert asked.score == questions[0].score and asked.n_objects == ws.store.round_size(r) and asked.rank is None
     standing = ws.log.standing_answers(r)
     assert [(a.object_id, a.kind) for a in standing] == [(q[0], "label"), (q[1], "label")]
     assert "merger" in ws.class_names()

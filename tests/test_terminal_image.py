@@ -1,16 +1,26 @@
-"""Terminal images: the stretch, the half-block layout, colour downgrades and the text fallback."""
+"""Terminal images: the stretch, the half-block layout, colour downgrades, the text fallback,
+the pixel protocols (kitty, sixel, iTerm2) and asking the terminal which it speaks."""
 
 from __future__ import annotations
 
+import base64
 import io
+import os
 import re
+import termios
+import threading
 
 import numpy as np
 import pytest
 from rich.console import Console
 from rich.text import Text
 
-from ahunt.terminal_image import RAMP, HalfBlockImage, display_stretch, image_strip
+from PIL import Image
+
+from ahunt.terminal_image import (
+    DEFAULT_CELL, RAMP, Graphics, GraphicsImage, HalfBlockImage, choose_graphics, detect_graphics, display_pixels,
+    display_stretch, image_strip, query_terminal, terminal_image,
+)
 
 _ANSI = re.compile(r"\x1b\[")
 
@@ -192,3 +202,190 @@ def test_image_strip_long_caption_and_empty():
     assert isinstance(empty, Text) and empty.plain == ""
     with pytest.raises(ValueError):
         image_strip([galaxy(16)], [])
+
+
+# -- pixel protocols ---------------------------------------------------------------------------
+def two_colour(h: int = 40, w: int = 60) -> np.ndarray:
+    """(3, H, W) R, G, B: a red left half and a blue right half on a faint sky."""
+    img = np.full((3, h, w), 0.05)
+    img[0, :, : w // 2] = 1.0
+    img[2, :, w // 2:] = 1.0
+    return img
+
+
+def drawn(renderable, width: int = 100) -> str:
+    console = colour_console()
+    console.width = width
+    console.print(renderable)
+    return console.file.getvalue()
+
+
+def kitty_png(out: str) -> Image.Image:
+    """The image a kitty escape carries: the payloads of its chunks, joined, as a PNG."""
+    chunks = re.findall(r"\x1b_G([^;\x1b]*);([^\x1b]*)\x1b\\", out)
+    assert chunks and "a=T" in chunks[0][0] and "f=100" in chunks[0][0]
+    return Image.open(io.BytesIO(base64.standard_b64decode("".join(p for _, p in chunks))))
+
+
+@pytest.mark.parametrize("protocol, start", [
+    ("kitty", r"\x1b_G"),                 # kitty graphics: APC ESC _ G
+    ("sixel", r"\x1bP[0-9;]*q"),          # sixel: DCS ESC P ... q
+    ("iterm", r"\x1b\]1337;File="),       # iTerm2: OSC 1337
+])
+def test_each_forced_protocol_emits_its_own_escape(protocol, start):
+    out = drawn(terminal_image(two_colour(), choose_graphics(protocol), width=56))
+    assert re.search(start, out)
+    others = {"kitty": r"\x1b_G", "sixel": r"\x1bP[0-9;]*q", "iterm": r"\x1b\]1337"}
+    assert not any(re.search(pattern, out) for p, pattern in others.items() if p != protocol)
+    assert "\u2580" not in out
+
+
+def test_blocks_and_none_emit_no_pixel_escape():
+    blocks = drawn(terminal_image(two_colour(), choose_graphics("blocks"), width=20))
+    assert "\u2580" in blocks and not re.search(r"\x1b(_G|P|\]1337)", blocks)
+    off = drawn(terminal_image(two_colour(), choose_graphics("none"), width=20))
+    assert "(images off)" in Text.from_ansi(off).plain and "\u2580" not in off
+    with pytest.raises(ValueError):
+        choose_graphics("png")
+
+
+def test_kitty_and_iterm_send_the_cutout_at_its_true_size_and_colours():
+    img = two_colour(40, 60)
+    expected = display_pixels(img, softening=1.0)
+    assert expected[0, 0, 0] > 200 and expected[0, 0, 2] < 50 and expected[0, -1, 2] > 200  # red | blue
+    kitty = kitty_png(drawn(GraphicsImage(img, Graphics("kitty"), softening=1.0, min_pixels=0)))
+    assert kitty.size == (60, 40)
+    assert np.array_equal(np.asarray(kitty.convert("RGB")), expected)
+    out = drawn(GraphicsImage(img, Graphics("iterm"), softening=1.0, min_pixels=0))
+    header, payload = re.search(r"\x1b\]1337;File=([^:]*):([^\x07]*)\x07", out).groups()
+    assert "width=60px" in header and "height=40px" in header
+    iterm = Image.open(io.BytesIO(base64.standard_b64decode(payload)))
+    assert np.array_equal(np.asarray(iterm.convert("RGB")), expected)
+
+
+def test_sixel_sends_the_cutout_at_its_true_size_and_colours():
+    out = drawn(GraphicsImage(two_colour(40, 60), Graphics("sixel"), softening=1.0, min_pixels=0))
+    sixel = re.search(r"\x1bP[0-9;]*q(.*?)\x1b\\", out, re.S).group(1)
+    assert re.match(r'"1;1;60;40', sixel)  # raster attributes: aspect 1:1, 60 x 40 pixels
+    palette = {tuple(map(int, c)) for c in re.findall(r"#\d+;2;(\d+);(\d+);(\d+)", sixel)}  # RGB in percent
+    assert any(r > 80 and b < 20 for r, g, b in palette) and any(b > 80 and r < 20 for r, g, b in palette)
+    # every colour defined before the first pixel (xterm misdraws registers defined mid-image)
+    definitions = re.match(r'"[0-9;]+((?:#\d+;2;\d+;\d+;\d+)+)', sixel)
+    assert definitions and len(re.findall("#", definitions.group(1))) == len(palette)
+    assert not re.search(r"#\d+;", sixel[definitions.end():])
+
+
+def test_small_cutouts_are_enlarged_by_a_whole_factor_and_large_ones_fit_the_room():
+    small = GraphicsImage(two_colour(16, 16), Graphics("kitty"), min_pixels=64)
+    px = small.pixels()
+    assert px.shape == (64, 64, 3)
+    assert np.array_equal(px[::4, ::4], small.rgb) and np.array_equal(px[3::4, 3::4], small.rgb)  # 4x4 squares
+    big = GraphicsImage(two_colour(256, 256), Graphics("kitty", (10, 20)), max_cells=10)
+    assert big.pixels().shape == (100, 100, 3) and big.cells() == (10, 5)
+    native = GraphicsImage(two_colour(256, 256), Graphics("sixel", (10, 20)))
+    assert native.pixels().shape == (256, 256, 3) and native.cells() == (26, 13)
+
+
+def test_pixels_reserve_their_cells_and_draw_at_their_top_left():
+    image = GraphicsImage(two_colour(40, 60), Graphics("sixel", (10, 20)), min_pixels=0, title="obj-1")
+    assert colour_console().measure(image).maximum == 6
+    out = drawn(image)
+    lines = Text.from_ansi(out).plain.split("\n")
+    assert lines[0].startswith("obj-1")
+    # two reserved rows; from the end of the last, back 6 columns and up 1 row, then the image
+    assert re.search(r"\n {6}\x1b7\x1b\[6D\x1b\[1A\x1bP", out)
+
+
+def test_pixels_into_a_file_fall_back_to_text():
+    console = Console(file=io.StringIO(), color_system=None, width=100)
+    console.print(GraphicsImage(two_colour(), Graphics("kitty"), min_pixels=0))
+    out = console.file.getvalue()
+    assert not _ANSI.search(out) and "\x1b" not in out and out.strip()
+
+
+def test_image_strip_follows_the_protocol():
+    out = drawn(image_strip([galaxy(32, seed=i) for i in range(3)], ["a", "b", "c"], width=8,
+                            graphics=Graphics("sixel")))
+    assert len(re.findall(r"\x1bP[0-9;]*q", out)) == 3 and "\u2580" not in out
+
+
+def test_kitty_clears_its_images_between_screens():
+    assert Graphics("kitty").clear_sequence().startswith("\x1b_Ga=d")
+    assert Graphics("sixel").clear_sequence() == "" and Graphics("blocks").clear_sequence() == ""
+
+
+# -- asking the terminal ---------------------------------------------------------------------
+@pytest.fixture
+def pty():
+    """A pseudo-terminal: (master, slave).  Nothing answers on the master unless a test does."""
+    master, slave = os.openpty()
+    yield master, slave
+    os.close(master)
+    os.close(slave)
+
+
+def answering(answer: str):
+    def query(request, *, fd_in, fd_out, timeout):
+        assert "\x1b_G" in request and request.endswith("\x1b[c")  # kitty's query, then DA1
+        return answer
+    return query
+
+
+@pytest.mark.parametrize("answer, protocol", [
+    ("\x1b_Gi=31;OK\x1b\\\x1b[?62;22c", "kitty"),
+    ("\x1b[?63;1;2;4;6;9;15;22c", "sixel"),          # xterm -ti vt340
+    ("\x1b[?62;22c", "blocks"),                       # a terminal without graphics
+    ("", "blocks"),                                   # no answer in time (tmux, SSH, old terminals)
+])
+def test_detection_reads_the_answers(pty, answer, protocol):
+    _, slave = pty
+    assert detect_graphics(fd_in=slave, fd_out=slave, env={}, query=answering(answer)).protocol == protocol
+
+
+def test_detection_takes_the_cell_size_the_terminal_gives(pty):
+    _, slave = pty  # a fresh pty has no pixel size, so it comes from the answer to CSI 16 t
+    g = detect_graphics(fd_in=slave, fd_out=slave, env={}, query=answering("\x1b[6;16;8t\x1b[?62;4c"))
+    assert g == Graphics("sixel", (8, 16))
+    assert detect_graphics(fd_in=slave, fd_out=slave, env={}, query=answering("\x1b[?62;4c")).cell == DEFAULT_CELL
+
+
+def test_a_terminal_that_does_not_answer_gets_half_blocks_and_its_settings_back(pty):
+    _, slave = pty
+    before = termios.tcgetattr(slave)
+    assert detect_graphics(fd_in=slave, fd_out=slave, env={}, timeout=0.05) == Graphics("blocks")
+    assert termios.tcgetattr(slave) == before
+
+
+def test_a_real_answer_through_a_pty_is_read_until_da1(pty):
+    master, slave = pty
+
+    def terminal():  # a sixel terminal: reads the queries, answers DA1 only
+        asked = b""
+        while not asked.endswith(b"\x1b[c"):
+            asked += os.read(master, 1024)
+        os.write(master, b"\x1b[?63;4c")
+
+    t = threading.Thread(target=terminal, daemon=True)
+    t.start()
+    assert query_terminal("\x1b_Gi=31;AAAA\x1b\\\x1b[c", fd_in=slave, fd_out=slave, timeout=30) == "\x1b[?63;4c"
+    t.join()
+
+
+def test_no_terminal_no_question():
+    def query(*a, **k):
+        raise AssertionError("asked a terminal that is not there")
+    r, w = os.pipe()
+    try:
+        assert detect_graphics(fd_in=r, fd_out=w, env={}, query=query) == Graphics("blocks")
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_iterm2_is_known_by_its_variables_outside_tmux(pty):
+    _, slave = pty
+    silent = answering("")
+    assert detect_graphics(fd_in=slave, fd_out=slave, env={"LC_TERMINAL": "iTerm2"}, query=silent).protocol == "iterm"
+    inside_tmux = {"LC_TERMINAL": "iTerm2", "TMUX": "/tmp/tmux-0/default,1,0"}
+    assert detect_graphics(fd_in=slave, fd_out=slave, env=inside_tmux, query=silent).protocol == "blocks"
+    assert detect_graphics(fd_in=slave, fd_out=slave, env={"TERM": "dumb"}, query=silent).protocol == "blocks"

@@ -157,9 +157,10 @@ def ingest(
     out.print(f"Next: [bold]ahunt hunt {escape(str(workspace))}[/]")
 
 
-def _oracle(ws: Workspace, oracle: str, answers: Optional[Path], keys_from_stdin: bool):
+def _oracle(ws: Workspace, oracle: str, answers: Optional[Path], keys_from_stdin: bool, images: Optional[str] = None):
     from ahunt.oracle import AnswersFileOracle, TruthOracle
     from ahunt.session import round_to_hunt
+    from ahunt.terminal_image import choose_graphics
     from ahunt.terminal_oracle import StreamKeys, TerminalKeys, TerminalOracle
 
     if answers is not None:
@@ -173,7 +174,9 @@ def _oracle(ws: Workspace, oracle: str, answers: Optional[Path], keys_from_stdin
     if oracle != "terminal":
         raise AhuntError(f"unknown oracle {oracle!r}; choose one of {', '.join(ORACLES)}")
     keys = StreamKeys(sys.stdin, out) if keys_from_stdin else TerminalKeys(out)
-    return TerminalOracle(out, keys)
+    # Asked once, before the first screen (half blocks if the terminal does not answer in time).
+    graphics = choose_graphics(images or ws.config.terminal.images)
+    return TerminalOracle(out, keys, graphics=graphics)
 
 
 def _summary_table(s) -> Table:
@@ -201,7 +204,18 @@ def _contamination_line(s) -> str:
 
 
 def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,
-             must_exist: bool, dask_scheduler: Optional[str] = None) -> None:
+             must_exist: bool, dask_scheduler: Optional[str] = None, images: Optional[str] = None) -> None:
+    from ahunt.terminal_image import PROTOCOLS
+    from ahunt.terminal_oracle import terminal_restored
+
+    if images is not None and images not in PROTOCOLS:
+        raise AhuntError(f"--images {images!r}: choose one of {', '.join(PROTOCOLS)}")
+    with terminal_restored():
+        _run_session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist, dask_scheduler, images)
+
+
+def _run_session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,
+                 must_exist: bool, dask_scheduler: Optional[str], images: Optional[str]) -> None:
     from ahunt.session import prepare_questions, retrain, round_to_hunt, run_session, summarise_round
 
     ws = open_workspace(workspace, dask_scheduler)
@@ -209,7 +223,7 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
         r = round_to_hunt(ws)
         if must_exist and not ws.log.questions(r):
             raise AhuntError(f"round {r} has no labelling session yet; start it with `ahunt hunt {workspace}`")
-        chosen = _oracle(ws, oracle, answers, keys_from_stdin)
+        chosen = _oracle(ws, oracle, answers, keys_from_stdin, images)
         if not ws.log.questions(r):  # scoring a large night takes a while: show it, then clear it
             if ws.config.score.dask_scheduler:
                 with err.status(f"scoring round {r} on {ws.config.score.dask_scheduler}", spinner="dots"):
@@ -246,6 +260,11 @@ NeighboursOption = Annotated[int, typer.Option(
     min=0, max=8, help="Show this many nearest labelled objects (in latent space) beside each question.")]
 StdinKeysOption = Annotated[bool, typer.Option(
     "--keys-from-stdin", hidden=True, help="Read keystrokes from standard input even when it is not a terminal (for testing).")]
+ImagesOption = Annotated[Optional[str], typer.Option(
+    "--images", metavar="PROTOCOL",
+    help="How the terminal draws each image: auto asks it (kitty, then sixel; else half blocks), or force "
+         "kitty, sixel, iterm (pixels), blocks (half-block characters) or none. Default: [terminal] images "
+         "in the hunt's config.toml, auto.")]
 WorkspaceArgument = Annotated[Path, typer.Argument(help="The hunt's folder.")]
 
 
@@ -258,6 +277,7 @@ def hunt(
     neighbours: NeighboursOption = 0,
     keys_from_stdin: StdinKeysOption = False,
     dask_scheduler: DaskOption = None,
+    images: ImagesOption = None,
 ) -> None:
     """The nightly command: score the new night, ask its questions, retrain on the answers.
 
@@ -269,7 +289,7 @@ def hunt(
 
     Example: ahunt hunt my-hunt --neighbours 4
     """
-    _session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist=False, dask_scheduler=dask_scheduler)
+    _session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist=False, dask_scheduler=dask_scheduler, images=images)
 
 
 @app.command()
@@ -281,12 +301,13 @@ def label(
     neighbours: NeighboursOption = 0,
     keys_from_stdin: StdinKeysOption = False,
     dask_scheduler: DaskOption = None,
+    images: ImagesOption = None,
 ) -> None:
     """Resume an unfinished labelling session at its first unanswered question; retrain when done.
 
     Example: ahunt label my-hunt --answers answers.csv
     """
-    _session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist=True, dask_scheduler=dask_scheduler)
+    _session(workspace, oracle, answers, neighbours, keys_from_stdin, must_exist=True, dask_scheduler=dask_scheduler, images=images)
 
 
 @app.command()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -60,9 +61,9 @@ def experiment(
     focus = max(interesting, key=lambda c: weights[c]) if interesting else None
     n_trials = max(r["trial"] for r in rows) + 1
     n_nights = max(r["round"] for r in rows)
-    table = Table(title=f"{escape(config_path.name)}: {n_nights} nights, mean ± std over {n_trials} trials",
-                  title_justify="left", title_style="bold", show_edge=False)
-    columns = ["method", "found", "first find", f"MCC {focus}, mean", f"MCC {focus}, final", f"held-out MCC {focus}, mean", "CPU s"]
+    table = Table(title=f"{escape(config_path.name)}: {n_nights} nights, mean ± std over {n_trials} trials; "
+                        f"MCC for {escape(str(focus))}", title_justify="left", title_style="bold", show_edge=False)
+    columns = ["method", "found", "first find", "MCC, mean", "MCC, final", "held-out MCC", "CPU s"]
     for k, name in enumerate(columns):
         table.add_column(escape(name), justify="left" if k == 0 else "right", no_wrap=True)
     with open(out_dir / "summary.csv", "w", encoding="utf-8") as fh:
@@ -79,10 +80,12 @@ def experiment(
         table.add_row(escape(method), cell(by, "interesting_found_total", 1), cell(by, "first_find_night", 1),
                       cell(by, f"mean_mcc:{focus}"), cell(by, f"final_mcc:{focus}"),
                       cell(by, f"mean_mcc_heldout:{focus}"), cell(by, "cpu_seconds", 0))
-    out.print(table)
+    # Not a terminal (a file, a pipe): wide enough for every column rather than 80 and cut cells.
+    (out if out.is_terminal else Console(width=max(out.width, 140))).print(table)
     out.print(f"found: questions answered with an interesting anomaly class ({escape(', '.join(interesting))}), "
               f"over all nights; first find: the night of the first (never = {n_nights + 1}); held-out: on each "
-              "night's objects that were never asked, averaged over the nights where some of the class was left.",
+              "night's objects that were never asked, averaged over the nights where some of the class was left; "
+              "CPU s: CPU seconds of one trial, evaluation left out.",
               soft_wrap=True)
     for c in anomaly_classes:
         for kind in ("mcc", "true_candidates"):

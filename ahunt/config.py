@@ -76,6 +76,10 @@ class TrainConfig:
     # Up-sample each epoch to at least this many images, so a small labelled set still gets
     # enough optimizer steps (0: no minimum; `ahunt init` on your own data sets 1024).
     min_epoch_size: int = 0
+    # Samples per epoch, the same share from every class (with replacement and augmentation),
+    # so a night's retrain costs the same however many labels the hunt holds.  0: the old
+    # rule, every class up-sampled to the largest (the epoch grows with the hunt).
+    epoch_size: int = 2048
 
     def validate(self) -> None:
         _require(self.epochs_initial >= 1, "train.epochs_initial", self.epochs_initial, "must be >= 1")
@@ -87,6 +91,8 @@ class TrainConfig:
         _require(0 <= self.zoom < 0.5, "train.zoom", self.zoom, "must be in [0, 0.5)")
         _require(self.loss in LOSSES, "train.loss", self.loss, f"choose one of {', '.join(LOSSES)}")
         _require(self.min_epoch_size >= 0, "train.min_epoch_size", self.min_epoch_size, "must be >= 0")
+        _require(self.epoch_size == 0 or self.epoch_size >= self.batch_size, "train.epoch_size", self.epoch_size,
+                 f"must be 0 (grow with the largest class) or at least batch_size ({self.batch_size})")
 
 
 @dataclass(frozen=True)

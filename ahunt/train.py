@@ -1,7 +1,9 @@
 """Training, scoring and checkpoints.  Knows nothing of rounds, classes' meaning or oracles.
 
-Retraining is balanced: every class that has examples is up-sampled (with augmentation) to
-the size of the largest, so three answered mergers weigh as much as 500 ellipticals.
+Retraining is balanced: every epoch draws a fixed budget of samples (``[train] epoch_size``),
+the same share from every class that has examples, with replacement and augmentation, so three
+answered mergers weigh as much as 500 ellipticals and an epoch costs the same on the first
+night as on the hundredth.
 """
 
 from __future__ import annotations
@@ -63,21 +65,43 @@ def make_augmentation(cfg: TrainConfig) -> v2.Compose:
     return v2.Compose(steps)
 
 
-def balanced_indices(labels: np.ndarray, rng: np.random.Generator, *, min_total: int = 0) -> np.ndarray:
-    """Indices that up-sample every present class to the largest class's count, shuffled.
+def balanced_indices(
+    labels: np.ndarray, rng: np.random.Generator, *, min_total: int = 0, size: int = 0
+) -> np.ndarray:
+    """Shuffled indices drawing the same number of samples from every present class.
 
-    With ``min_total``, every class is up-sampled further so the epoch holds at least that many.
+    ``size`` > 0: a fixed budget of ``size`` samples (the remainder of ``size / classes`` goes
+    to randomly chosen classes, one each).  A class with fewer members than its share has
+    each member repeated as evenly as possible; a larger class gives a random subset, a
+    different one every epoch.  ``size`` = 0: every class is up-sampled to the largest class's
+    count, every original kept (the epoch grows with the labelled set).  Either way ``min_total``
+    raises the epoch to at least that many.
     """
     classes, counts = np.unique(labels, return_counts=True)
-    target = max(int(counts.max()), -(-min_total // len(classes)))
+    k = len(classes)
     parts = []
-    for c, k in zip(classes, counts):
-        members = np.flatnonzero(labels == c)
-        extra = rng.choice(members, size=target - k, replace=True) if target > k else members[:0]
-        parts += [members, extra]
+    if size > 0:
+        total = max(size, min_total)
+        shares = np.full(k, total // k)
+        shares[rng.choice(k, size=total % k, replace=False)] += 1
+        for c, share in zip(classes, shares):
+            parts.append(_draw(np.flatnonzero(labels == c), int(share), rng))
+    else:  # as before the budget existed, draw for draw
+        target = max(int(counts.max()), -(-min_total // k))
+        for c, n in zip(classes, counts):
+            members = np.flatnonzero(labels == c)
+            extra = rng.choice(members, size=target - n, replace=True) if target > n else members[:0]
+            parts += [members, extra]
     out = np.concatenate(parts)
     rng.shuffle(out)
     return out
+
+
+def _draw(members: np.ndarray, share: int, rng: np.random.Generator) -> np.ndarray:
+    """``share`` of ``members``: each repeated share // n times, plus a random subset of the rest
+    without replacement (stratified, so no member of a small class is left out by chance)."""
+    whole, rest = divmod(share, len(members))
+    return np.concatenate([np.tile(members, whole), rng.choice(members, size=rest, replace=False)])
 
 
 class FocalLoss(nn.Module):
@@ -150,7 +174,7 @@ def train_model(
     loss_fn = make_loss(cfg.loss)
     losses = []
     for epoch in range(epochs):
-        order = balanced_indices(labels, rng, min_total=cfg.min_epoch_size)
+        order = balanced_indices(labels, rng, min_total=cfg.min_epoch_size, size=cfg.epoch_size)
         data = _AugmentedSet(x, y, order, augment)
         loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=len(order) > cfg.batch_size)
         total, count = 0.0, 0

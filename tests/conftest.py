@@ -15,7 +15,7 @@ def tiny_config(**hunt) -> Config:
         seed=3,
         device="cpu",
         model=ModelConfig(image_size=32, width=8),
-        train=TrainConfig(epochs_initial=2, epochs=1, batch_size=32),
+        train=TrainConfig(epochs_initial=2, epochs=1, batch_size=32, epoch_size=128),
         hunt=dataclasses.replace(HuntConfig(), questions=6, **hunt),
         survey=SurveyConfig(
             seed=5,

@@ -40,6 +40,8 @@ def test_dump_round_trips(tmp_path):
         ('[score]\ndask_scheduler = "tcp//10.0.0.5:8786"', ["score.dask_scheduler", "tcp//10.0.0.5:8786"]),
         ('[score]\ndask_scheduler = "tcp://host:port"', ["score.dask_scheduler", "scheduler address"]),
         ('[score]\ndask_scheduler = "tcp://host"', ["score.dask_scheduler", "scheduler address"]),
+        ("[train]\nepoch_size = 10", ["train.epoch_size", "batch_size (64)"]),
+        ("[train]\nepoch_size = -1", ["train.epoch_size", "0"]),
     ],
 )
 def test_bad_config_names_file_and_reason(tmp_path, text, words):

@@ -174,6 +174,50 @@ def test_balanced_indices_upsample_to_the_largest_class_and_a_minimum():
     assert np.bincount(labels[big]).tolist() == [34, 34, 34]
 
 
+def test_balanced_indices_draw_a_fixed_budget_the_same_share_per_class():
+    from ahunt.train import balanced_indices
+
+    labels = np.array([0] * 1000 + [1] * 5 + [2] * 1)
+    idx = balanced_indices(labels, np.random.default_rng(0), size=30)
+    assert np.bincount(labels[idx]).tolist() == [10, 10, 10]
+    assert len(set(idx[labels[idx] == 0])) == 10  # a large class: a subset, no repeats
+    assert np.bincount(idx[labels[idx] == 1]).tolist()[1000:] == [2] * 5  # a small one: evenly
+    assert set(idx[labels[idx] == 2]) == {1005}
+    odd = balanced_indices(labels, np.random.default_rng(1), size=31)
+    assert sorted(np.bincount(labels[odd]).tolist()) == [10, 10, 11]
+    # The budget does not grow with the labelled set, nor with a new class.
+    more = np.concatenate([labels, [0] * 5000, [3] * 2])
+    assert len(balanced_indices(more, np.random.default_rng(0), size=30)) == 30
+    assert len(balanced_indices(labels, np.random.default_rng(0), size=30, min_total=60)) == 60
+    other = balanced_indices(labels, np.random.default_rng(2), size=30)
+    assert set(idx[labels[idx] == 0]) != set(other[labels[other] == 0])  # a new subset per epoch
+
+
+def test_an_epoch_holds_the_budget_however_many_labels(monkeypatch):
+    import dataclasses
+
+    import torch
+
+    from ahunt.config import TrainConfig
+    from ahunt.model import HuntNet, ModelArgs
+    from ahunt.train import train_model
+
+    cfg = dataclasses.replace(TrainConfig(), epoch_size=96, batch_size=32)
+    batches = []
+
+    def track(iterable, description="", total=None):
+        batches.append(total)
+        return iterable
+
+    rng = np.random.default_rng(0)
+    for n in (20, 400):
+        images = rng.random((n, 1, 16, 16), dtype=np.float32)
+        labels = np.arange(n) % 3
+        model = HuntNet(ModelArgs(n_classes=3, image_size=16))
+        train_model(model, images, labels, cfg, epochs=1, seed=0, device=torch.device("cpu"), track=track)
+    assert batches == [3, 3]
+
+
 def test_night_contamination_from_a_random_share(tmp_path, sim_cache):
     import dataclasses
 

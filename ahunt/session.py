@@ -36,7 +36,7 @@ def round_seed(seed: int, r: int) -> int:
 def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
     """Train the round-0 model on the known classes (the reserve output has no examples yet)."""
     cfg = ws.config
-    images, labels, _ = ws.labelled_set()
+    images, labels, _ = ws.labelled_view()
     if images.shape[1] != cfg.model.channels or images.shape[2] != cfg.model.image_size:
         raise WorkspaceError(
             f"stored images are {images.shape[1:]} but the config expects "
@@ -257,7 +257,7 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
         import torch
 
         model.grow_head(n_classes - model.n_classes, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r)))
-    images, labels, _ = ws.labelled_set()
+    images, labels, _ = ws.labelled_view()
     seed = round_seed(cfg.seed, r)
     losses = train_model(
         model, images, labels, cfg.train, epochs=cfg.train.epochs, seed=seed,

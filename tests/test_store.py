@@ -199,3 +199,15 @@ def test_id_index_follows_the_store_after_a_crash_or_loss(tmp_path, monkeypatch)
         store.add_round(_round(1, 300, labels=False))
     with pytest.raises(StoreError, match="'obj-999' is not in the store"):
         store.find("obj-999")
+
+
+def test_a_simulated_survey_cache_leaves_no_index_of_its_temporary_store(tmp_path):
+    import dataclasses
+
+    from ahunt.sources.simulated import SimulatedSurvey
+    from conftest import tiny_config
+
+    cfg = dataclasses.replace(tiny_config().survey, nights=1, initial={"elliptical": 2}, nightly={"spiral": 2})
+    survey = SimulatedSurvey(cfg, image_size=16, cache_dir=tmp_path)
+    survey.ensure()
+    assert [p.name for p in tmp_path.iterdir()] == [survey.cache_path.name]

@@ -1,7 +1,7 @@
 """A long simulated hunt: does a night cost the same on night 40 as on night 5?
 
     python benchmarks/long_hunt.py --nights 40 --questions 1000       # issue #14's targets
-    python benchmarks/long_hunt.py --nights 12 --questions 1000 --ids 10000000
+    python benchmarks/long_hunt.py --nights 0 --answers 1000 --ids 10000000   # recording, ingest
 
 The demo's config (64 px, anomaly strategy) with ``--questions`` a night, answered by the truth
 oracle through the production loop (``session.ask``, so answers are committed in batches).
@@ -16,7 +16,8 @@ the answers) and retraining, the wall seconds of asking, and the peak RSS of the
 ends with the ratios of issue #14's targets: retraining on the last night over night 5, and
 peak memory on the last night minus night 5.
 
-``--ids N`` adds the ingest target: 1,000 64 x 64 PNGs ingested (``ahunt ingest``'s path:
+``--answers N`` times recording N scripted answers in one batch (and 100 committed one by one,
+as the terminal does).  ``--ids N`` adds the ingest target: 1,000 64 x 64 PNGs ingested (``ahunt ingest``'s path:
 ``stream_batch`` + ``Store.add_round_pieces``) into an empty store and into one holding N ids
 (a fresh process each, CPU seconds and peak RSS), and the one-time cost of indexing N ids.
 Everything goes under the system temp dir (``--tmpdir``) and is removed afterwards.
@@ -209,6 +210,32 @@ def ingest(args) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def answers(n: int, tmpdir) -> None:
+    """Recording ``n`` scripted answers in one batch, against one commit each (100 of them)."""
+    from ahunt.labels import AnswerLog
+
+    tmp = Path(tempfile.mkdtemp(prefix="ahunt_long_hunt_answers_", dir=tmpdir))
+    try:
+        log = AnswerLog(tmp / "answers.sqlite")
+        log.create(["elliptical", "spiral", "edge-on"])
+        names = ["elliptical", "spiral", "edge-on", "merger"]
+        cpu, wall = time.process_time(), time.perf_counter()
+        with log.batch():
+            for i in range(n):
+                name = names[i % 4]
+                log.record(round=1, object_id=f"a{i}", kind="label", class_name=name, oracle="script",
+                           new_class=name == "merger" and i == 3)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(f"record {n:,} scripted answers in a batch: {wall:.2f} s wall, {cpu:.2f} CPU-s (target: under 2 s)")
+        cpu, wall = time.process_time(), time.perf_counter()
+        for i in range(100):
+            log.record(round=2, object_id=f"b{i}", kind="skip", oracle="terminal")
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(f"record 100 answers one commit each (the terminal): {1000 * wall / 100:.1f} ms wall per answer")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=40)
@@ -216,6 +243,7 @@ def main() -> None:
     parser.add_argument("--night-size", type=int, default=0, help="objects a night (default: 2 x questions)")
     parser.add_argument("--epoch-size", type=int, default=None, help="[train] epoch_size (default: the config's)")
     parser.add_argument("--ids", type=int, default=0, help="also measure ingest into a store of this many ids")
+    parser.add_argument("--answers", type=int, default=0, help="also time recording this many scripted answers")
     parser.add_argument("--cache-dir", type=Path, default=None, help="simulation cache (default ~/.cache/ahunt)")
     parser.add_argument("--tmpdir", default=None)
     parser.add_argument("--ingest-worker", nargs=2, help=argparse.SUPPRESS)
@@ -223,6 +251,8 @@ def main() -> None:
     if args.ingest_worker:
         print(json.dumps(ingest_worker(*args.ingest_worker)))
         return
+    if args.answers:
+        answers(args.answers, args.tmpdir)
     if args.ids:
         ingest(args)
     if args.nights:

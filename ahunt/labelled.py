@@ -43,16 +43,20 @@ class LabelledStore:
         self.shape = tuple(int(n) for n in shape)
 
     def _connect(self) -> sqlite3.Connection:
+        conn = None
         try:
             conn = self._open()
-            stored = dict(conn.execute("SELECT key, value FROM meta"))
+            shape = conn.execute("SELECT value FROM meta WHERE key = 'shape'").fetchone()
         except sqlite3.DatabaseError:
-            stored = {"shape": "damaged"}
-        if stored.get("shape", self._shape_text()) != self._shape_text():
+            shape = ("damaged",)
+        if shape is not None and shape[0] != self._shape_text():
             # Damaged, or made for other images: it is derived data, so start again.
+            if conn is not None:
+                conn.close()
             self.path.unlink(missing_ok=True)
-            conn = self._open()
-        conn.execute("INSERT OR IGNORE INTO meta VALUES ('shape', ?)", (self._shape_text(),))
+            conn, shape = self._open(), None
+        if shape is None:
+            conn.execute("INSERT INTO meta VALUES ('shape', ?)", (self._shape_text(),))
         return conn
 
     def _open(self) -> sqlite3.Connection:

@@ -69,6 +69,10 @@ Answer = Label | Skip | Undo | Quit | Defer
 
 
 class Oracle(Protocol):
+    """``name`` is recorded with each answer.  An oracle may set ``batch_commits = True`` when
+    its answers can be given again after a crash (a script): ``session.ask`` then commits them
+    together rather than one by one (a person's answers are never batched)."""
+
     name: str
 
     def __call__(self, question: Question, classes: Sequence[ClassInfo]) -> Answer: ...
@@ -78,6 +82,7 @@ class TruthOracle:
     """Answers from known true labels; creates a class the first time it meets one."""
 
     name = "truth"
+    batch_commits = True
 
     def __init__(self, truth: Mapping[str, str]):
         self.truth = truth
@@ -98,6 +103,7 @@ class AnswersFileOracle:
     """
 
     name = "answers-file"
+    batch_commits = True
 
     def __init__(self, answers: Mapping[str, str]):
         self.answers = answers

@@ -8,6 +8,7 @@ only becomes current when its checkpoint is completely written.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,7 @@ def round_seed(seed: int, r: int) -> int:
 def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
     """Train the round-0 model on the known classes (the reserve output has no examples yet)."""
     cfg = ws.config
-    images, labels, _ = ws.labelled_set()
+    images, labels, _ = ws.labelled_view()
     if images.shape[1] != cfg.model.channels or images.shape[2] != cfg.model.image_size:
         raise WorkspaceError(
             f"stored images are {images.shape[1:]} but the config expects "
@@ -140,7 +141,7 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
 
 def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int) -> Reference:
     """The labelled objects of classes without interest, in ``model``'s latent space."""
-    images, labels, _ = ws.labelled_set()
+    images, labels, _ = ws.labelled_view()  # pixels from the labelled store, no old night re-read
     _, latents = score(model, images, device=resolve_device(ws.config.device))
     return Reference(latents, images, labels, boring_classes(ws.classes(), weights), seed=seed)
 
@@ -196,7 +197,9 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neig
 
     Undo withdraws the newest standing answer (as a retraction row) and asks that question
     again; Quit returns with everything so far kept.  With ``neighbours`` > 0 each question
-    carries that many nearest labelled objects in the model's latent space.
+    carries that many nearest labelled objects in the model's latent space.  An oracle with
+    ``batch_commits = True`` (a script, whose answers can be given again) has its answers
+    committed together (``AnswerLog.batch``); a person's answers are committed one by one.
     """
     questions = ws.log.questions(r)
     if not questions:
@@ -210,27 +213,35 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neig
     probs, q_latents = score(model, images, device=device)
     near = _nearest_labelled(ws, model, q_latents, neighbours, device) if neighbours else [()] * len(questions)
     meta = ws.store.load_round(r, images=False)
-    row_of = {q.object_id: k for k, q in enumerate(questions)}
-    n_objects = ws.store.round_size(r)
+    with ws.log.batch() if getattr(oracle, "batch_commits", False) else nullcontext():
+        return _ask_each(ws, r, oracle, questions, probs, images if with_images else None, meta, near, version)
+
+
+def _ask_each(ws: Workspace, r: int, oracle: Oracle, questions: list[QuestionRow], probs: np.ndarray,
+              images: np.ndarray | None, meta, near: list, version: int) -> AskResult:
+    """The loop of ``ask``.  What is answered is tracked here as answers are recorded (read
+    from the log again only after an undo), so a night of 1,000 questions costs 1,000 answers."""
+    def standing_now() -> tuple[set[str], int]:
+        ids = {a.object_id for a in ws.log.standing_answers(r)}
+        return ids, sum(q.object_id in ids for q in questions)
+
     deferred: set[str] = set()
+    n_objects = ws.store.round_size(r)
+    standing, answered = standing_now()
+    classes = ws.classes()
+    k = 0  # every question before k is answered or deferred
     while True:
-        standing = {a.object_id for a in ws.log.standing_answers(r)}
-        pending = [q for q in questions if q.object_id not in standing]
-        answered = len(questions) - len(pending)
-        if not pending:
-            return AskResult(True, answered, len(questions))
-        open_now = [q for q in pending if q.object_id not in deferred]
-        if not open_now:
-            return AskResult(False, answered, len(questions))
-        q = open_now[0]
-        k = row_of[q.object_id]
-        classes = ws.classes()
+        while k < len(questions) and (questions[k].object_id in standing or questions[k].object_id in deferred):
+            k += 1
+        if k == len(questions):
+            return AskResult(answered == len(questions), answered, len(questions))
+        q = questions[k]
         names = [c.name for c in classes][: probs.shape[1]]
         question = Question(
             round=r, position=q.position, total=len(questions), answered=answered,
             object_id=q.object_id, object_index=q.object_index, strategy=q.strategy,
             interest=q.interest, probs=dict(zip(names, map(float, probs[k]))),
-            image=images[k] if with_images else None,
+            image=images[k] if images is not None else None,
             ra=float(meta.ra[q.object_index]) if meta.ra is not None else None,
             dec=float(meta.dec[q.object_index]) if meta.dec is not None else None,
             neighbours=near[k], score=q.score, n_objects=n_objects,
@@ -243,13 +254,21 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neig
             continue
         if isinstance(answer, Undo):
             ws.log.retract_last(r, oracle=oracle.name)
+            standing, answered = standing_now()
+            k = 0
         elif isinstance(answer, Skip):
             ws.log.record(round=r, object_id=q.object_id, kind="skip", strategy=q.strategy,
                           model_version=version, oracle=oracle.name)
+            standing.add(q.object_id)
+            answered += 1
         elif isinstance(answer, Label):
             ws.log.record(round=r, object_id=q.object_id, kind="label", class_name=answer.name,
                           new_class=answer.new, strategy=q.strategy, model_version=version,
                           oracle=oracle.name)
+            standing.add(q.object_id)
+            answered += 1
+            if answer.new:
+                classes = ws.classes()
         else:
             raise TypeError(f"oracle returned {answer!r}, not an answer")
 
@@ -283,7 +302,7 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
         import torch
 
         model.grow_head(n_classes - model.n_classes, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r)))
-    images, labels, _ = ws.labelled_set()
+    images, labels, _ = ws.labelled_view()
     seed = round_seed(cfg.seed, r)
     losses = train_model(
         model, images, labels, cfg.train, epochs=cfg.train.epochs, seed=seed,

@@ -9,6 +9,12 @@ Layout::
                           and by metrics, never by the model)
     /rounds/0000/ra, dec  optional float64 degrees
 
+Beside it, ``<store>.ids.sqlite`` indexes every object id (id -> round, position), so that an
+ingest's duplicate check and ``find`` cost the same with 10 M ids stored as with none.  It is
+derived from the store: a round missing from it (an older store, a crash between the two
+writes) is indexed from the round's ids on the next use, and entries of rounds the store lacks
+are dropped; deleted, it is rebuilt.
+
 A round is written under a staging name and renamed into place only once complete, so a failed
 ingest leaves the store as it was.  It can be written piece by piece (``Store.writing_round``),
 so a night of any size is ingested with one piece in memory.
@@ -16,7 +22,8 @@ so a night of any size is ingested with one piece in memory.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import sqlite3
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -26,7 +33,7 @@ import numpy as np
 
 from ahunt.errors import StoreError
 
-__all__ = ["RoundData", "RoundWriter", "Store", "ScoreStore", "LazyImages", "ImageBlocks"]
+__all__ = ["RoundData", "RoundWriter", "Store", "IdIndex", "ScoreStore", "LazyImages", "ImageBlocks"]
 
 _STR = h5py.string_dtype(encoding="utf-8")
 
@@ -119,7 +126,8 @@ class Store:
             if staging in f:
                 del f[staging]
             shape = tuple(f[_round_key(0)]["images"].shape[1:]) if r else None
-            writer = RoundWriter(self.path, f.create_group(staging), r, self._all_ids(f), shape)
+            index = self._index(f)
+            writer = RoundWriter(self.path, f.create_group(staging), r, index, shape)
             try:
                 yield writer
                 if writer.count == 0:
@@ -129,6 +137,8 @@ class Store:
                 if staging in f:
                     del f[staging]
                 raise
+            # After the round: a crash in between leaves it unindexed, and the next use indexes it.
+            index.add_round(r, writer.ids)
 
     # -- reading ------------------------------------------------------------------------
     def n_rounds(self) -> int:
@@ -191,13 +201,20 @@ class Store:
 
     def find(self, object_id: str) -> tuple[int, int]:
         """(round, index) of an object id; StoreError if absent."""
+        where = self.locate([object_id])
+        if object_id not in where:
+            raise StoreError(f"object id {object_id!r} is not in the store")
+        return where[object_id]
+
+    def locate(self, object_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """(round, index) of each of ``object_ids`` that is in the store, from the id index."""
         with self._open("r") as f:
-            for r in range(len(f.get("rounds", {}))):
-                ids = self._group(f, r)["ids"].asstr()[...]
-                hits = np.flatnonzero(ids == object_id)
-                if hits.size:
-                    return r, int(hits[0])
-        raise StoreError(f"object id {object_id!r} is not in the store")
+            return self._index(f).locate(object_ids)
+
+    @property
+    def index_path(self) -> Path:
+        """The id index beside the store (``store.h5`` -> ``store.ids.sqlite``)."""
+        return self.path.with_suffix(".ids.sqlite")
 
     # -- helpers ------------------------------------------------------------------------
     def _open(self, mode: str) -> h5py.File:
@@ -215,12 +232,86 @@ class Store:
             raise StoreError(f"{self.path}: round {r} does not exist (store has {n} rounds)")
         return f[key]
 
-    @staticmethod
-    def _all_ids(f: h5py.File) -> set[str]:
-        ids: set[str] = set()
-        for key in f.get("rounds", {}):
-            ids.update(f["rounds"][key]["ids"].asstr()[...].tolist())
-        return ids
+    def _index(self, f: h5py.File) -> "IdIndex":
+        """The id index, brought in line with the open store ``f`` first."""
+        index = IdIndex(self.index_path)
+        sizes = [len(self._group(f, r)["ids"]) for r in range(len(f.get("rounds", {})))]
+        index.reconcile(sizes, lambda r: self._group(f, r)["ids"].asstr()[...].tolist())
+        return index
+
+
+class IdIndex:
+    """Every object id of a store -> (round, position), in SQLite: a lookup is a B-tree search,
+    so checking a night's ids costs the same however many the store holds.
+
+    ``rounds`` records each indexed round with its size, written in the same transaction as its
+    ids, so the index knows exactly which rounds it covers.
+    """
+
+    _SCHEMA = """
+    CREATE TABLE IF NOT EXISTS ids (id TEXT PRIMARY KEY, round INTEGER NOT NULL, idx INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS rounds (round INTEGER PRIMARY KEY, size INTEGER NOT NULL);
+    """
+    _BATCH = 500  # ids per lookup query (SQLite bounds the parameters of one statement)
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            conn.executescript(self._SCHEMA)
+        except sqlite3.DatabaseError:
+            # Damaged (it is derived data): start again, and the reconcile re-indexes every round.
+            self.path.unlink(missing_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            conn.executescript(self._SCHEMA)
+        return conn
+
+    def reconcile(self, sizes: Sequence[int], ids_of) -> None:
+        """Match the store, whose round ``r`` holds ``sizes[r]`` ids (``ids_of(r)`` lists them):
+        drop rounds it lacks or whose size differs, index the rounds missing here."""
+        with closing(self._connect()) as conn:
+            have = dict(conn.execute("SELECT round, size FROM rounds"))
+            stale = [r for r, n in have.items() if r >= len(sizes) or sizes[r] != n]
+            missing = [r for r, n in enumerate(sizes) if have.get(r) != n]
+            if not stale and not missing:
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for r in stale:
+                    conn.execute("DELETE FROM ids WHERE round = ?", (r,))
+                    conn.execute("DELETE FROM rounds WHERE round = ?", (r,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        for r in missing:
+            self.add_round(r, ids_of(r))
+
+    def add_round(self, r: int, ids: Sequence[str]) -> None:
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM ids WHERE round = ?", (r,))
+                conn.executemany("INSERT INTO ids VALUES (?, ?, ?)", ((oid, r, i) for i, oid in enumerate(ids)))
+                conn.execute("INSERT OR REPLACE INTO rounds VALUES (?, ?)", (r, len(ids)))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def locate(self, object_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+        ids = list(object_ids)
+        out: dict[str, tuple[int, int]] = {}
+        with closing(self._connect()) as conn:
+            for s in range(0, len(ids), self._BATCH):
+                part = ids[s : s + self._BATCH]
+                rows = conn.execute(
+                    f"SELECT id, round, idx FROM ids WHERE id IN ({','.join('?' * len(part))})", part
+                )
+                out.update((oid, (r, i)) for oid, r, i in rows)
+        return out
 
 
 class RoundWriter:
@@ -232,9 +323,10 @@ class RoundWriter:
 
     CHUNK = 256  # images per HDF5 chunk: what a read decompresses at once
 
-    def __init__(self, path: Path, group: h5py.Group, r: int, existing_ids: set[str], shape):
+    def __init__(self, path: Path, group: h5py.Group, r: int, index: IdIndex, shape):
         self.path, self.group, self.round = path, group, r
-        self.existing, self.seen = existing_ids, set()
+        self.index, self.seen = index, set()
+        self.ids: list[str] = []  # the round's ids in order, for the id index
         self.shape = shape  # (C, H, W) of the store's images, None for the first round
         self.columns: tuple[str, ...] | None = None
         self.count = 0
@@ -247,7 +339,8 @@ class RoundWriter:
             raise StoreError(f"{self.path}: images of shape {data.images.shape[1:]} do not match the "
                              f"store's {self.shape}")
         ids = [str(i) for i in data.ids.tolist()]
-        clash = next((i for i in ids if i in self.existing), None)
+        stored = self.index.locate(ids)
+        clash = next((i for i in ids if i in stored), None)
         if clash is not None:
             raise StoreError(f"object id {clash!r} is already in the store")
         dup = next((i for i in ids if i in self.seen), None)
@@ -268,6 +361,7 @@ class RoundWriter:
             is_str = name in ("labels", "truth")
             self.group[name][n0:n1] = np.asarray(values, dtype=object if is_str else np.float64)
         self.seen.update(ids)
+        self.ids += ids
         self.count = n1
         self.shape = data.images.shape[1:]
 

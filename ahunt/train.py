@@ -151,6 +151,8 @@ def train_model(
 ) -> list[float]:
     """Train in place on ``images`` (N, C, H, W) with integer ``labels``; returns epoch losses.
 
+    ``images`` is an array, or an array-like whose integer-array indexing reads just those
+    rows (``labelled.LabelledImages``): then each epoch reads only the rows it draws.
     ``trainable`` selects the parameters to update (default: all of them, the AHUNT way;
     the static baseline passes only the head).  Seeded: the same inputs give the same model.
     """
@@ -159,7 +161,8 @@ def train_model(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     augment = make_augmentation(cfg)
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    in_memory = isinstance(images, np.ndarray)
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)) if in_memory else None
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     model.to(device).train()
     params = list(trainable(model) if trainable else model.parameters())
@@ -175,7 +178,12 @@ def train_model(
     losses = []
     for epoch in range(epochs):
         order = balanced_indices(labels, rng, min_total=cfg.min_epoch_size, size=cfg.epoch_size)
-        data = _AugmentedSet(x, y, order, augment)
+        if in_memory:
+            data = _AugmentedSet(x, y, order, augment)
+        else:  # read the drawn rows only; the same samples in the same order as from memory
+            rows, at = np.unique(order, return_inverse=True)
+            drawn = torch.from_numpy(np.ascontiguousarray(images[rows], dtype=np.float32))
+            data = _AugmentedSet(drawn, y[rows], at.reshape(-1), augment)
         loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=len(order) > cfg.batch_size)
         total, count = 0.0, 0
         for xb, yb in track(loader, description=f"{description} (epoch {epoch + 1}/{epochs})", total=len(loader)):

@@ -5,10 +5,13 @@ Layout::
     WORKSPACE/
       config.toml         the config the hunt runs with
       store.h5            images by round (store.py)
+      store.ids.sqlite    object id -> round, position (store.py; derived, rebuilt if deleted)
       answers.sqlite      classes, questions and answers (labels.py)
       checkpoints/        round_0000.pt, round_0001.pt, ... written atomically
       scores.h5           each round's scores and float16 latents under the newest model
                           that scored it (a cache, safe to delete)
+      labelled.sqlite     every labelled object's pixels, for retraining (labelled.py; derived
+                          from the store and the log, safe to delete)
       .lock               held by the one process working on the hunt
 
 State is derived rather than recorded twice: the current model is the newest checkpoint, a
@@ -29,6 +32,7 @@ import numpy as np
 
 from ahunt.config import Config, dump_config, load_config
 from ahunt.errors import WorkspaceError
+from ahunt.labelled import LabelledImages, LabelledStore
 from ahunt.labels import AnswerLog, ClassInfo
 from ahunt.model import HuntNet
 from ahunt.store import RoundData, ScoreStore, Store
@@ -118,24 +122,42 @@ class Workspace:
         return [c.name for c in self.classes()]
 
     def labelled_set(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """(images, class indices, object ids) of round 0's labels plus every standing label answer."""
+        """(images, class indices, object ids) of round 0's labels plus every standing label
+        answer, all images in memory (``labelled_view`` reads only the rows asked for)."""
+        images, labels, ids = self.labelled_view()
+        return np.asarray(images), labels, ids
+
+    def labelled_view(self) -> tuple[LabelledImages, np.ndarray, list[str]]:
+        """Like ``labelled_set``, with the images an array-like over the labelled store.
+
+        The objects and their classes come from the answer log (round 0's given labels through
+        the classes' origin names); the store only supplies pixels.  Objects answered since the
+        last call are copied into it first, from their own nights only (found by the id index).
+        """
         index = self.log.index_by_origin()  # round-0 labels keep their names through renames
-        r0 = self.store.load_round(0)
-        images = [r0.images]
-        labels = [np.array([index[n] for n in r0.labels], dtype=np.int64)]
-        ids = list(r0.ids)
-        by_round: dict[int, list] = {}
-        for a in self.log.current_labels().values():
-            if a.kind == "label":
-                by_round.setdefault(a.round, []).append(a)
-        for r, answers in sorted(by_round.items()):
-            meta = self.store.load_round(r, images=False)
-            position = {oid: i for i, oid in enumerate(meta.ids)}
-            idx = [position[a.object_id] for a in answers]
-            images.append(self.store.load_images(r, idx))
-            labels.append(np.array([a.class_idx for a in answers], dtype=np.int64))
-            ids += [a.object_id for a in answers]
-        return np.concatenate(images), np.concatenate(labels), ids
+        answers = [a for a in self.log.current_labels().values() if a.kind == "label"]
+        answers.sort(key=lambda a: a.round)  # night by night, as the set has always been ordered
+        store = LabelledStore(self.root / "labelled.sqlite", self.store.image_shape())
+        if not store.has_round0():
+            r0 = self.store.load_round(0)
+            store.add(r0.ids.tolist(), r0.images, r0.labels.tolist(), round0=True)
+        row_of, round0 = store.rows()
+        new = [a.object_id for a in answers if a.object_id not in row_of]
+        if new:
+            where = self.store.locate(new)
+            lost = [oid for oid in new if oid not in where]
+            if lost:
+                raise WorkspaceError(f"{self.root}: labelled object {lost[0]!r} is not in the image store")
+            by_round: dict[int, list[str]] = {}
+            for oid in new:
+                by_round.setdefault(where[oid][0], []).append(oid)
+            for r, oids in sorted(by_round.items()):
+                store.add(oids, self.store.load_images(r, [where[oid][1] for oid in oids]))
+            row_of, round0 = store.rows()
+        rows = [row for _, _, row in round0] + [row_of[a.object_id] for a in answers]
+        labels = [index[given] for _, given, _ in round0] + [a.class_idx for a in answers]
+        ids = [oid for oid, _, _ in round0] + [a.object_id for a in answers]
+        return LabelledImages(store, np.array(rows, dtype=np.int64)), np.array(labels, dtype=np.int64), ids
 
     def label_counts(self) -> dict[str, tuple[int, int]]:
         """Per class name: (labelled at round 0, standing label answers), without reading images."""

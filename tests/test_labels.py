@@ -80,6 +80,29 @@ def test_answers_committed_one_by_one_survive_a_kill(log, tmp_path):
     assert [a.object_id for a in AnswerLog(log.path).standing_answers()] == ["o0", "o1", "o2"]
 
 
+def test_a_batch_commits_together_and_keeps_what_was_answered(log):
+    other = AnswerLog(log.path)  # another connection: sees only what is committed
+    with pytest.raises(KeyboardInterrupt):
+        with log.batch(every=3):
+            log.record(round=1, object_id="o0", kind="label", class_name="merger", new_class=True, oracle="t")
+            log.record(round=1, object_id="o1", kind="label", class_name="merger", oracle="t")  # sees its class
+            assert [a.object_id for a in log.standing_answers()] == ["o0", "o1"]
+            assert other.standing_answers() == []  # not committed yet
+            with pytest.raises(WorkspaceError, match="no class named 'lens'"):
+                log.record(round=1, object_id="o2", kind="label", class_name="lens", oracle="t")
+            log.record(round=1, object_id="o3", kind="skip", oracle="t")
+            assert [a.object_id for a in other.standing_answers()] == ["o0", "o1", "o3"]  # every 3 writes
+            log.record(round=1, object_id="o4", kind="skip", oracle="t")
+            assert log.retract_last(1, oracle="t").object_id == "o4"
+            assert log.retract_last(7, oracle="t") is None
+            raise KeyboardInterrupt
+    assert [a.object_id for a in other.standing_answers()] == ["o0", "o1", "o3"]
+    assert [row[3] for row in other.history()] == ["label", "label", "skip", "skip", "retract"]
+    assert "merger" in [c.name for c in other.classes()]
+    log.record(round=2, object_id="o5", kind="skip", oracle="t")  # one by one again
+    assert other.standing_answers()[-1].object_id == "o5"
+
+
 def test_log_from_another_schema_version_is_refused(log):
     import sqlite3
 

@@ -92,6 +92,31 @@ def test_undo_skip_quit_and_resume_from_same_list(tmp_path, sim_cache):
     assert second.seen == q[2:]  # resumed at the first unanswered question
 
 
+def test_a_person_s_answers_are_committed_one_by_one_a_script_s_together(tmp_path, sim_cache):
+    from ahunt.labels import AnswerLog
+
+    ws, survey = _workspace(tmp_path, sim_cache)
+    train_initial(ws)
+    r = ws.store.add_round(survey.load(1))
+    prepare_questions(ws, r)
+    outside = AnswerLog(ws.log.path)
+    committed = []
+
+    class Watched(Scripted):
+        def __call__(self, question, classes):
+            committed.append(len(outside.standing_answers(r)))
+            return super().__call__(question, classes)
+
+    person = Watched([Label("spiral"), Skip(), Quit()])
+    ask(ws, r, person)
+    assert committed == [0, 1, 2]  # each answer committed before the next question
+    script = Watched([Label("spiral"), Label("merger", new=True), Label("merger"), Skip()])
+    script.batch_commits = True
+    assert ask(ws, r, script).complete
+    assert committed[3:] == [2, 2, 2, 2]  # held until the night's answers are in
+    assert len(outside.standing_answers(r)) == 6 and "merger" in ws.class_names()
+
+
 def test_retrain_needs_previous_model_and_interrupted_retrain_keeps_it(tmp_path, sim_cache, monkeypatch):
     ws, survey = _workspace(tmp_path, sim_cache)
     r = ws.store.add_round(survey.load(1))

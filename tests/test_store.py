@@ -153,3 +153,61 @@ def test_an_interrupted_ingest_stores_nothing(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         store.add_round_pieces(pieces())
     assert store.n_rounds() == 0
+
+
+def test_duplicate_check_reads_the_id_index_not_the_stored_id_lists(tmp_path, monkeypatch):
+    store = Store(tmp_path / "s.h5")
+    store.add_round(_round(5, 0))
+    store.add_round(_round(5, 100, labels=False))
+    assert store.index_path.exists()
+
+    def no_id_lists(self, *args, **kwargs):
+        raise AssertionError("an old round's id list was read")
+
+    monkeypatch.setattr(h5py.Dataset, "asstr", no_id_lists)
+    with pytest.raises(StoreError, match="'obj-102' is already in the store"):
+        store.add_round(_round(5, 102, labels=False))
+    assert store.add_round(_round(3, 200, labels=False)) == 2
+    assert store.find("obj-201") == (2, 1)
+    assert store.locate(["obj-4", "nope", "obj-100"]) == {"obj-4": (0, 4), "obj-100": (1, 0)}
+
+
+def test_id_index_follows_the_store_after_a_crash_or_loss(tmp_path, monkeypatch):
+    from ahunt.store import IdIndex
+
+    store = Store(tmp_path / "s.h5")
+    store.add_round(_round(5, 0))
+
+    def crash(self, r, ids):
+        raise KeyboardInterrupt  # killed after the round was stored, before it was indexed
+
+    monkeypatch.setattr(IdIndex, "add_round", crash)
+    with pytest.raises(KeyboardInterrupt):
+        store.add_round(_round(4, 100, labels=False))
+    monkeypatch.undo()
+    assert store.n_rounds() == 2
+    with pytest.raises(StoreError, match="'obj-101' is already in the store"):  # indexed on next use
+        store.add_round(_round(2, 101, labels=False))
+    # Entries of a round the store lacks (a stale index) do not block its ids.
+    IdIndex(store.index_path).add_round(7, ["obj-300"])
+    assert store.add_round(_round(1, 300, labels=False)) == 2
+    # A deleted or damaged index is rebuilt.
+    store.index_path.write_bytes(b"not a database" * 100)
+    assert store.find("obj-103") == (1, 3)
+    store.index_path.unlink()
+    with pytest.raises(StoreError, match="'obj-300' is already in the store"):
+        store.add_round(_round(1, 300, labels=False))
+    with pytest.raises(StoreError, match="'obj-999' is not in the store"):
+        store.find("obj-999")
+
+
+def test_a_simulated_survey_cache_leaves_no_index_of_its_temporary_store(tmp_path):
+    import dataclasses
+
+    from ahunt.sources.simulated import SimulatedSurvey
+    from conftest import tiny_config
+
+    cfg = dataclasses.replace(tiny_config().survey, nights=1, initial={"elliptical": 2}, nightly={"spiral": 2})
+    survey = SimulatedSurvey(cfg, image_size=16, cache_dir=tmp_path)
+    survey.ensure()
+    assert [p.name for p in tmp_path.iterdir()] == [survey.cache_path.name]

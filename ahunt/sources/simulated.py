@@ -91,13 +91,14 @@ class SimulatedSurvey:
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_path.with_suffix(f".{os.getpid()}.tmp")
         tmp.unlink(missing_ok=True)
+        store = Store(tmp)
         try:
-            store = Store(tmp)
             for r in track(range(self.n_rounds), description="simulating survey", total=self.n_rounds):
                 store.add_round(simulate_round(self.cfg, r, image_size=self.image_size))
             os.replace(tmp, self.cache_path)
         finally:
             tmp.unlink(missing_ok=True)
+            store.index_path.unlink(missing_ok=True)  # the cache's own index is made if ever needed
         return Store(self.cache_path)
 
     def load(self, r: int, *, track: Track = no_progress) -> RoundData:

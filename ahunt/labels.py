@@ -4,6 +4,11 @@ Answers are append-only.  Each one is its own committed transaction, made before
 question is shown, so a crash loses nothing already answered.  An undo is a new 'retract' row
 that points at the answer it withdraws; nothing is ever deleted.  A class created by an answer
 is inserted in the same transaction as that answer.
+
+Class names match ignoring case and surrounding spaces, so "Spiral" answers with "spiral".
+An anomaly class with no standing label is *retired*: its creating answer was undone, or its
+answers were merged into another class.  It keeps its row (old answers point at it) but gets
+no questions and, from the next retrain, no network output; a new label with its name revives it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ahunt.errors import WorkspaceError
+from ahunt.names import find_name, normalise
 
 __all__ = ["RESERVE", "ClassInfo", "QuestionRow", "AnswerRow", "AnswerLog"]
 
@@ -68,6 +74,7 @@ class ClassInfo:
     name: str
     kind: str  # 'known' | 'reserve' | 'anomaly'
     created_round: int
+    retired: bool = False  # an anomaly class left without any standing label
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,8 @@ class AnswerLog:
     def classes(self) -> list[ClassInfo]:
         with closing(self._connect()) as conn:
             rows = conn.execute("SELECT idx, name, kind, created_round FROM classes ORDER BY idx").fetchall()
-        return [ClassInfo(*row) for row in rows]
+            labelled = {a.class_idx for a in self._standing(conn, None) if a.kind == "label"}
+        return [ClassInfo(*row, retired=row[2] == "anomaly" and row[0] not in labelled) for row in rows]
 
     def index_by_origin(self) -> dict[str, int]:
         """Class index by the name a class was created with (labels stored with data use it)."""
@@ -154,9 +162,78 @@ class AnswerLog:
                 raise WorkspaceError(f"no class named {old!r}; classes: {', '.join(sorted(names))}")
             if old == RESERVE:
                 raise WorkspaceError("the reserve class keeps its name")
-            if new in names:
-                raise WorkspaceError(f"a class named {new!r} already exists")
+            same = [n for n in names if n != old and normalise(n) == normalise(new)]
+            if same:
+                raise WorkspaceError(f"a class named {same[0]!r} already exists; to move the answers of "
+                                     f"{old!r} into it, use --merge {old}={same[0]}")
             conn.execute("UPDATE classes SET name = ? WHERE name = ?", (new, old))
+
+    def merge_class(self, source: str, target: str, *, oracle: str = "merge") -> tuple[str, str, int]:
+        """Move every standing label of ``source`` to ``target``; returns both exact names and
+        how many answers moved.
+
+        Each moved answer is retracted and answered again with ``target`` (same round, object,
+        strategy and model), all in one transaction, so the history keeps both.  ``source`` is
+        then retired: it loses its network output at the next retrain.
+        """
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute("SELECT idx, name, kind FROM classes").fetchall()
+                by_name = {name: (idx, kind) for idx, name, kind in rows}
+                names = [name for _, name, _ in rows]
+                found = {}
+                for role, name in (("merge", source), ("into", target)):
+                    hit = find_name(name, names)
+                    if hit is None:
+                        raise WorkspaceError(f"no class named {name!r}; classes: {', '.join(names)}")
+                    found[role] = hit
+                (src, src_kind), (dst, dst_kind) = by_name[found["merge"]], by_name[found["into"]]
+                if src == dst:
+                    raise WorkspaceError(f"{source!r} and {target!r} are the same class")
+                if RESERVE in (found["merge"], found["into"]):
+                    raise WorkspaceError("the reserve class cannot be merged, nor merged into")
+                if src_kind != "anomaly":
+                    raise WorkspaceError(f"{found['merge']!r} is a known class: its round-0 labels stay in "
+                                         "the image store; only anomaly classes can be merged into another")
+                moved = [a for a in self._standing(conn, None) if a.kind == "label" and a.class_idx == src]
+                if not moved:
+                    raise WorkspaceError(f"{found['merge']!r} has no standing labels: there is nothing to merge")
+                now = _now()
+                for a in moved:
+                    conn.execute(
+                        "INSERT INTO answers (round, object_id, kind, retracts, oracle, answered_at)"
+                        " VALUES (?, ?, 'retract', ?, ?, ?)", (a.round, a.object_id, a.id, oracle, now))
+                    conn.execute(
+                        "INSERT INTO answers (round, object_id, kind, class_idx, strategy, model_version, oracle,"
+                        " answered_at) VALUES (?, ?, 'label', ?, ?, ?, ?, ?)",
+                        (a.round, a.object_id, dst, a.strategy, a.model_version, oracle, now))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return found["merge"], found["into"], len(moved)
+
+    def check_removable(self, name: str) -> ClassInfo:
+        """The class ``name`` if it may be removed (an anomaly class without standing labels).
+
+        Removal writes nothing: such a class is already retired (no questions, and no network
+        output from the next retrain), and an answer that names it again brings it back.
+        """
+        classes = self.classes()
+        hit = find_name(name, [c.name for c in classes])
+        if hit is None:
+            raise WorkspaceError(f"no class named {name!r}; classes: {', '.join(c.name for c in classes)}")
+        c = next(c for c in classes if c.name == hit)
+        if c.kind == "reserve":
+            raise WorkspaceError("the reserve class stands for anything new and cannot be removed")
+        if c.kind == "known":
+            raise WorkspaceError(f"{hit!r} is a known class with round-0 labels; it cannot be removed")
+        if not c.retired:
+            n = sum(1 for a in self.standing_answers() if a.kind == "label" and a.class_idx == c.idx)
+            raise WorkspaceError(f"{hit!r} has {n} standing label{'s' if n != 1 else ''}; move them first with "
+                                 f"--merge {hit}=OTHER (or undo them), then remove it")
+        return c
 
     # -- questions ------------------------------------------------------------------------
     def add_questions(self, rows: Iterable[QuestionRow]) -> None:
@@ -227,14 +304,20 @@ class AnswerLog:
 
     @staticmethod
     def _class_idx(conn: sqlite3.Connection, name: str | None, new: bool, round: int) -> int:
-        name = (name or "").strip()
+        name = " ".join((name or "").split())
         if not name:
             raise WorkspaceError("a label needs a class name")
-        row = conn.execute("SELECT idx FROM classes WHERE name = ?", (name,)).fetchone()
-        if row is not None:
-            if new:
-                raise WorkspaceError(f"class {name!r} already exists; answer with it instead of a new one")
-            return row[0]
+        rows = conn.execute("SELECT idx, name, kind FROM classes").fetchall()
+        existing = find_name(name, [n for _, n, _ in rows])
+        if existing is not None:
+            idx, _, kind = next(r for r in rows if r[1] == existing)
+            if new and (kind != "anomaly" or any(a.kind == "label" and a.class_idx == idx
+                                                 for a in AnswerLog._standing(conn, None))):
+                raise WorkspaceError(f"class {existing!r} already exists; answer with it instead of a new one")
+            return idx  # a retired class named again comes back
+        same = [n for _, n, _ in rows if normalise(n) == normalise(name)]
+        if same:  # several classes differ from it only in case (made before names matched so)
+            raise WorkspaceError(f"{name!r} could mean any of {', '.join(map(repr, same))}; answer with the exact name")
         if not new:
             raise WorkspaceError(f"no class named {name!r}")
         (idx,) = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM classes").fetchone()

@@ -18,7 +18,7 @@ from ahunt.model import HuntNet, ModelArgs
 from ahunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
 from ahunt.scoring import RoundScores, score_store
-from ahunt.train import Track, no_progress, resolve_device, save_checkpoint, score, train_model
+from ahunt.train import Track, load_checkpoint, no_progress, resolve_device, save_checkpoint, score, train_model
 from ahunt.workspace import Workspace
 
 __all__ = [
@@ -112,7 +112,8 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
     """The configured strategy's questions for round ``r``, scored here or on a Dask cluster."""
     cfg = ws.config
     names = ws.class_names()[: model.n_classes]
-    weights = cfg.hunt.interest_for(r)
+    retired = {c.name for c in ws.classes() if c.retired}  # no labels left: no questions either
+    weights = {k: w for k, w in cfg.hunt.interest_for(r).items() if k not in retired}
     options = dict(strategy=cfg.hunt.strategy, rng=rng, exclude=exclude,
                    diversity_pool=cfg.hunt.diversity_pool, random_share=cfg.hunt.random_share)
     if not cfg.score.dask_scheduler:
@@ -251,12 +252,15 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
         raise WorkspaceError(f"{ws.root}: round 0 is not trained yet")
     if previous >= r:
         raise WorkspaceError(f"round {r} is already trained (current model: round {previous})")
-    model, _ = ws.load_model(previous)
-    n_classes = len(ws.classes())
-    if n_classes > model.n_classes:
-        import torch
+    import torch
 
-        model.grow_head(n_classes - model.n_classes, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r)))
+    model, meta = load_checkpoint(ws.checkpoint_path(previous))
+    classes = ws.classes()
+    if len(classes) > model.n_classes:
+        model.grow_head(len(classes) - model.n_classes, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r)))
+    retired = [c.idx for c in classes if c.retired]
+    revived = [i for i in meta.get("retired", []) if i not in retired and i < len(classes)]
+    model.reset_outputs(revived, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r) + 1))
     images, labels, _ = ws.labelled_set()
     seed = round_seed(cfg.seed, r)
     losses = train_model(
@@ -264,7 +268,9 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
         device=resolve_device(cfg.device), track=track, description=f"retraining round {r}",
         trainable=(lambda m: m.head.parameters()) if head_only else None,
     )
-    save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": ws.class_names(), "losses": losses})
+    model.silence_outputs(retired)  # a class merged away or undone leaves the head
+    save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": [c.name for c in classes],
+                                                   "retired": retired, "losses": losses})
     return losses
 
 
@@ -358,7 +364,7 @@ def summarise_round(ws: Workspace, r: int, *, complete: bool, retrained: bool) -
     return SessionSummary(
         round=r, complete=complete, answered=len(standing), total=len(ws.log.questions(r)), labels=labels,
         skipped=sum(a.kind == "skip" for a in standing),
-        new_classes=[c.name for c in classes if c.kind == "anomaly" and c.created_round == r],
+        new_classes=[c.name for c in classes if c.kind == "anomaly" and c.created_round == r and not c.retired],
         retrained=retrained, model_version=ws.current_version(), contamination=night_contamination(ws, r),
     )
 

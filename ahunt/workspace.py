@@ -115,7 +115,12 @@ class Workspace:
         return self.log.classes()
 
     def class_names(self) -> list[str]:
+        """Every class in output order, retired ones included (outputs keep their index)."""
         return [c.name for c in self.classes()]
+
+    def live_class_names(self) -> list[str]:
+        """The classes that can be asked for and answered with: every class but retired ones."""
+        return [c.name for c in self.classes() if not c.retired]
 
     def labelled_set(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(images, class indices, object ids) of round 0's labels plus every standing label answer."""
@@ -138,7 +143,7 @@ class Workspace:
         return np.concatenate(images), np.concatenate(labels), ids
 
     def label_counts(self) -> dict[str, tuple[int, int]]:
-        """Per class name: (labelled at round 0, standing label answers), without reading images."""
+        """Per live class name: (labelled at round 0, standing label answers), without reading images."""
         names = self.class_names()
         origin = self.log.index_by_origin()
         initial = {n: 0 for n in names}
@@ -148,14 +153,14 @@ class Workspace:
         for a in self.log.current_labels().values():
             if a.kind == "label":
                 answered[names[a.class_idx]] += 1
-        return {n: (initial[n], answered[n]) for n in names}
+        return {n: (initial[n], answered[n]) for n in self.live_class_names()}
 
     def classes_of_interest(self, r: int | None = None) -> list[str]:
         """Existing classes with an interest weight above 0 at round ``r`` (default: the newest),
-        reserve included, in class order."""
+        reserve included, in class order; retired classes have none."""
         r = self.store.n_rounds() - 1 if r is None else r
         weights = self.config.hunt.interest_for(r)
-        return [name for name in self.class_names() if weights.get(name, 0) > 0]
+        return [name for name in self.live_class_names() if weights.get(name, 0) > 0]
 
     # -- checkpoints --------------------------------------------------------------------------
     def model_id(self, version: int) -> str:

@@ -274,3 +274,53 @@ def test_square_brackets_in_names_and_messages_are_printed_as_written(hunt_ws, t
     result = invoke("init", tmp_path / "ws2", "--simulated", "--config", bad)
     assert result.exit_code == 2
     assert "bad [copy].toml: [score] must be a table" in result.output
+
+
+def test_typos_never_become_classes_and_a_typo_class_can_be_merged_away(hunt_ws, tmp_path):
+    """Issue 15, item 1, at the terminal and with `ahunt classes`."""
+    # n Spiral: the existing 'spiral'; n mergr -> a new class; n Merger? close to 'mergr': cancel (x);
+    # n merger again, m: answer 'mergr'; n 7: a legend key, refused; then quit
+    keys = "n\nSpiral\nn\nmergr\nn\nmerger\nx n\nmerger\nm n\n7\nq"
+    result = invoke("hunt", hunt_ws, "--keys-from-stdin", input=keys)
+    assert result.exit_code == 0, result.output
+    assert "'merger' is close to the existing class 'mergr'" in result.output
+    assert "'7' is a key of the legend" in result.output
+    ws = Workspace.open(hunt_ws)
+    assert ws.class_names() == ["elliptical", "spiral", "edge-on", "reserve", "mergr"]
+    names = ws.class_names()
+    assert [names[a.class_idx] for a in ws.log.standing_answers(1)] == ["spiral", "mergr", "mergr"]
+    # the default weights wait for 'merger': listed, with the close class
+    status = invoke("status", hunt_ws)
+    assert "waiting for a class not found yet" in status.output and "'merger' (did you mean 'mergr'?)" in status.output
+    result = invoke("classes", hunt_ws, "--rename", "mergr=Spiral")
+    assert result.exit_code == 2 and "--merge mergr=spiral" in result.output
+    result = invoke("classes", hunt_ws, "--remove", "mergr")
+    assert result.exit_code == 2 and "2 standing labels" in result.output
+    result = invoke("classes", hunt_ws, "--merge", "MERGR=spiral")
+    assert result.exit_code == 0, result.output
+    assert "2 answers moved" in result.output and "Retired" in result.output
+    ws = Workspace.open(hunt_ws)
+    assert [names[a.class_idx] for a in ws.log.standing_answers(1)] == ["spiral"] * 3
+    assert [r[3] for r in ws.log.history()] == ["label"] * 3 + ["retract", "label"] * 2
+    result = invoke("classes", hunt_ws, "--remove", "mergr")
+    assert result.exit_code == 0 and "Removed 'mergr'" in result.output
+
+
+def test_answers_file_refuses_legend_digits_and_near_names(hunt_ws, tmp_path):
+    invoke("hunt", hunt_ws, "--keys-from-stdin", input="q")
+    q = [x.object_id for x in Workspace.open(hunt_ws).log.questions(1)]
+    answers = tmp_path / "answers.csv"
+    answers.write_text(f"id,label\n{q[0]},Spiral\n{q[1]},5\n{q[2]},edge on\n{q[3]},SKIP\n")
+    result = invoke("label", hunt_ws, "--answers", answers)
+    assert result.exit_code == 2
+    assert "line 3: '5' is a key of the labelling screen" in result.output
+    assert "line 4: 'edge on' would create a new class, but it is close to 'edge-on'" in result.output
+    assert standing(hunt_ws) == []  # nothing of the file was recorded
+    answers.write_text(f"id,label\n{q[0]},Spiral\n{q[1]},Merger\n{q[2]},merger\n{q[3]},SKIP\n")
+    result = invoke("label", hunt_ws, "--answers", answers)
+    assert result.exit_code == 0, result.output
+    ws = Workspace.open(hunt_ws)
+    names = ws.class_names()
+    assert names == ["elliptical", "spiral", "edge-on", "reserve", "Merger"]
+    assert [names[a.class_idx] if a.class_idx is not None else "skip" for a in ws.log.standing_answers(1)] == \
+        ["spiral", "Merger", "Merger", "skip"]

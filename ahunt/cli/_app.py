@@ -106,6 +106,19 @@ def _with_overrides(config: Config, **changes) -> Config:
 
 
 
+def waiting_line(weights, live_names) -> str | None:
+    """One line naming the interest weights that wait for a class not found yet (with a
+    "did you mean" where the name is close to a class), or None when every weight has its class."""
+    from ahunt.names import waiting_weights
+
+    waiting = waiting_weights([k for k, w in weights.items() if w > 0], live_names)
+    if not waiting:
+        return None
+    parts = [repr(name) + (f" (did you mean {close!r}?)" if close else "") for name, close in waiting]
+    return ("Interest weights waiting for a class not found yet (they get no questions until an answer "
+            "creates it): " + ", ".join(parts) + ".")
+
+
 # Commands that score whole rounds can send the work to a Dask cluster for this run only.
 DaskOption = Annotated[Optional[str], typer.Option(
     "--dask-scheduler", metavar="ADDRESS",

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ahunt.cli._app import DaskOption, app, err, handle_errors, open_workspace, out, progress_bars
+from ahunt.cli._app import DaskOption, app, err, handle_errors, open_workspace, out, progress_bars, waiting_line
 from ahunt.config import Config, load_config
 from ahunt.errors import AhuntError
 from ahunt.workspace import Workspace
@@ -48,7 +48,6 @@ def init(
     """
     from ahunt.cli.data import print_skipped
     from ahunt.labels import RESERVE
-    from ahunt.query import validate_interest
     from ahunt.session import train_initial
     from ahunt.sources.files import read_labelled
     from ahunt.sources.simulated import SimulatedSurvey
@@ -64,16 +63,12 @@ def init(
     if simulated:
         with progress_bars() as track:
             initial = SimulatedSurvey(config.survey, image_size=config.model.image_size).load(0, track=track)
-        names = [*config.survey.initial, RESERVE, *config.survey.nightly, *config.survey.late]
+        names = [*config.survey.initial, RESERVE]
     else:
-        from ahunt.sources.galaxy10 import GALAXY10_CLASSES, is_galaxy10
-
         with progress_bars() as track:
             initial, skipped = read_labelled(known, image_size=config.model.image_size, channels=config.model.channels,
                                              report=True, data_config=config.data, classes=classes, track=track)
         names = [*dict.fromkeys(initial.labels.tolist()), RESERVE]
-        if Path(known).is_file() and is_galaxy10(known):
-            names += list(GALAXY10_CLASSES)  # the other classes may be found; weights may wait for them
         if config_path is None:
             # The built-in weights name the demo's classes; a new hunt starts by looking for anything new.
             # A small labelled set would get only a few optimizer steps per epoch: ask for enough.
@@ -86,7 +81,11 @@ def init(
         # Two of ten questions uniformly random, so every night's anomalous fraction can be
         # estimated without bias (the demo keeps the paper's pure strategies: random_share 0).
         config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, random_share=0.2))
-    validate_interest(config.hunt.interest, list(dict.fromkeys(names)))
+    # Weights may wait for classes not found yet (the shipped configs and Galaxy10 name the
+    # anomalies they hunt for), but a class the hunt has from round 0 on must have one.
+    if not any(config.hunt.interest.get(n, 0) > 0 for n in names):
+        raise AhuntError(f"no interest weight > 0 for a class the hunt starts with ({', '.join(names)}), so the "
+                         f"first night would have no question to ask; give one a weight, e.g. {RESERVE} = 1.0")
     known_names = list(config.survey.initial) if simulated else None
     ws = Workspace.create(workspace, config, initial, known=known_names)
     with ws.lock(), progress_bars() as track:
@@ -98,6 +97,9 @@ def init(
               + ", ".join(f"{escape(k)} {v}" for k, v in counts.items()) + f"; plus the '{RESERVE}' class for anything new.")
     print_skipped(skipped, known)
     out.print(f"Round-0 model trained (final loss {losses[-1]:.3f}).")
+    line = waiting_line(config.hunt.interest, ws.live_class_names())
+    if line:
+        out.print(line, soft_wrap=True, markup=False)
     source = "--simulated" if simulated else "NIGHT_PATH"
     out.print(f"Next: [bold]ahunt ingest {escape(str(workspace))} {source}[/], then [bold]ahunt hunt {escape(str(workspace))}[/].")
 
@@ -230,6 +232,9 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
             summary = summarise_round(ws, r, complete=True, retrained=True)
     out.print(_summary_table(summary))
     out.print(_contamination_line(summary), soft_wrap=True, markup=False)
+    line = waiting_line(ws.config.hunt.interest_for(summary.round), ws.live_class_names())
+    if line:
+        out.print(line, soft_wrap=True, markup=False)
     if not summary.complete:
         out.print(f"{summary.total - summary.answered} questions left; resume with [bold]ahunt label {escape(str(workspace))}[/] "
                   f"(or retrain now with [bold]ahunt train {escape(str(workspace))}[/]).")

@@ -285,6 +285,7 @@ def test_typos_never_become_classes_and_a_typo_class_can_be_merged_away(hunt_ws,
     assert result.exit_code == 0, result.output
     assert "'merger' is close to the existing class 'mergr'" in result.output
     assert "'7' is a key of the legend" in result.output
+    assert "'merger' (did you mean 'mergr'?)" in result.output  # the night's summary lists waiting weights
     ws = Workspace.open(hunt_ws)
     assert ws.class_names() == ["elliptical", "spiral", "edge-on", "reserve", "mergr"]
     names = ws.class_names()
@@ -324,3 +325,34 @@ def test_answers_file_refuses_legend_digits_and_near_names(hunt_ws, tmp_path):
     assert names == ["elliptical", "spiral", "edge-on", "reserve", "Merger"]
     assert [names[a.class_idx] if a.class_idx is not None else "skip" for a in ws.log.standing_answers(1)] == \
         ["spiral", "Merger", "Merger", "skip"]
+
+
+def test_init_lets_weights_wait_for_classes_not_found_yet(tmp_path):
+    """Issue 13: a config's weight for an anomaly class not found yet waits for it (and is
+    listed, with a hint when it looks like a typo); a config with no weight for any class the
+    hunt starts with is refused."""
+    rng = np.random.default_rng(0)
+    known = tmp_path / "known.npz"
+    np.savez(known, images=rng.random((40, 20, 20), dtype=np.float32), labels=np.array(["3", "8"] * 20))
+    config = tmp_path / "c.toml"
+    text = dump_config(tiny_config())
+    config.write_text(text.replace("merger = 0.5", '"5" = 0.3\nrezerve = 0.2'))
+    result = invoke("init", tmp_path / "ws", "--known", known, "--config", config)
+    assert result.exit_code == 0, result.output
+    assert "waiting for a class not found yet" in result.output
+    assert "'5'" in result.output and "'rezerve' (did you mean 'reserve'?)" in result.output
+    result = invoke("interest", tmp_path / "ws")
+    assert "'rezerve' (did you mean 'reserve'?)" in result.output
+    config.write_text(text.replace("reserve = 0.5\nmerger = 0.5", "merger = 1.0"))
+    result = invoke("init", tmp_path / "ws2", "--known", known, "--config", config)
+    assert result.exit_code == 2 and "no interest weight > 0 for a class the hunt starts with" in result.output
+    assert not (tmp_path / "ws2").exists()
+
+
+def test_an_emptied_workspace_config_is_refused(hunt_ws):
+    (hunt_ws / "config.toml").write_text("")
+    for command in ("status", "ingest"):
+        result = invoke(command, hunt_ws, *(["--simulated"] if command == "ingest" else []))
+        assert result.exit_code == 2 and "config.toml: the config file is empty" in result.output
+    (hunt_ws / "config.toml").write_text("\n")
+    assert invoke("hunt", hunt_ws, "--oracle", "truth").exit_code == 2

@@ -13,6 +13,7 @@ no questions and, from the next retrain, no network output; a new label with its
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ahunt.atomic import disk_problem
 from ahunt.errors import WorkspaceError
 from ahunt.names import find_name, normalise
 
@@ -62,6 +64,27 @@ CREATE TABLE IF NOT EXISTS answers (
     answered_at   TEXT NOT NULL
 );
 """
+
+
+def _writes(what: str):
+    """Turn a full or read-only disk under a write into one clear WorkspaceError (SQLite has
+    rolled the transaction back, so nothing of it is stored)."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                problem = disk_problem(exc)
+                if problem is None:
+                    raise
+                raise WorkspaceError(f"{self.path}: cannot record {what}: {problem}; everything recorded "
+                                     "before is kept") from None
+
+        return wrapper
+
+    return decorate
 
 
 def _now() -> str:
@@ -124,6 +147,7 @@ class AnswerLog:
             )
         return conn
 
+    @_writes("the new answer log")
     def create(self, known: Sequence[str]) -> None:
         """Create the schema with the known classes, then the reserve class."""
         if len(set(known)) != len(known) or RESERVE in known:
@@ -152,6 +176,7 @@ class AnswerLog:
         with closing(self._connect()) as conn:
             return dict(conn.execute("SELECT origin, idx FROM classes"))
 
+    @_writes("the new class name")
     def rename_class(self, old: str, new: str) -> None:
         new = new.strip()
         if not new:
@@ -168,6 +193,7 @@ class AnswerLog:
                                      f"{old!r} into it, use --merge {old}={same[0]}")
             conn.execute("UPDATE classes SET name = ? WHERE name = ?", (new, old))
 
+    @_writes("the merge")
     def merge_class(self, source: str, target: str, *, oracle: str = "merge") -> tuple[str, str, int]:
         """Move every standing label of ``source`` to ``target``; returns both exact names and
         how many answers moved.
@@ -236,6 +262,7 @@ class AnswerLog:
         return c
 
     # -- questions ------------------------------------------------------------------------
+    @_writes("the questions")
     def add_questions(self, rows: Iterable[QuestionRow]) -> None:
         """Store a round's chosen questions in one transaction, so a resume sees the same list."""
         with closing(self._connect()) as conn:
@@ -269,6 +296,7 @@ class AnswerLog:
             return {i for (i,) in conn.execute("SELECT object_id FROM questions")}
 
     # -- answers --------------------------------------------------------------------------
+    @_writes("the answer")
     def record(
         self,
         *,
@@ -327,6 +355,7 @@ class AnswerLog:
         )
         return idx
 
+    @_writes("the undo")
     def retract_last(self, round: int, *, oracle: str) -> AnswerRow | None:
         """Withdraw the newest standing answer of ``round``; None if there is none."""
         with closing(self._connect()) as conn:

@@ -11,14 +11,18 @@ matplotlib.use("Agg")  # files only; no display is needed (or present over SSH)
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from ahunt.atomic import savefig_atomic  # noqa: E402
+
 __all__ = ["plot_rounds", "plot_experiment", "class_styles", "plot_round_bars", "plot_class_counts"]
 
 def _save(fig, path: str | Path) -> Path:
     """Lay out, write and close a figure (a closed figure frees its memory in long runs)."""
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        savefig_atomic(fig, path)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -159,8 +163,10 @@ def plot_round_bars(counts: dict[int, dict[str, int]], path: str | Path, *, roun
         fig.text(0.01, 0.01, note, fontsize=8, color="0.35")
     fig.tight_layout(rect=(0, 0.04 if note and names else 0, 1, 1))
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        savefig_atomic(fig, path)
+    finally:
+        plt.close(fig)
     return path
 
 

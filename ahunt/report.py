@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 
+from ahunt.atomic import write_bytes_atomic
 from ahunt.contact_sheet import classes_of_interest, write_contact_sheet
 from ahunt.demo import round_report
 from ahunt.errors import AhuntError
@@ -149,7 +150,7 @@ def write_report(ws: Workspace, out: str | Path | None = None, *, notify: Notify
     else:
         report.notes.append("No trained model yet: no latent-space map or candidates.")
     header, rows = round_table(ws, truth_reports if truth else None)
-    report.index.write_text(_html(ws, report, header, rows, truth), encoding="utf-8")
+    write_bytes_atomic(report.index, _html(ws, report, header, rows, truth).encode("utf-8"))
     return report
 
 

@@ -21,12 +21,15 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from ahunt.atomic import disk_problem, umask_mode, write_bytes_atomic
 from ahunt.config import Config, dump_config, load_config
 from ahunt.errors import WorkspaceError
 from ahunt.labels import AnswerLog, ClassInfo
@@ -53,8 +56,19 @@ class Workspace:
     @classmethod
     def create(cls, root: str | Path, config: Config, initial: RoundData, known: list[str] | None = None) -> "Workspace":
         """Make a new workspace whose round 0 is ``initial`` (which must carry labels)."""
+        with cls.building(root, config, initial, known):
+            pass
+        return cls(root, config)
+
+    @classmethod
+    @contextmanager
+    def building(cls, root: str | Path, config: Config, initial: RoundData,
+                 known: list[str] | None = None) -> Iterator["Workspace"]:
+        """A new workspace, built in a temporary sibling folder and renamed to ``root`` only when
+        the block ends without an error (round 0 trained there too, say), so a full disk or an
+        interrupt never leaves a half-built workspace; the temporary folder is removed then."""
         root = Path(root)
-        if root.exists() and any(root.iterdir()):
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise WorkspaceError(f"{root}: folder exists and is not empty; choose a new workspace path")
         if initial.labels is None:
             raise WorkspaceError("round 0 needs labelled images of the known classes")
@@ -62,13 +76,29 @@ class Workspace:
         outside = sorted(set(initial.labels.tolist()) - set(known))
         if outside:
             raise WorkspaceError(f"round-0 labels {outside} are not among the known classes {known}")
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "checkpoints").mkdir()
-        (root / "config.toml").write_text(dump_config(config), encoding="utf-8")
-        ws = cls(root, config)
-        ws.log.create(known)
-        ws.store.add_round(initial)
-        return ws
+        try:
+            root.parent.mkdir(parents=True, exist_ok=True)
+            building = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
+        except OSError as exc:
+            raise WorkspaceError(f"{root}: cannot create the workspace: {disk_problem(exc) or exc}") from None
+        try:
+            building.chmod(umask_mode(0o777))  # mkdtemp's folder is private; a hunt can be shared
+            (building / "checkpoints").mkdir()
+            (building / "config.toml").write_text(dump_config(config), encoding="utf-8")
+            ws = cls(building, config)
+            ws.log.create(known)
+            ws.store.add_round(initial)
+            yield ws
+            os.replace(building, root)  # onto an empty folder too: a rename, all or nothing
+        except BaseException as exc:
+            shutil.rmtree(building, ignore_errors=True)
+            problem = disk_problem(exc) if isinstance(exc, Exception) else None
+            if problem is not None:
+                raise WorkspaceError(f"{root}: cannot create the workspace: {problem}; nothing was "
+                                     "left behind") from None
+            raise
+        ws.root = root
+        ws.store, ws.scores, ws.log = Store(root / "store.h5"), ScoreStore(root / "scores.h5"), AnswerLog(root / "answers.sqlite")
 
     @classmethod
     def open(cls, root: str | Path) -> "Workspace":
@@ -80,9 +110,12 @@ class Workspace:
 
     def save_config(self, config: Config) -> None:
         """Replace the stored config atomically."""
-        tmp = self.root / "config.toml.tmp"
-        tmp.write_text(dump_config(config), encoding="utf-8")
-        os.replace(tmp, self.root / "config.toml")
+        path = self.root / "config.toml"
+        try:
+            write_bytes_atomic(path, dump_config(config).encode("utf-8"))
+        except OSError as exc:
+            raise WorkspaceError(f"{path}: cannot write the config: {disk_problem(exc) or exc}; "
+                                 "it is unchanged") from None
         self.config = config
 
     # -- locking ----------------------------------------------------------------------------
@@ -90,7 +123,14 @@ class Workspace:
     def lock(self) -> Iterator[None]:
         """Exclusive lock for the duration of a command; a second session gets a clear error."""
         path = self.root / ".lock"
-        with open(path, "a+") as fh:
+        try:
+            fh = open(path, "a+")
+        except OSError as exc:
+            problem = disk_problem(exc)
+            if problem is None:
+                raise
+            raise WorkspaceError(f"{self.root}: this command writes to the workspace, but {problem}") from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -99,15 +139,21 @@ class Workspace:
                 raise WorkspaceError(
                     f"{self.root} is in use by {holder}; wait for it to finish (or stop it) and try again"
                 ) from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"ahunt process {os.getpid()}")
-            fh.flush()
+            try:  # who holds the lock, for the error above; on a full disk the lock holds without it
+                fh.seek(0)
+                fh.truncate()
+                fh.write(f"ahunt process {os.getpid()}")
+                fh.flush()
+            except OSError:
+                pass
             try:
                 yield
             finally:
-                fh.seek(0)
-                fh.truncate()
+                try:
+                    fh.seek(0)
+                    fh.truncate()
+                except OSError:
+                    pass
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     # -- classes and labels -------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sqlite3
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,6 +68,18 @@ def handle_errors(func):
             return func(*args, **kwargs)
         except AhuntError as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # paths must stay whole
+            raise typer.Exit(2) from None
+        except (OSError, sqlite3.Error, RuntimeError) as exc:
+            # A full or read-only disk reached from a path the library does not wrap (a figure, a
+            # cache): one line that says so, not a traceback.  Anything else is a bug: re-raised.
+            from ahunt.atomic import disk_problem
+
+            problem = disk_problem(exc)
+            if problem is None:
+                raise
+            where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+            err.print(f"[bold red]error:[/] cannot write{escape(where)}: {escape(problem)}; files already "
+                      "complete are kept", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             # Every write is atomic (answers, rounds, checkpoints), so an interrupt leaves the last

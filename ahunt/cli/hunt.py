@@ -87,8 +87,10 @@ def init(
         raise AhuntError(f"no interest weight > 0 for a class the hunt starts with ({', '.join(names)}), so the "
                          f"first night would have no question to ask; give one a weight, e.g. {RESERVE} = 1.0")
     known_names = list(config.survey.initial) if simulated else None
-    ws = Workspace.create(workspace, config, initial, known=known_names)
-    with ws.lock(), progress_bars() as track:
+    # Built in a temporary sibling folder, renamed into place once round 0 is trained: a full
+    # disk or Ctrl-C leaves no half-built workspace behind.
+    with Workspace.building(workspace, config, initial, known=known_names) as ws, ws.lock(), \
+            progress_bars() as track:
         losses = train_initial(ws, track=track)
     counts = {}
     for label in initial.labels.tolist():

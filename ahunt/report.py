@@ -7,7 +7,6 @@ referenced by relative path, and the style is inline.  Copy or zip the folder to
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -70,9 +69,10 @@ def round_table(ws: Workspace, truth_reports: dict | None = None) -> tuple[list[
         estimate = night_contamination(ws, r) if r else None
         if estimate is None:
             row.append("-")
-        else:  # one random answer gives an estimate but no standard error
-            se = f" ± {estimate.se:.1%}" if math.isfinite(estimate.se) else ""
-            row.append(f"{estimate.estimate:.1%}{se}")
+        elif estimate.too_few:
+            row.append(f"too few random answers ({estimate.random_questions} of {estimate.random_asked})")
+        else:
+            row.append(f"{estimate.estimate:.1%} ({estimate.low:.1%} to {estimate.high:.1%})")
         if truth_reports:
             rep = truth_reports.get(r)
             by = {c.name: c for c in rep.classes} if rep else {}
@@ -199,7 +199,8 @@ def _html(ws: Workspace, report: Report, header: list[str], rows: list[list[str]
     parts.append("</tbody></table>")
     parts.append('<p class="note">Anomalous fraction: importance-weighted estimate of the share of the night in '
                  'anomaly classes; the strategy\'s picks count exactly and the uniformly random share of the '
-                 'questions ([hunt] random_share) stands for the rest, so the estimate is unbiased; '
+                 'questions ([hunt] random_share) stands for the rest, so the estimate is unbiased; in '
+                 'brackets a 95 % interval (Clopper-Pearson on the random answers, honest for a few of them); '
                  '"-" where a night had no random share.</p>')
     if truth:
         parts.append('<p class="note">MCC per anomaly class from the model trained at the end of each round '

@@ -285,17 +285,29 @@ def round_to_hunt(ws: Workspace) -> int:
     return r
 
 
+MIN_RANDOM_ANSWERS = 2  # below this, no estimate is shown: "too few random answers yet"
+
+
 @dataclass(frozen=True)
 class Contamination:
-    """The night's estimated anomalous fraction (Horvitz-Thompson, top picks + random share)."""
+    """The night's estimated anomalous fraction (Horvitz-Thompson, top picks + random share),
+    with a 95 % interval that is honest for a few random answers (Clopper-Pearson on the share)."""
 
-    estimate: float
+    estimate: float  # NaN while fewer than MIN_RANDOM_ANSWERS random questions are answered
     se: float
     random_questions: int  # answered questions of the random share behind the estimate
+    random_asked: int = 0  # questions of the random share this night
+    low: float = float("nan")
+    high: float = float("nan")
+
+    @property
+    def too_few(self) -> bool:
+        return self.random_questions < min(MIN_RANDOM_ANSWERS, max(self.random_asked, 1))
 
 
 def night_contamination(ws: Workspace, r: int) -> Contamination | None:
-    """Estimate the anomalous fraction of round ``r`` from its answers, or None without a random share.
+    """Estimate the anomalous fraction of round ``r`` from its answers, or None without a random
+    share; with too few random answers yet, only the counts (``Contamination.too_few``).
 
     The strategy's own picks are counted exactly; the uniform random share stands for the rest
     of the night.  An answer with an anomaly class counts as anomalous; a skipped strategy pick
@@ -314,16 +326,23 @@ def night_contamination(ws: Workspace, r: int) -> Contamination | None:
             return None
         return kind_of.get(a.class_idx) == "anomaly"
 
+    from ahunt.contamination import mixed_design_interval
+
     top = [anomalous(q) for q in questions if q.interest != RANDOM_SHARE]
-    rand = [anomalous(q) for q in questions if q.interest == RANDOM_SHARE]
-    rand = [x for x in rand if x is not None]
+    asked = [q for q in questions if q.interest == RANDOM_SHARE]
     if all(q.strategy == "random" for q in questions) and questions:
-        top, rand = [], [x for x in (anomalous(q) for q in questions) if x is not None]
-    if not rand:
+        top, asked = [], questions
+    if not asked:
         return None
+    rand = [x for x in (anomalous(q) for q in asked) if x is not None]
+    if len(rand) < min(MIN_RANDOM_ANSWERS, len(asked)):
+        nan = float("nan")
+        return Contamination(nan, nan, len(rand), len(asked))
     # skipped random picks are taken as missing at random: the answered ones are the sample
-    estimate, se = mixed_design_fraction([bool(x) for x in top], rand, ws.store.round_size(r))
-    return Contamination(estimate, se, len(rand))
+    top = [bool(x) for x in top]
+    estimate, se = mixed_design_fraction(top, rand, ws.store.round_size(r))
+    low, high = mixed_design_interval(top, rand, ws.store.round_size(r))
+    return Contamination(estimate, se, len(rand), len(asked), low, high)
 
 
 @dataclass(frozen=True)

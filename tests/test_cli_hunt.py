@@ -203,15 +203,30 @@ def test_hunt_prints_the_nights_anomalous_fraction(tmp_path, sim_cache, monkeypa
     assert invoke("ingest", ws, "--simulated").exit_code == 0
     result = invoke("hunt", ws, "--oracle", "truth")
     assert result.exit_code == 0, result.output
-    assert "Anomalous fraction of the night ≈" in result.output and "2 uniformly random questions" in result.output
-    assert "nan" not in result.output
+    assert "Anomalous fraction of the night ≈" in result.output and "2 uniformly random answers" in result.output
+    assert "95% interval" in result.output and "nan" not in result.output and "±" not in result.output
     assert (ws / "config.toml").read_text().count("random_share = 0.34") == 1
     from ahunt.report import round_table
 
     header, rows = round_table(Workspace.open(ws))
     column = header.index("anomalous fraction (est.)")
-    assert rows[0][column] == "-" and rows[1][column].endswith("%")
+    assert rows[0][column] == "-" and rows[1][column].endswith("%)")
 
+
+def test_too_few_random_answers_say_so_and_the_hint_only_without_a_random_share(tmp_path, sim_cache, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setenv("AHUNT_CACHE_DIR", str(sim_cache))
+    config = tiny_config()
+    config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, random_share=0.34))
+    path = tmp_path / "c.toml"
+    path.write_text(dump_config(config))
+    ws = tmp_path / "ws"
+    assert invoke("init", ws, "--simulated", "--config", path).exit_code == 0
+    assert invoke("ingest", ws, "--simulated").exit_code == 0
+    result = invoke("hunt", ws, "--keys-from-stdin", input="q")  # quit before any answer
+    assert "too few random answers yet (0 of 2)" in result.output
+    assert "random_share > 0" not in result.output
 
 def test_hunt_without_random_share_says_how_to_get_an_estimate(hunt_ws):
     result = invoke("hunt", hunt_ws, "--oracle", "truth")

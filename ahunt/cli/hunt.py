@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -193,15 +192,20 @@ def _summary_table(s) -> Table:
     return table
 
 
-def _contamination_line(s) -> str:
-    if s.contamination is None:
+def _contamination_line(s, random_share: float) -> str:
+    c = s.contamination
+    if c is None:
+        if random_share > 0:
+            return "Anomalous fraction of the night: no estimate (this night's questions had no random share)."
         return ("Anomalous fraction of the night: no estimate (set [hunt] random_share > 0 in the hunt's "
                 "config.toml to mix in random questions).")
-    c = s.contamination
+    if c.too_few:
+        return (f"Anomalous fraction of the night: too few random answers yet ({c.random_questions} of "
+                f"{c.random_asked}) for an estimate.")
     n = c.random_questions
-    spread = f" ± {c.se:.1%}" if math.isfinite(c.se) else " (no uncertainty from a single random answer)"
-    return (f"Anomalous fraction of the night ≈ {c.estimate:.1%}{spread} (importance-weighted: the strategy's "
-            f"picks counted exactly, {n} uniformly random question{'s' if n != 1 else ''} standing for the rest).")
+    return (f"Anomalous fraction of the night ≈ {c.estimate:.1%} (95% interval {c.low:.1%} to {c.high:.1%}: "
+            f"the strategy's picks counted exactly, {n} uniformly random answer{'s' if n != 1 else ''} "
+            "standing for the rest).")
 
 
 def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,
@@ -233,7 +237,7 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
                 retrain(ws, r, track=track)
             summary = summarise_round(ws, r, complete=True, retrained=True)
     out.print(_summary_table(summary))
-    out.print(_contamination_line(summary), soft_wrap=True, markup=False)
+    out.print(_contamination_line(summary, ws.config.hunt.random_share), soft_wrap=True, markup=False)
     line = waiting_line(ws.config.hunt.interest_for(summary.round), ws.live_class_names())
     if line:
         out.print(line, soft_wrap=True, markup=False)

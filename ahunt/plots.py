@@ -15,6 +15,17 @@ from ahunt.atomic import savefig_atomic  # noqa: E402
 
 __all__ = ["plot_rounds", "plot_experiment", "class_styles", "plot_round_bars", "plot_class_counts"]
 
+def _round_axis(ax, rounds: Sequence[int]) -> None:
+    """Whole rounds on the x axis, also for a single night (MaxNLocator alone gave 0.945 ... 1.050)."""
+    rounds = sorted(set(rounds))
+    if rounds and len(rounds) <= 12:
+        ax.set_xticks(rounds)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(rounds) == 1:
+        ax.set_xlim(rounds[0] - 0.6, rounds[0] + 0.6)
+
+
 def _save(fig, path: str | Path) -> Path:
     """Lay out, write and close a figure (a closed figure frees its memory in long runs)."""
     fig.tight_layout()
@@ -51,7 +62,7 @@ def plot_rounds(reports: Sequence, path: str | Path, *, metrics=("mcc", "true_ca
     # outside the axes, so it never hides a line
     axes[0, 0].legend(title="anomaly class", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[-1, 0].set_xlabel("round (night)")
-    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    _round_axis(axes[-1, 0], [rep.round for rep in reports])
     if title:
         axes[0, 0].set_title(title)
     return _save(fig, path)
@@ -80,7 +91,7 @@ def plot_experiment(rows: Sequence[dict], metric: str, path: str | Path, *, titl
     name, _, cls = metric.partition(":")
     ax.set_ylabel(f"{_LABELS.get(name, name)}{f' ({cls})' if cls else ''}")
     ax.set_xlabel("round (night)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _round_axis(ax, sorted({k for per in by_method.values() for k in per}))
     ax.grid(alpha=0.3)
     ax.legend(title="method (mean, ±1σ band)", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
@@ -95,6 +106,8 @@ _KNOWN_COLOURS = ("#1f77b4", "#2ca02c", "#17becf", "#8c564b", "#7f7f7f", "#bcbd2
 _RESERVE_COLOUR = "#ff7f0e"
 _ANOMALY_COLOURS = ("#d62728", "#9467bd", "#e7298a", "#8b0000", "#ffd92f", "#a65628", "#f781bf", "#4d004b")
 _MARKER = {"known": "o", "reserve": "D", "anomaly": "*"}
+# Questions of the uniform random share are no class: a neutral colour no class takes.
+RANDOM_SHARE_COLOUR = "#c7c7c7"
 
 
 def class_styles(classes: Sequence, extra: Sequence[str] = ()) -> dict[str, tuple[str, str, str]]:
@@ -148,7 +161,7 @@ def plot_round_bars(counts: dict[int, dict[str, int]], path: str | Path, *, roun
         bottom = [b + h for b, h in zip(bottom, heights)]
     ax.set_xlabel("round (night)")
     ax.set_ylabel(ylabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _round_axis(ax, rounds)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="y", alpha=0.3)
     if rounds:

@@ -132,8 +132,12 @@ def write_report(ws: Workspace, out: str | Path | None = None, *, notify: Notify
             note="no anomaly labelled yet" if not anomalies else "")
         report.notes.append("MCC needs the true class of every object (simulated data); this hunt has only "
                         "your answers, so the report shows the anomalies you labelled per round instead.")
+    from ahunt.plots import RANDOM_SHARE_COLOUR
+    from ahunt.query import RANDOM_SHARE
+
     report.figures["questions"] = plot_round_bars(
-        questions, folder / "questions.png", rounds=hunted, styles=styles, ylabel="questions",
+        questions, folder / "questions.png", rounds=hunted,
+        styles={**styles, RANDOM_SHARE: (RANDOM_SHARE_COLOUR, "s", "random")}, ylabel="questions",
         legend_title="asked for class", title="Questions per class of interest per round",
         note="no questions asked yet" if not questions else "")
     report.figures["classes"] = plot_class_counts(counts, folder / "classes.png", styles=styles)

@@ -105,6 +105,7 @@ def test_answers_file_and_truth_oracle(hunt_ws, tmp_path):
     result = invoke("label", hunt_ws, "--oracle", "truth")
     assert result.exit_code == 0, result.output
     assert len(standing(hunt_ws)) == 6 and Workspace.open(hunt_ws).current_version() == 1
+    assert "Next night: ahunt ingest" in result.output and "--simulated" in result.output  # not PATH
     # the next night is not ingested yet
     result = invoke("hunt", hunt_ws, "--oracle", "truth")
     assert result.exit_code == 2 and "ahunt ingest" in result.output

@@ -245,7 +245,14 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
         out.print(f"{summary.total - summary.answered} questions left; resume with [bold]ahunt label {escape(str(workspace))}[/] "
                   f"(or retrain now with [bold]ahunt train {escape(str(workspace))}[/]).")
     else:
-        out.print(f"Next night: [bold]ahunt ingest {escape(str(workspace))} PATH[/]")
+        out.print(f"Next night: [bold]ahunt ingest {escape(str(workspace))} {_night_source(ws)}[/]")
+
+
+def _night_source(ws: Workspace) -> str:
+    """What to give `ahunt ingest` for the next night: --simulated for a simulated hunt."""
+    from ahunt.sources.simulated import is_simulated_hunt
+
+    return "--simulated" if is_simulated_hunt(ws.store) else "PATH"
 
 
 # hunt and label take the same options

@@ -182,4 +182,6 @@ def status(workspace: Path = typer.Argument(..., help="The hunt's folder.")) -> 
     elif version is not None and version + 1 < ws.store.n_rounds():
         out.print(f"Next: round {version + 1} is waiting; run [bold]ahunt hunt {escape(str(workspace))}[/].")
     else:
-        out.print(f"Next: add a night with [bold]ahunt ingest {escape(str(workspace))} PATH[/].")
+        from ahunt.cli.hunt import _night_source
+
+        out.print(f"Next: add a night with [bold]ahunt ingest {escape(str(workspace))} {_night_source(ws)}[/].")

@@ -57,6 +57,9 @@ def plot_rounds(reports: Sequence, path: str | Path, *, metrics=("mcc", "true_ca
         if m in ("mcc", "auc"):
             low = min([0.0] + [min(ys) for _, ys in series[m].values()])
             ax.set_ylim(low - 0.05, 1.02)
+        if m == "true_candidates":  # counts: from 0, whole numbers, also when every count is 0
+            top = max([1.0] + [max(ys) for _, ys in series[m].values()])
+            ax.set_ylim(-0.05 * top, top * 1.1)
         ax.yaxis.set_major_locator(MaxNLocator(integer=m == "true_candidates", nbins=6))
         ax.grid(alpha=0.3)
     # outside the axes, so it never hides a line

@@ -166,7 +166,9 @@ def _oracle(ws: Workspace, oracle: str, answers: Optional[Path], keys_from_stdin
     from ahunt.terminal_oracle import StreamKeys, TerminalKeys, TerminalOracle
 
     if answers is not None:
-        return AnswersFileOracle.from_csv(answers)
+        chosen = AnswersFileOracle.from_csv(answers)
+        chosen.check(ws.classes())  # a bad file is refused before the night's questions are even chosen
+        return chosen
     if oracle == "truth":
         r = round_to_hunt(ws)
         data = ws.store.load_round(r, images=False)

@@ -1,6 +1,6 @@
 """Run configuration: frozen dataclasses read from TOML, validated on load.
 
-Every section has defaults, so an empty file is a valid config; the defaults are the demo's
+Every section has defaults, so a file need only name what differs; the defaults are the demo's
 (``configs/demo.toml`` spells them out, and a test keeps the two equal).  Unknown keys are
 errors rather than silently ignored, because a typo in an interest weight or an epoch count
 would otherwise change a hunt without anyone noticing.
@@ -414,6 +414,10 @@ def load_config(path: str | Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    if not data:
+        # An emptied or truncated config.toml would otherwise run a hunt on the built-in defaults.
+        raise ConfigError(f"{path}: the config file is empty (no settings); write the settings that "
+                          "differ from the defaults (configs/demo.toml lists them all), or leave out --config")
     try:
         return config_from_dict(data)
     except ConfigError as exc:

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ahunt.atomic import savefig_atomic
 from ahunt.errors import WorkspaceError
 from ahunt.plots import class_styles, plt
 from ahunt.session import score_round
@@ -116,6 +117,8 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
              fontsize=8, color="0.35", va="center")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        savefig_atomic(fig, path)
+    finally:
+        plt.close(fig)
     return path

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-__all__ = ["importance_weighted_fraction", "mixed_design_fraction"]
+__all__ = ["importance_weighted_fraction", "mixed_design_fraction", "clopper_pearson", "mixed_design_interval"]
 
 
 def _flags(values, name: str) -> np.ndarray:
@@ -90,3 +90,42 @@ def mixed_design_fraction(top_is_anomaly, random_is_anomaly, n_pool: int) -> tup
     else:
         se = float("nan")
     return float(estimate), float(se)
+
+
+def clopper_pearson(x: int, m: int, level: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) interval for a proportion: ``x`` successes in ``m`` draws.
+
+    It covers the true proportion at least ``level`` of the time for every sample size, which a
+    normal-approximation standard error does not (2 answers, both "no", gave "0.0 % ± 0.0 %").
+    """
+    from scipy.special import betaincinv
+
+    if not 0 <= x <= m or m < 1:
+        raise ValueError(f"need 0 <= x <= m and m >= 1, got x={x}, m={m}")
+    alpha = 1 - level
+    low = 0.0 if x == 0 else float(betaincinv(x, m - x + 1, alpha / 2))
+    high = 1.0 if x == m else float(betaincinv(x + 1, m - x, 1 - alpha / 2))
+    return low, high
+
+
+def mixed_design_interval(top_is_anomaly, random_is_anomaly, n_pool: int,
+                          level: float = 0.95) -> tuple[float, float]:
+    """An interval for the anomalous fraction under "top-k plus a random sample of the rest".
+
+    The top-k are counted exactly; the rest's fraction gets the Clopper–Pearson interval of the
+    random sample (conservative: it ignores the finite-population correction), so the interval
+    is honest for the handful of random answers a night gives.
+    """
+    top = _flags(top_is_anomaly, "top_is_anomaly")
+    rand = _flags(random_is_anomaly, "random_is_anomaly")
+    k, m = len(top), len(rand)
+    rest = n_pool - k
+    if rest < 0 or m > rest:
+        raise ValueError(f"{k} top and {m} random questions do not fit a pool of {n_pool}")
+    if rest == 0 or m == rest:  # nothing left to estimate: the count is exact
+        exact = float((top.sum() + rand.sum()) / n_pool)
+        return exact, exact
+    if m == 0:
+        raise ValueError("no random share: the rest of the pool is not estimable")
+    low, high = clopper_pearson(int(rand.sum()), m, level)
+    return float((top.sum() + rest * low) / n_pool), float((top.sum() + rest * high) / n_pool)

@@ -126,7 +126,7 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
             estimate = detector.contamination(ws, r)
         else:  # the session's own estimate, available when the config asks a random share
             night = night_contamination(ws, r)
-            estimate = (night.estimate, night.se) if night is not None else None
+            estimate = (night.estimate, night.se) if night is not None and not night.too_few else None
         if estimate is not None:
             true = float(np.mean(~np.isin(data.truth, list(stream.known))))
             rows += [

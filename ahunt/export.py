@@ -200,7 +200,10 @@ def write_table(table, path: str | Path, *, fmt: str = "ecsv", overwrite: bool =
             table.write(tmp, format=FORMATS[fmt], overwrite=True)
         os.replace(tmp, path)
     except OSError as exc:
-        raise ExportError(f"{path}: cannot write ({exc})") from None
+        from ahunt.atomic import disk_problem
+
+        raise ExportError(f"{path}: cannot write the catalogue: {disk_problem(exc) or exc}; no file was "
+                          "written (--out writes elsewhere)") from None
     finally:
         if tmp.exists():
             tmp.unlink()

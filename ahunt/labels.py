@@ -6,10 +6,16 @@ can simply be given again, record inside ``AnswerLog.batch()``: one transaction 
 (a commit with fsync costs 15-35 ms, 15-35 s for a thousand answers).  An undo is a new 'retract' row
 that points at the answer it withdraws; nothing is ever deleted.  A class created by an answer
 is inserted in the same transaction as that answer.
+
+Class names match ignoring case and surrounding spaces, so "Spiral" answers with "spiral".
+An anomaly class with no standing label is *retired*: its creating answer was undone, or its
+answers were merged into another class.  It keeps its row (old answers point at it) but gets
+no questions and, from the next retrain, no network output; a new label with its name revives it.
 """
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -17,7 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
+from ahunt.atomic import disk_problem
 from ahunt.errors import WorkspaceError
+from ahunt.names import find_name, normalise
 
 __all__ = ["RESERVE", "ClassInfo", "QuestionRow", "AnswerRow", "AnswerLog"]
 
@@ -60,6 +68,27 @@ CREATE TABLE IF NOT EXISTS answers (
 """
 
 
+def _writes(what: str):
+    """Turn a full or read-only disk under a write into one clear WorkspaceError (SQLite has
+    rolled the transaction back, so nothing of it is stored)."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, *args, **kwargs):
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                problem = disk_problem(exc)
+                if problem is None:
+                    raise
+                raise WorkspaceError(f"{self.path}: cannot record {what}: {problem}; everything recorded "
+                                     "before is kept") from None
+
+        return wrapper
+
+    return decorate
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -70,6 +99,7 @@ class ClassInfo:
     name: str
     kind: str  # 'known' | 'reserve' | 'anomaly'
     created_round: int
+    retired: bool = False  # an anomaly class left without any standing label
 
 
 @dataclass(frozen=True)
@@ -122,6 +152,7 @@ class AnswerLog:
             )
         return conn
 
+    @_writes("the new answer log")
     def create(self, known: Sequence[str]) -> None:
         """Create the schema with the known classes, then the reserve class."""
         if len(set(known)) != len(known) or RESERVE in known:
@@ -171,13 +202,15 @@ class AnswerLog:
     def classes(self) -> list[ClassInfo]:
         with closing(self._connect()) as conn:
             rows = conn.execute("SELECT idx, name, kind, created_round FROM classes ORDER BY idx").fetchall()
-        return [ClassInfo(*row) for row in rows]
+            labelled = {a.class_idx for a in self._standing(conn, None) if a.kind == "label"}
+        return [ClassInfo(*row, retired=row[2] == "anomaly" and row[0] not in labelled) for row in rows]
 
     def index_by_origin(self) -> dict[str, int]:
         """Class index by the name a class was created with (labels stored with data use it)."""
         with closing(self._connect()) as conn:
             return dict(conn.execute("SELECT origin, idx FROM classes"))
 
+    @_writes("the new class name")
     def rename_class(self, old: str, new: str) -> None:
         new = new.strip()
         if not new:
@@ -188,11 +221,82 @@ class AnswerLog:
                 raise WorkspaceError(f"no class named {old!r}; classes: {', '.join(sorted(names))}")
             if old == RESERVE:
                 raise WorkspaceError("the reserve class keeps its name")
-            if new in names:
-                raise WorkspaceError(f"a class named {new!r} already exists")
+            same = [n for n in names if n != old and normalise(n) == normalise(new)]
+            if same:
+                raise WorkspaceError(f"a class named {same[0]!r} already exists; to move the answers of "
+                                     f"{old!r} into it, use --merge {old}={same[0]}")
             conn.execute("UPDATE classes SET name = ? WHERE name = ?", (new, old))
 
+    @_writes("the merge")
+    def merge_class(self, source: str, target: str, *, oracle: str = "merge") -> tuple[str, str, int]:
+        """Move every standing label of ``source`` to ``target``; returns both exact names and
+        how many answers moved.
+
+        Each moved answer is retracted and answered again with ``target`` (same round, object,
+        strategy and model), all in one transaction, so the history keeps both.  ``source`` is
+        then retired: it loses its network output at the next retrain.
+        """
+        with closing(self._connect()) as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute("SELECT idx, name, kind FROM classes").fetchall()
+                by_name = {name: (idx, kind) for idx, name, kind in rows}
+                names = [name for _, name, _ in rows]
+                found = {}
+                for role, name in (("merge", source), ("into", target)):
+                    hit = find_name(name, names)
+                    if hit is None:
+                        raise WorkspaceError(f"no class named {name!r}; classes: {', '.join(names)}")
+                    found[role] = hit
+                (src, src_kind), (dst, dst_kind) = by_name[found["merge"]], by_name[found["into"]]
+                if src == dst:
+                    raise WorkspaceError(f"{source!r} and {target!r} are the same class")
+                if RESERVE in (found["merge"], found["into"]):
+                    raise WorkspaceError("the reserve class cannot be merged, nor merged into")
+                if src_kind != "anomaly":
+                    raise WorkspaceError(f"{found['merge']!r} is a known class: its round-0 labels stay in "
+                                         "the image store; only anomaly classes can be merged into another")
+                moved = [a for a in self._standing(conn, None) if a.kind == "label" and a.class_idx == src]
+                if not moved:
+                    raise WorkspaceError(f"{found['merge']!r} has no standing labels: there is nothing to merge")
+                now = _now()
+                for a in moved:
+                    conn.execute(
+                        "INSERT INTO answers (round, object_id, kind, retracts, oracle, answered_at)"
+                        " VALUES (?, ?, 'retract', ?, ?, ?)", (a.round, a.object_id, a.id, oracle, now))
+                    conn.execute(
+                        "INSERT INTO answers (round, object_id, kind, class_idx, strategy, model_version, oracle,"
+                        " answered_at) VALUES (?, ?, 'label', ?, ?, ?, ?, ?)",
+                        (a.round, a.object_id, dst, a.strategy, a.model_version, oracle, now))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return found["merge"], found["into"], len(moved)
+
+    def check_removable(self, name: str) -> ClassInfo:
+        """The class ``name`` if it may be removed (an anomaly class without standing labels).
+
+        Removal writes nothing: such a class is already retired (no questions, and no network
+        output from the next retrain), and an answer that names it again brings it back.
+        """
+        classes = self.classes()
+        hit = find_name(name, [c.name for c in classes])
+        if hit is None:
+            raise WorkspaceError(f"no class named {name!r}; classes: {', '.join(c.name for c in classes)}")
+        c = next(c for c in classes if c.name == hit)
+        if c.kind == "reserve":
+            raise WorkspaceError("the reserve class stands for anything new and cannot be removed")
+        if c.kind == "known":
+            raise WorkspaceError(f"{hit!r} is a known class with round-0 labels; it cannot be removed")
+        if not c.retired:
+            n = sum(1 for a in self.standing_answers() if a.kind == "label" and a.class_idx == c.idx)
+            raise WorkspaceError(f"{hit!r} has {n} standing label{'s' if n != 1 else ''}; move them first with "
+                                 f"--merge {hit}=OTHER (or undo them), then remove it")
+        return c
+
     # -- questions ------------------------------------------------------------------------
+    @_writes("the questions")
     def add_questions(self, rows: Iterable[QuestionRow]) -> None:
         """Store a round's chosen questions in one transaction, so a resume sees the same list."""
         with closing(self._connect()) as conn:
@@ -226,6 +330,7 @@ class AnswerLog:
             return {i for (i,) in conn.execute("SELECT object_id FROM questions")}
 
     # -- answers --------------------------------------------------------------------------
+    @_writes("the answer")
     def record(
         self,
         *,
@@ -261,14 +366,20 @@ class AnswerLog:
 
     @staticmethod
     def _class_idx(conn: sqlite3.Connection, name: str | None, new: bool, round: int) -> int:
-        name = (name or "").strip()
+        name = " ".join((name or "").split())
         if not name:
             raise WorkspaceError("a label needs a class name")
-        row = conn.execute("SELECT idx FROM classes WHERE name = ?", (name,)).fetchone()
-        if row is not None:
-            if new:
-                raise WorkspaceError(f"class {name!r} already exists; answer with it instead of a new one")
-            return row[0]
+        rows = conn.execute("SELECT idx, name, kind FROM classes").fetchall()
+        existing = find_name(name, [n for _, n, _ in rows])
+        if existing is not None:
+            idx, _, kind = next(r for r in rows if r[1] == existing)
+            if new and (kind != "anomaly" or any(a.kind == "label" and a.class_idx == idx
+                                                 for a in AnswerLog._standing(conn, None))):
+                raise WorkspaceError(f"class {existing!r} already exists; answer with it instead of a new one")
+            return idx  # a retired class named again comes back
+        same = [n for _, n, _ in rows if normalise(n) == normalise(name)]
+        if same:  # several classes differ from it only in case (made before names matched so)
+            raise WorkspaceError(f"{name!r} could mean any of {', '.join(map(repr, same))}; answer with the exact name")
         if not new:
             raise WorkspaceError(f"no class named {name!r}")
         (idx,) = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM classes").fetchone()
@@ -278,6 +389,7 @@ class AnswerLog:
         )
         return idx
 
+    @_writes("the undo")
     def retract_last(self, round: int, *, oracle: str) -> AnswerRow | None:
         """Withdraw the newest standing answer of ``round``; None if there is none."""
         with closing(self._connect()) as conn:

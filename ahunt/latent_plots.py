@@ -142,9 +142,13 @@ def _legends(fig_or_ax, styles: dict, used: dict, view: LatentView, truth: bool,
 def _save(fig, path: Path) -> Path:
     if path.suffix.lower() not in FORMATS:
         raise AhuntError(f"{path}: unknown figure format {path.suffix!r}; use one of {', '.join(FORMATS)}")
+    from ahunt.atomic import savefig_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        savefig_atomic(fig, path, dpi=120)
+    finally:
+        plt.close(fig)
     return path
 
 

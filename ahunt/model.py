@@ -121,6 +121,35 @@ class HuntNet(nn.Module):
         self.head = new
         self.args = ModelArgs(**{**self.args.to_dict(), "n_classes": new.out_features})
 
+    # A retired class (no labels left) keeps its output index, so class indices stay stable, but
+    # the output is silenced: its probability is 0 and it never draws a question or a candidate.
+    _SILENT = 1e4
+
+    @torch.no_grad()
+    def silence_outputs(self, indices: list[int]) -> None:
+        """Make outputs ``indices`` predict nothing (linear: bias far below; IsoMax: prototype far away)."""
+        if not indices:
+            return
+        if isinstance(self.head, IsoMaxHead):
+            self.head.prototypes[indices] = self._SILENT
+        else:
+            self.head.weight[indices] = 0.0
+            self.head.bias[indices] = -self._SILENT
+
+    @torch.no_grad()
+    def reset_outputs(self, indices: list[int], *, generator: torch.Generator | None = None) -> None:
+        """Start silenced outputs afresh, as a new class's (a retired class named again)."""
+        if not indices:
+            return
+        if isinstance(self.head, IsoMaxHead):
+            self.head.prototypes[indices] = 0.0
+            return
+        live = [i for i in range(self.n_classes) if i not in indices]
+        bound = 1 / math.sqrt(self.head.in_features)
+        rows = torch.empty(len(indices), self.head.in_features).uniform_(-bound, bound, generator=generator)
+        self.head.weight[indices] = rows.to(self.head.weight.device)
+        self.head.bias[indices] = float(self.head.bias[live].min()) - 1.0 if live else 0.0
+
 
 @torch.no_grad()
 def inference_copy(model: HuntNet) -> nn.Module:

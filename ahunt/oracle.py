@@ -97,16 +97,51 @@ class TruthOracle:
 class AnswersFileOracle:
     """Answers from a CSV file with columns ``id`` and ``label``, for scripts.
 
-    A label naming an existing class labels the object; ``skip`` skips it; any other name
-    creates that anomaly class.  Questions whose id is not in the file stay unanswered, so
-    the session can be finished later.
+    A label naming an existing class (ignoring case and surrounding spaces) labels the object;
+    ``skip`` skips it; any other name creates that anomaly class.  A bare digit (a key of the
+    labelling screen) or a name close to an existing class ("mergr" next to "merger") is
+    refused with the whole file, before any answer is recorded.  Questions whose id is not in
+    the file stay unanswered, so the session can be finished later.
     """
 
     name = "answers-file"
     batch_commits = True
 
-    def __init__(self, answers: Mapping[str, str]):
+    def __init__(self, answers: Mapping[str, str], *, source: str = "answers", lines: Mapping[str, int] | None = None):
         self.answers = answers
+        self.source, self.lines = source, dict(lines or {})
+        self._checked = False
+
+    def check(self, classes: Sequence[ClassInfo]) -> None:
+        """Refuse the file if any label is a legend digit or a near-duplicate of a class name.
+
+        Raises ``AhuntError`` naming every bad line, so nothing of the file is used.
+        """
+        from ahunt.errors import AhuntError
+        from ahunt.names import close_name, find_name, is_legend_key, normalise
+
+        live = [c.name for c in classes if not c.retired]
+        every = [c.name for c in classes]
+        problems: list[str] = []
+        new: dict[str, str] = {}  # normalised new name -> as first written
+        for oid, label in self.answers.items():
+            where = f"line {self.lines[oid]}" if oid in self.lines else f"id {oid!r}"
+            if label.lower() == "skip" or find_name(label, live) or find_name(label, every) or normalise(label) in new:
+                continue
+            if is_legend_key(label):
+                problems.append(f"{where}: {label!r} is a key of the labelling screen, not a class name; "
+                                "write the class name")
+                continue
+            near = close_name(label, live) or close_name(label, list(new.values()))
+            if near is not None:
+                problems.append(f"{where}: {label!r} would create a new class, but it is close to {near!r}; "
+                                f"write {near!r} if you meant it (a new class needs a name not close to another)")
+                continue
+            new.setdefault(normalise(label), label)
+        if problems:
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            raise AhuntError(f"{self.source}: " + "; ".join(problems[:5]) + more + "; nothing was recorded")
+        self._checked = True
 
     @classmethod
     def from_csv(cls, path) -> "AnswersFileOracle":
@@ -123,6 +158,7 @@ class AnswersFileOracle:
                 if missing:
                     raise AhuntError(f"{path}: missing column(s) {', '.join(sorted(missing))}; need 'id' and 'label'")
                 answers: dict[str, str] = {}
+                lines: dict[str, int] = {}
                 for line, row in enumerate(reader, start=2):
                     oid, label = (row["id"] or "").strip(), (row["label"] or "").strip()
                     if not oid or not label:
@@ -130,16 +166,23 @@ class AnswersFileOracle:
                     if oid in answers and answers[oid] != label:
                         raise AhuntError(f"{path}, line {line}: id {oid!r} is answered twice, differently")
                     answers[oid] = label
+                    lines.setdefault(oid, line)
         except FileNotFoundError:
             raise AhuntError(f"{path}: answers file not found") from None
         except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise AhuntError(f"{path}: cannot read answers ({exc})") from None
-        return cls(answers)
+        return cls(answers, source=str(path), lines=lines)
 
     def __call__(self, question: Question, classes: Sequence[ClassInfo]) -> Answer:
+        from ahunt.names import find_name
+
+        if not self._checked:
+            self.check(classes)
         label = self.answers.get(question.object_id)
         if label is None:
             return Defer()  # stays pending for a later session
         if label.lower() == "skip":
             return Skip()
-        return Label(label, new=label not in {c.name for c in classes})
+        # a live class first: after a merge of 'Spiral' into 'spiral', 'Spiral' means 'spiral'
+        existing = find_name(label, [c.name for c in classes if not c.retired]) or find_name(label, [c.name for c in classes])
+        return Label(existing) if existing else Label(label, new=True)

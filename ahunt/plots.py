@@ -11,14 +11,29 @@ matplotlib.use("Agg")  # files only; no display is needed (or present over SSH)
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from ahunt.atomic import savefig_atomic  # noqa: E402
+
 __all__ = ["plot_rounds", "plot_experiment", "class_styles", "plot_round_bars", "plot_class_counts"]
+
+def _round_axis(ax, rounds: Sequence[int]) -> None:
+    """Whole rounds on the x axis, also for a single night (MaxNLocator alone gave 0.945 ... 1.050)."""
+    rounds = sorted(set(rounds))
+    if rounds and len(rounds) <= 12:
+        ax.set_xticks(rounds)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(rounds) == 1:
+        ax.set_xlim(rounds[0] - 0.6, rounds[0] + 0.6)
+
 
 def _save(fig, path: str | Path) -> Path:
     """Lay out, write and close a figure (a closed figure frees its memory in long runs)."""
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        savefig_atomic(fig, path)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -42,12 +57,15 @@ def plot_rounds(reports: Sequence, path: str | Path, *, metrics=("mcc", "true_ca
         if m in ("mcc", "auc"):
             low = min([0.0] + [min(ys) for _, ys in series[m].values()])
             ax.set_ylim(low - 0.05, 1.02)
+        if m == "true_candidates":  # counts: from 0, whole numbers, also when every count is 0
+            top = max([1.0] + [max(ys) for _, ys in series[m].values()])
+            ax.set_ylim(-0.05 * top, top * 1.1)
         ax.yaxis.set_major_locator(MaxNLocator(integer=m == "true_candidates", nbins=6))
         ax.grid(alpha=0.3)
     # outside the axes, so it never hides a line
     axes[0, 0].legend(title="anomaly class", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[-1, 0].set_xlabel("round (night)")
-    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    _round_axis(axes[-1, 0], [rep.round for rep in reports])
     if title:
         axes[0, 0].set_title(title)
     return _save(fig, path)
@@ -76,7 +94,7 @@ def plot_experiment(rows: Sequence[dict], metric: str, path: str | Path, *, titl
     name, _, cls = metric.partition(":")
     ax.set_ylabel(f"{_LABELS.get(name, name)}{f' ({cls})' if cls else ''}")
     ax.set_xlabel("round (night)")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _round_axis(ax, sorted({k for per in by_method.values() for k in per}))
     ax.grid(alpha=0.3)
     ax.legend(title="method (mean, ±1σ band)", frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title:
@@ -91,6 +109,8 @@ _KNOWN_COLOURS = ("#1f77b4", "#2ca02c", "#17becf", "#8c564b", "#7f7f7f", "#bcbd2
 _RESERVE_COLOUR = "#ff7f0e"
 _ANOMALY_COLOURS = ("#d62728", "#9467bd", "#e7298a", "#8b0000", "#ffd92f", "#a65628", "#f781bf", "#4d004b")
 _MARKER = {"known": "o", "reserve": "D", "anomaly": "*"}
+# Questions of the uniform random share are no class: a neutral colour no class takes.
+RANDOM_SHARE_COLOUR = "#c7c7c7"
 
 
 def class_styles(classes: Sequence, extra: Sequence[str] = ()) -> dict[str, tuple[str, str, str]]:
@@ -144,7 +164,7 @@ def plot_round_bars(counts: dict[int, dict[str, int]], path: str | Path, *, roun
         bottom = [b + h for b, h in zip(bottom, heights)]
     ax.set_xlabel("round (night)")
     ax.set_ylabel(ylabel)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _round_axis(ax, rounds)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="y", alpha=0.3)
     if rounds:
@@ -159,8 +179,10 @@ def plot_round_bars(counts: dict[int, dict[str, int]], path: str | Path, *, roun
         fig.text(0.01, 0.01, note, fontsize=8, color="0.35")
     fig.tight_layout(rect=(0, 0.04 if note and names else 0, 1, 1))
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        savefig_atomic(fig, path)
+    finally:
+        plt.close(fig)
     return path
 
 

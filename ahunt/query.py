@@ -86,8 +86,11 @@ def validate_interest(weights: Mapping[str, float], class_names: Sequence[str]) 
         raise QueryError(str(exc)) from None
     unknown = [name for name in weights if name not in class_names]
     if unknown:
+        from ahunt.names import close_name
+
+        hints = [f" (did you mean {close!r}?)" if (close := close_name(n, class_names)) else "" for n in unknown]
         raise QueryError(
-            f"interest weight for unknown class {', '.join(map(repr, unknown))}; "
+            f"interest weight for unknown class {', '.join(repr(n) + h for n, h in zip(unknown, hints))}; "
             f"classes are: {', '.join(class_names)}"
         )
 

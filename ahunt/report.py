@@ -7,12 +7,12 @@ referenced by relative path, and the style is inline.  Copy or zip the folder to
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 
+from ahunt.atomic import write_bytes_atomic
 from ahunt.contact_sheet import classes_of_interest, write_contact_sheet
 from ahunt.demo import round_report
 from ahunt.errors import AhuntError
@@ -69,9 +69,10 @@ def round_table(ws: Workspace, truth_reports: dict | None = None) -> tuple[list[
         estimate = night_contamination(ws, r) if r else None
         if estimate is None:
             row.append("-")
-        else:  # one random answer gives an estimate but no standard error
-            se = f" ± {estimate.se:.1%}" if math.isfinite(estimate.se) else ""
-            row.append(f"{estimate.estimate:.1%}{se}")
+        elif estimate.too_few:
+            row.append(f"too few random answers ({estimate.random_questions} of {estimate.random_asked})")
+        else:
+            row.append(f"{estimate.estimate:.1%} ({estimate.low:.1%} to {estimate.high:.1%})")
         if truth_reports:
             rep = truth_reports.get(r)
             by = {c.name: c for c in rep.classes} if rep else {}
@@ -131,8 +132,12 @@ def write_report(ws: Workspace, out: str | Path | None = None, *, notify: Notify
             note="no anomaly labelled yet" if not anomalies else "")
         report.notes.append("MCC needs the true class of every object (simulated data); this hunt has only "
                         "your answers, so the report shows the anomalies you labelled per round instead.")
+    from ahunt.plots import RANDOM_SHARE_COLOUR
+    from ahunt.query import RANDOM_SHARE
+
     report.figures["questions"] = plot_round_bars(
-        questions, folder / "questions.png", rounds=hunted, styles=styles, ylabel="questions",
+        questions, folder / "questions.png", rounds=hunted,
+        styles={**styles, RANDOM_SHARE: (RANDOM_SHARE_COLOUR, "s", "random")}, ylabel="questions",
         legend_title="asked for class", title="Questions per class of interest per round",
         note="no questions asked yet" if not questions else "")
     report.figures["classes"] = plot_class_counts(counts, folder / "classes.png", styles=styles)
@@ -149,7 +154,7 @@ def write_report(ws: Workspace, out: str | Path | None = None, *, notify: Notify
     else:
         report.notes.append("No trained model yet: no latent-space map or candidates.")
     header, rows = round_table(ws, truth_reports if truth else None)
-    report.index.write_text(_html(ws, report, header, rows, truth), encoding="utf-8")
+    write_bytes_atomic(report.index, _html(ws, report, header, rows, truth).encode("utf-8"))
     return report
 
 
@@ -198,7 +203,8 @@ def _html(ws: Workspace, report: Report, header: list[str], rows: list[list[str]
     parts.append("</tbody></table>")
     parts.append('<p class="note">Anomalous fraction: importance-weighted estimate of the share of the night in '
                  'anomaly classes; the strategy\'s picks count exactly and the uniformly random share of the '
-                 'questions ([hunt] random_share) stands for the rest, so the estimate is unbiased; '
+                 'questions ([hunt] random_share) stands for the rest, so the estimate is unbiased; in '
+                 'brackets a 95 % interval (Clopper-Pearson on the random answers, honest for a few of them); '
                  '"-" where a night had no random share.</p>')
     if truth:
         parts.append('<p class="note">MCC per anomaly class from the model trained at the end of each round '

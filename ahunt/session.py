@@ -20,7 +20,7 @@ from ahunt.novelty import Reference, boring_classes, novelty_scores
 from ahunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
 from ahunt.scoring import RoundScores, score_store
-from ahunt.train import Track, no_progress, resolve_device, save_checkpoint, score, train_model
+from ahunt.train import Track, load_checkpoint, no_progress, resolve_device, save_checkpoint, score, train_model
 from ahunt.workspace import Workspace
 
 __all__ = [
@@ -114,7 +114,8 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
     """The configured strategy's questions for round ``r``, scored here or on a Dask cluster."""
     cfg = ws.config
     names = ws.class_names()[: model.n_classes]
-    weights = cfg.hunt.interest_for(r)
+    retired = {c.name for c in ws.classes() if c.retired}  # no labels left: no questions either
+    weights = {k: w for k, w in cfg.hunt.interest_for(r).items() if k not in retired}
     options = dict(strategy=cfg.hunt.strategy, rng=rng, exclude=exclude,
                    diversity_pool=cfg.hunt.diversity_pool, random_share=cfg.hunt.random_share)
     use_novelty = cfg.hunt.reserve_score == "novelty" and RESERVE in live_interest(weights, names)
@@ -296,12 +297,15 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
         raise WorkspaceError(f"{ws.root}: round 0 is not trained yet")
     if previous >= r:
         raise WorkspaceError(f"round {r} is already trained (current model: round {previous})")
-    model, _ = ws.load_model(previous)
-    n_classes = len(ws.classes())
-    if n_classes > model.n_classes:
-        import torch
+    import torch
 
-        model.grow_head(n_classes - model.n_classes, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r)))
+    model, meta = load_checkpoint(ws.checkpoint_path(previous))
+    classes = ws.classes()
+    if len(classes) > model.n_classes:
+        model.grow_head(len(classes) - model.n_classes, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r)))
+    retired = [c.idx for c in classes if c.retired]
+    revived = [i for i in meta.get("retired", []) if i not in retired and i < len(classes)]
+    model.reset_outputs(revived, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r) + 1))
     images, labels, _ = ws.labelled_view()
     seed = round_seed(cfg.seed, r)
     losses = train_model(
@@ -309,7 +313,9 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
         device=resolve_device(cfg.device), track=track, description=f"retraining round {r}",
         trainable=(lambda m: m.head.parameters()) if head_only else None,
     )
-    save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": ws.class_names(), "losses": losses})
+    model.silence_outputs(retired)  # a class merged away or undone leaves the head
+    save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": [c.name for c in classes],
+                                                   "retired": retired, "losses": losses})
     return losses
 
 
@@ -324,17 +330,29 @@ def round_to_hunt(ws: Workspace) -> int:
     return r
 
 
+MIN_RANDOM_ANSWERS = 2  # below this, no estimate is shown: "too few random answers yet"
+
+
 @dataclass(frozen=True)
 class Contamination:
-    """The night's estimated anomalous fraction (Horvitz-Thompson, top picks + random share)."""
+    """The night's estimated anomalous fraction (Horvitz-Thompson, top picks + random share),
+    with a 95 % interval that is honest for a few random answers (Clopper-Pearson on the share)."""
 
-    estimate: float
+    estimate: float  # NaN while fewer than MIN_RANDOM_ANSWERS random questions are answered
     se: float
     random_questions: int  # answered questions of the random share behind the estimate
+    random_asked: int = 0  # questions of the random share this night
+    low: float = float("nan")
+    high: float = float("nan")
+
+    @property
+    def too_few(self) -> bool:
+        return self.random_questions < min(MIN_RANDOM_ANSWERS, max(self.random_asked, 1))
 
 
 def night_contamination(ws: Workspace, r: int) -> Contamination | None:
-    """Estimate the anomalous fraction of round ``r`` from its answers, or None without a random share.
+    """Estimate the anomalous fraction of round ``r`` from its answers, or None without a random
+    share; with too few random answers yet, only the counts (``Contamination.too_few``).
 
     The strategy's own picks are counted exactly; the uniform random share stands for the rest
     of the night.  An answer with an anomaly class counts as anomalous; a skipped strategy pick
@@ -353,16 +371,23 @@ def night_contamination(ws: Workspace, r: int) -> Contamination | None:
             return None
         return kind_of.get(a.class_idx) == "anomaly"
 
+    from ahunt.contamination import mixed_design_interval
+
     top = [anomalous(q) for q in questions if q.interest != RANDOM_SHARE]
-    rand = [anomalous(q) for q in questions if q.interest == RANDOM_SHARE]
-    rand = [x for x in rand if x is not None]
+    asked = [q for q in questions if q.interest == RANDOM_SHARE]
     if all(q.strategy == "random" for q in questions) and questions:
-        top, rand = [], [x for x in (anomalous(q) for q in questions) if x is not None]
-    if not rand:
+        top, asked = [], questions
+    if not asked:
         return None
+    rand = [x for x in (anomalous(q) for q in asked) if x is not None]
+    if len(rand) < min(MIN_RANDOM_ANSWERS, len(asked)):
+        nan = float("nan")
+        return Contamination(nan, nan, len(rand), len(asked))
     # skipped random picks are taken as missing at random: the answered ones are the sample
-    estimate, se = mixed_design_fraction([bool(x) for x in top], rand, ws.store.round_size(r))
-    return Contamination(estimate, se, len(rand))
+    top = [bool(x) for x in top]
+    estimate, se = mixed_design_fraction(top, rand, ws.store.round_size(r))
+    low, high = mixed_design_interval(top, rand, ws.store.round_size(r))
+    return Contamination(estimate, se, len(rand), len(asked), low, high)
 
 
 @dataclass(frozen=True)
@@ -403,7 +428,7 @@ def summarise_round(ws: Workspace, r: int, *, complete: bool, retrained: bool) -
     return SessionSummary(
         round=r, complete=complete, answered=len(standing), total=len(ws.log.questions(r)), labels=labels,
         skipped=sum(a.kind == "skip" for a in standing),
-        new_classes=[c.name for c in classes if c.kind == "anomaly" and c.created_round == r],
+        new_classes=[c.name for c in classes if c.kind == "anomaly" and c.created_round == r and not c.retired],
         retrained=retrained, model_version=ws.current_version(), contamination=night_contamination(ws, r),
     )
 

@@ -31,6 +31,7 @@ from typing import Iterable, Iterator, Sequence
 import h5py
 import numpy as np
 
+from ahunt.atomic import disk_problem, require_space
 from ahunt.errors import StoreError
 
 __all__ = ["RoundData", "RoundWriter", "Store", "IdIndex", "ScoreStore", "LazyImages", "ImageBlocks"]
@@ -221,8 +222,13 @@ class Store:
         if mode == "r" and not self.path.exists():
             raise StoreError(f"{self.path}: image store not found")
         try:
+            if mode != "r":
+                require_space(self.path, 0)
             return h5py.File(self.path, mode)
         except OSError as exc:
+            problem = disk_problem(exc) if mode != "r" else None
+            if problem is not None:
+                raise StoreError(f"{self.path}: cannot write to the image store: {problem}; it is unchanged") from None
             raise StoreError(f"{self.path}: cannot open image store ({exc})") from None
 
     def _group(self, f: h5py.File, r: int) -> h5py.Group:
@@ -351,6 +357,11 @@ class RoundWriter:
             self._create(data.images.shape[1:], columns)
         elif columns != self.columns:
             raise StoreError(f"a piece of the round has columns {columns}, the first had {self.columns}")
+        try:  # before HDF5 writes a byte: it must never meet a full disk (see atomic.MARGIN)
+            require_space(self.path, data.images.size * 4 + 64 * len(data))
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot store the round: {disk_problem(exc)} ({exc.strerror}); "
+                             "nothing of it was stored") from None
         n0, n1 = self.count, self.count + len(data)
         for name in ("images", "ids", *columns):
             self.group[name].resize(n1, axis=0)
@@ -403,6 +414,7 @@ class ScoreStore:
         """Replace round ``r``'s entry; False (and nothing changed) if the file is busy."""
         key, staging = f"rounds/{r:04d}", f"staging/{r:04d}"
         try:
+            require_space(self.path, np.asarray(probs).size * 4 + np.asarray(latents).size * 2)
             with h5py.File(self.path, "a") as f:
                 if staging in f:
                     del f[staging]

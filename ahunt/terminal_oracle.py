@@ -157,7 +157,7 @@ def acknowledgement(answer: Answer) -> str:
 
 def legend_keys(classes: Sequence[ClassInfo]) -> dict[str, ClassInfo]:
     """Digit key -> class, for every class a person can answer with (not the reserve)."""
-    answerable = [c for c in classes if c.name != RESERVE and c.kind != "reserve"]
+    answerable = [c for c in classes if c.name != RESERVE and c.kind != "reserve" and not c.retired]
     return {k: c for k, c in zip(_DIGITS, answerable)}
 
 
@@ -223,14 +223,28 @@ class TerminalOracle:
             self.console.print(f"Key {key!r} does nothing here; see the legend.", style="yellow", highlight=False)
 
     def _new_class(self, classes: Sequence[ClassInfo]) -> Answer | None:
-        name = self.keys.line("New anomaly class name (empty to cancel): ").strip()
+        from ahunt.names import check_new_name
+
+        name = " ".join(self.keys.line("New anomaly class name (empty to cancel): ").split())
         if not name:
             return None
         if name.lower() in ("skip", RESERVE):
             self.console.print(f"{name!r} is reserved; choose another name.", style="yellow")
             return None
-        if name in {c.name for c in classes}:
-            return Label(name)  # typed an existing class: label with it rather than fail
+        existing, near, problem = check_new_name(name, classes)
+        if problem:
+            self.console.print(problem, style="yellow", highlight=False)
+            return None
+        if existing is not None:
+            return Label(existing)  # typed an existing class (any case): label with it rather than fail
+        if near is not None:
+            self.console.print(f"{name!r} is close to the existing class {near!r}: press y to create {name!r} "
+                               f"anyway, m to answer {near!r}, any other key to cancel.", style="yellow", highlight=False)
+            key = self.keys.key().lower()
+            if key == "m":
+                return Label(near)
+            if key != "y":
+                return None
         return Label(name, new=True)
 
     def screen(self, q: Question, keymap: dict[str, ClassInfo]) -> Panel:

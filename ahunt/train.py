@@ -8,8 +8,6 @@ night as on the hundredth.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -224,21 +222,29 @@ def score(
 
 
 def save_checkpoint(path: str | Path, model: HuntNet, meta: dict[str, Any]) -> None:
-    """Write {model state, model args, meta} atomically: temp file, fsync, rename."""
+    """Write {model state, model args, meta} atomically: temp file, fsync, rename.
+
+    Serialised in memory first (a checkpoint is a few MB), so that a full disk is an ``OSError``
+    that says so, not torch's "unexpected pos"; it becomes an ``AhuntError`` naming the file.
+    """
+    import io
+
+    from ahunt.atomic import disk_problem, write_bytes_atomic
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"model_state": state, "model_args": model.args.to_dict(), **meta}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, buffer.getvalue())
+    except OSError as exc:
+        problem = disk_problem(exc)
+        if problem is None:
+            raise
+        raise AhuntError(f"{path}: cannot write the checkpoint: {problem}; the previous model stays "
+                         "current and every answer is kept") from None
 
 
 def load_checkpoint(path: str | Path) -> tuple[HuntNet, dict[str, Any]]:

@@ -24,12 +24,15 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import shutil
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
+from ahunt.atomic import disk_problem, umask_mode, write_bytes_atomic
 from ahunt.config import Config, dump_config, load_config
 from ahunt.errors import WorkspaceError
 from ahunt.labelled import LabelledImages, LabelledStore
@@ -57,8 +60,19 @@ class Workspace:
     @classmethod
     def create(cls, root: str | Path, config: Config, initial: RoundData, known: list[str] | None = None) -> "Workspace":
         """Make a new workspace whose round 0 is ``initial`` (which must carry labels)."""
+        with cls.building(root, config, initial, known):
+            pass
+        return cls(root, config)
+
+    @classmethod
+    @contextmanager
+    def building(cls, root: str | Path, config: Config, initial: RoundData,
+                 known: list[str] | None = None) -> Iterator["Workspace"]:
+        """A new workspace, built in a temporary sibling folder and renamed to ``root`` only when
+        the block ends without an error (round 0 trained there too, say), so a full disk or an
+        interrupt never leaves a half-built workspace; the temporary folder is removed then."""
         root = Path(root)
-        if root.exists() and any(root.iterdir()):
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise WorkspaceError(f"{root}: folder exists and is not empty; choose a new workspace path")
         if initial.labels is None:
             raise WorkspaceError("round 0 needs labelled images of the known classes")
@@ -66,13 +80,29 @@ class Workspace:
         outside = sorted(set(initial.labels.tolist()) - set(known))
         if outside:
             raise WorkspaceError(f"round-0 labels {outside} are not among the known classes {known}")
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "checkpoints").mkdir()
-        (root / "config.toml").write_text(dump_config(config), encoding="utf-8")
-        ws = cls(root, config)
-        ws.log.create(known)
-        ws.store.add_round(initial)
-        return ws
+        try:
+            root.parent.mkdir(parents=True, exist_ok=True)
+            building = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
+        except OSError as exc:
+            raise WorkspaceError(f"{root}: cannot create the workspace: {disk_problem(exc) or exc}") from None
+        try:
+            building.chmod(umask_mode(0o777))  # mkdtemp's folder is private; a hunt can be shared
+            (building / "checkpoints").mkdir()
+            (building / "config.toml").write_text(dump_config(config), encoding="utf-8")
+            ws = cls(building, config)
+            ws.log.create(known)
+            ws.store.add_round(initial)
+            yield ws
+            os.replace(building, root)  # onto an empty folder too: a rename, all or nothing
+        except BaseException as exc:
+            shutil.rmtree(building, ignore_errors=True)
+            problem = disk_problem(exc) if isinstance(exc, Exception) else None
+            if problem is not None:
+                raise WorkspaceError(f"{root}: cannot create the workspace: {problem}; nothing was "
+                                     "left behind") from None
+            raise
+        ws.root = root
+        ws.store, ws.scores, ws.log = Store(root / "store.h5"), ScoreStore(root / "scores.h5"), AnswerLog(root / "answers.sqlite")
 
     @classmethod
     def open(cls, root: str | Path) -> "Workspace":
@@ -84,9 +114,12 @@ class Workspace:
 
     def save_config(self, config: Config) -> None:
         """Replace the stored config atomically."""
-        tmp = self.root / "config.toml.tmp"
-        tmp.write_text(dump_config(config), encoding="utf-8")
-        os.replace(tmp, self.root / "config.toml")
+        path = self.root / "config.toml"
+        try:
+            write_bytes_atomic(path, dump_config(config).encode("utf-8"))
+        except OSError as exc:
+            raise WorkspaceError(f"{path}: cannot write the config: {disk_problem(exc) or exc}; "
+                                 "it is unchanged") from None
         self.config = config
 
     # -- locking ----------------------------------------------------------------------------
@@ -94,7 +127,14 @@ class Workspace:
     def lock(self) -> Iterator[None]:
         """Exclusive lock for the duration of a command; a second session gets a clear error."""
         path = self.root / ".lock"
-        with open(path, "a+") as fh:
+        try:
+            fh = open(path, "a+")
+        except OSError as exc:
+            problem = disk_problem(exc)
+            if problem is None:
+                raise
+            raise WorkspaceError(f"{self.root}: this command writes to the workspace, but {problem}") from None
+        with fh:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -103,15 +143,21 @@ class Workspace:
                 raise WorkspaceError(
                     f"{self.root} is in use by {holder}; wait for it to finish (or stop it) and try again"
                 ) from None
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"ahunt process {os.getpid()}")
-            fh.flush()
+            try:  # who holds the lock, for the error above; on a full disk the lock holds without it
+                fh.seek(0)
+                fh.truncate()
+                fh.write(f"ahunt process {os.getpid()}")
+                fh.flush()
+            except OSError:
+                pass
             try:
                 yield
             finally:
-                fh.seek(0)
-                fh.truncate()
+                try:
+                    fh.seek(0)
+                    fh.truncate()
+                except OSError:
+                    pass
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     # -- classes and labels -------------------------------------------------------------------
@@ -119,7 +165,12 @@ class Workspace:
         return self.log.classes()
 
     def class_names(self) -> list[str]:
+        """Every class in output order, retired ones included (outputs keep their index)."""
         return [c.name for c in self.classes()]
+
+    def live_class_names(self) -> list[str]:
+        """The classes that can be asked for and answered with: every class but retired ones."""
+        return [c.name for c in self.classes() if not c.retired]
 
     def labelled_set(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(images, class indices, object ids) of round 0's labels plus every standing label
@@ -160,7 +211,7 @@ class Workspace:
         return LabelledImages(store, np.array(rows, dtype=np.int64)), np.array(labels, dtype=np.int64), ids
 
     def label_counts(self) -> dict[str, tuple[int, int]]:
-        """Per class name: (labelled at round 0, standing label answers), without reading images."""
+        """Per live class name: (labelled at round 0, standing label answers), without reading images."""
         names = self.class_names()
         origin = self.log.index_by_origin()
         initial = {n: 0 for n in names}
@@ -170,14 +221,14 @@ class Workspace:
         for a in self.log.current_labels().values():
             if a.kind == "label":
                 answered[names[a.class_idx]] += 1
-        return {n: (initial[n], answered[n]) for n in names}
+        return {n: (initial[n], answered[n]) for n in self.live_class_names()}
 
     def classes_of_interest(self, r: int | None = None) -> list[str]:
         """Existing classes with an interest weight above 0 at round ``r`` (default: the newest),
-        reserve included, in class order."""
+        reserve included, in class order; retired classes have none."""
         r = self.store.n_rounds() - 1 if r is None else r
         weights = self.config.hunt.interest_for(r)
-        return [name for name in self.class_names() if weights.get(name, 0) > 0]
+        return [name for name in self.live_class_names() if weights.get(name, 0) > 0]
 
     # -- checkpoints --------------------------------------------------------------------------
     def model_id(self, version: int) -> str:

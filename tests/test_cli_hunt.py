@@ -105,6 +105,7 @@ def test_answers_file_and_truth_oracle(hunt_ws, tmp_path):
     result = invoke("label", hunt_ws, "--oracle", "truth")
     assert result.exit_code == 0, result.output
     assert len(standing(hunt_ws)) == 6 and Workspace.open(hunt_ws).current_version() == 1
+    assert "Next night: ahunt ingest" in result.output and "--simulated" in result.output  # not PATH
     # the next night is not ingested yet
     result = invoke("hunt", hunt_ws, "--oracle", "truth")
     assert result.exit_code == 2 and "ahunt ingest" in result.output
@@ -253,15 +254,30 @@ def test_hunt_prints_the_nights_anomalous_fraction(tmp_path, sim_cache, monkeypa
     assert invoke("ingest", ws, "--simulated").exit_code == 0
     result = invoke("hunt", ws, "--oracle", "truth")
     assert result.exit_code == 0, result.output
-    assert "Anomalous fraction of the night ≈" in result.output and "2 uniformly random questions" in result.output
-    assert "nan" not in result.output
+    assert "Anomalous fraction of the night ≈" in result.output and "2 uniformly random answers" in result.output
+    assert "95% interval" in result.output and "nan" not in result.output and "±" not in result.output
     assert (ws / "config.toml").read_text().count("random_share = 0.34") == 1
     from ahunt.report import round_table
 
     header, rows = round_table(Workspace.open(ws))
     column = header.index("anomalous fraction (est.)")
-    assert rows[0][column] == "-" and rows[1][column].endswith("%")
+    assert rows[0][column] == "-" and rows[1][column].endswith("%)")
 
+
+def test_too_few_random_answers_say_so_and_the_hint_only_without_a_random_share(tmp_path, sim_cache, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setenv("AHUNT_CACHE_DIR", str(sim_cache))
+    config = tiny_config()
+    config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, random_share=0.34))
+    path = tmp_path / "c.toml"
+    path.write_text(dump_config(config))
+    ws = tmp_path / "ws"
+    assert invoke("init", ws, "--simulated", "--config", path).exit_code == 0
+    assert invoke("ingest", ws, "--simulated").exit_code == 0
+    result = invoke("hunt", ws, "--keys-from-stdin", input="q")  # quit before any answer
+    assert "too few random answers yet (0 of 2)" in result.output
+    assert "random_share > 0" not in result.output
 
 def test_hunt_without_random_share_says_how_to_get_an_estimate(hunt_ws):
     result = invoke("hunt", hunt_ws, "--oracle", "truth")
@@ -324,3 +340,85 @@ def test_square_brackets_in_names_and_messages_are_printed_as_written(hunt_ws, t
     result = invoke("init", tmp_path / "ws2", "--simulated", "--config", bad)
     assert result.exit_code == 2
     assert "bad [copy].toml: [score] must be a table" in result.output
+
+
+def test_typos_never_become_classes_and_a_typo_class_can_be_merged_away(hunt_ws, tmp_path):
+    """Issue 15, item 1, at the terminal and with `ahunt classes`."""
+    # n Spiral: the existing 'spiral'; n mergr -> a new class; n Merger? close to 'mergr': cancel (x);
+    # n merger again, m: answer 'mergr'; n 7: a legend key, refused; then quit
+    keys = "n\nSpiral\nn\nmergr\nn\nmerger\nx n\nmerger\nm n\n7\nq"
+    result = invoke("hunt", hunt_ws, "--keys-from-stdin", input=keys)
+    assert result.exit_code == 0, result.output
+    assert "'merger' is close to the existing class 'mergr'" in result.output
+    assert "'7' is a key of the legend" in result.output
+    assert "'merger' (did you mean 'mergr'?)" in result.output  # the night's summary lists waiting weights
+    ws = Workspace.open(hunt_ws)
+    assert ws.class_names() == ["elliptical", "spiral", "edge-on", "reserve", "mergr"]
+    names = ws.class_names()
+    assert [names[a.class_idx] for a in ws.log.standing_answers(1)] == ["spiral", "mergr", "mergr"]
+    # the default weights wait for 'merger': listed, with the close class
+    status = invoke("status", hunt_ws)
+    assert "waiting for a class not found yet" in status.output and "'merger' (did you mean 'mergr'?)" in status.output
+    result = invoke("classes", hunt_ws, "--rename", "mergr=Spiral")
+    assert result.exit_code == 2 and "--merge mergr=spiral" in result.output
+    result = invoke("classes", hunt_ws, "--remove", "mergr")
+    assert result.exit_code == 2 and "2 standing labels" in result.output
+    result = invoke("classes", hunt_ws, "--merge", "MERGR=spiral")
+    assert result.exit_code == 0, result.output
+    assert "2 answers moved" in result.output and "Retired" in result.output
+    ws = Workspace.open(hunt_ws)
+    assert [names[a.class_idx] for a in ws.log.standing_answers(1)] == ["spiral"] * 3
+    assert [r[3] for r in ws.log.history()] == ["label"] * 3 + ["retract", "label"] * 2
+    result = invoke("classes", hunt_ws, "--remove", "mergr")
+    assert result.exit_code == 0 and "Removed 'mergr'" in result.output
+
+
+def test_answers_file_refuses_legend_digits_and_near_names(hunt_ws, tmp_path):
+    invoke("hunt", hunt_ws, "--keys-from-stdin", input="q")
+    q = [x.object_id for x in Workspace.open(hunt_ws).log.questions(1)]
+    answers = tmp_path / "answers.csv"
+    answers.write_text(f"id,label\n{q[0]},Spiral\n{q[1]},5\n{q[2]},edge on\n{q[3]},SKIP\n")
+    result = invoke("label", hunt_ws, "--answers", answers)
+    assert result.exit_code == 2
+    assert "line 3: '5' is a key of the labelling screen" in result.output
+    assert "line 4: 'edge on' would create a new class, but it is close to 'edge-on'" in result.output
+    assert standing(hunt_ws) == []  # nothing of the file was recorded
+    answers.write_text(f"id,label\n{q[0]},Spiral\n{q[1]},Merger\n{q[2]},merger\n{q[3]},SKIP\n")
+    result = invoke("label", hunt_ws, "--answers", answers)
+    assert result.exit_code == 0, result.output
+    ws = Workspace.open(hunt_ws)
+    names = ws.class_names()
+    assert names == ["elliptical", "spiral", "edge-on", "reserve", "Merger"]
+    assert [names[a.class_idx] if a.class_idx is not None else "skip" for a in ws.log.standing_answers(1)] == \
+        ["spiral", "Merger", "Merger", "skip"]
+
+
+def test_init_lets_weights_wait_for_classes_not_found_yet(tmp_path):
+    """Issue 13: a config's weight for an anomaly class not found yet waits for it (and is
+    listed, with a hint when it looks like a typo); a config with no weight for any class the
+    hunt starts with is refused."""
+    rng = np.random.default_rng(0)
+    known = tmp_path / "known.npz"
+    np.savez(known, images=rng.random((40, 20, 20), dtype=np.float32), labels=np.array(["3", "8"] * 20))
+    config = tmp_path / "c.toml"
+    text = dump_config(tiny_config())
+    config.write_text(text.replace("merger = 0.5", '"5" = 0.3\nrezerve = 0.2'))
+    result = invoke("init", tmp_path / "ws", "--known", known, "--config", config)
+    assert result.exit_code == 0, result.output
+    assert "waiting for a class not found yet" in result.output
+    assert "'5'" in result.output and "'rezerve' (did you mean 'reserve'?)" in result.output
+    result = invoke("interest", tmp_path / "ws")
+    assert "'rezerve' (did you mean 'reserve'?)" in result.output
+    config.write_text(text.replace("reserve = 0.5\nmerger = 0.5", "merger = 1.0"))
+    result = invoke("init", tmp_path / "ws2", "--known", known, "--config", config)
+    assert result.exit_code == 2 and "no interest weight > 0 for a class the hunt starts with" in result.output
+    assert not (tmp_path / "ws2").exists()
+
+
+def test_an_emptied_workspace_config_is_refused(hunt_ws):
+    (hunt_ws / "config.toml").write_text("")
+    for command in ("status", "ingest"):
+        result = invoke(command, hunt_ws, *(["--simulated"] if command == "ingest" else []))
+        assert result.exit_code == 2 and "config.toml: the config file is empty" in result.output
+    (hunt_ws / "config.toml").write_text("\n")
+    assert invoke("hunt", hunt_ws, "--oracle", "truth").exit_code == 2

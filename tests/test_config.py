@@ -13,9 +13,13 @@ def test_demo_config_file_equals_builtin_defaults():
     assert load_config(ROOT / "configs" / "demo.toml") == Config()
 
 
-def test_empty_file_gives_defaults(tmp_path):
+@pytest.mark.parametrize("text", ["", "\n  \n", "# only a comment\n"])
+def test_an_empty_file_is_refused(tmp_path, text):
     path = tmp_path / "empty.toml"
-    path.write_text("")
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="empty.toml: the config file is empty"):
+        load_config(path)
+    path.write_text("seed = 0\n")  # one setting is enough: the rest are the defaults
     assert load_config(path) == Config()
 
 

@@ -102,3 +102,28 @@ def test_mixed_design_is_unbiased():
     out = [mixed_design_fraction(y[top], y[rng.choice(rest, 10, replace=False)], len(y)) for _ in range(REPS)]
     est, ses = zip(*out)
     _check_unbiased(est, ses, y.mean())
+
+
+# -- an honest interval for a few random answers (issue 15) -----------------------------------
+def test_clopper_pearson_hand_values_and_coverage():
+    from ahunt.contamination import clopper_pearson
+
+    assert clopper_pearson(0, 2) == pytest.approx((0.0, 1 - 0.025 ** 0.5))  # 0 of 2: up to 84 %
+    assert clopper_pearson(2, 2) == pytest.approx((0.025 ** 0.5, 1.0))
+    low, high = clopper_pearson(3, 10)
+    assert low == pytest.approx(0.0667, abs=1e-4) and high == pytest.approx(0.6525, abs=1e-4)
+    rng = np.random.default_rng(0)
+    for p in (0.02, 0.1, 0.4):
+        for m in (2, 5, 20):
+            x = rng.binomial(m, p, size=2000)
+            covered = [lo <= p <= hi for lo, hi in (clopper_pearson(int(k), m) for k in x)]
+            assert np.mean(covered) >= 0.94
+
+
+def test_mixed_design_interval_counts_the_top_exactly_and_scales_the_rest():
+    from ahunt.contamination import mixed_design_interval
+
+    # 4 of 8 top picks anomalous, 0 of 2 random answers, 1000 objects: at least 4, at most 4 + 992 * 0.84
+    low, high = mixed_design_interval([1, 1, 1, 1, 0, 0, 0, 0], [0, 0], 1000)
+    assert low == pytest.approx(0.004) and high == pytest.approx((4 + 992 * (1 - 0.025 ** 0.5)) / 1000)
+    assert mixed_design_interval([1, 0], [1, 0], 4) == (0.5, 0.5)  # the whole rest asked: exact

@@ -241,3 +241,48 @@ def test_npy_rows_are_read_without_loading_the_file(tmp_path):
     (tmp_path / "short.npy").write_bytes((tmp_path / "a.npy").read_bytes()[:-8])
     with pytest.raises(InputError, match="shorter"):
         _NpyRows(tmp_path / "short.npy")[0:5]
+
+
+# -- small input checks (issue 15) --------------------------------------------------------------
+def test_a_one_pixel_png_is_too_small_not_three_dimensional(tmp_path):
+    import matplotlib.image as mpimg
+
+    folder = tmp_path / "night"
+    folder.mkdir()
+    mpimg.imsave(folder / "dot.png", np.zeros((1, 1)), cmap="gray")
+    with pytest.raises(StoreError, match=r"dot.png: image of 1x1 pixels is too small; the minimum is 2x2"):
+        read_batch(folder, image_size=8, channels=1)
+
+
+def test_complex_arrays_are_refused(tmp_path):
+    np.save(tmp_path / "night.npy", np.ones((3, 8, 8), dtype=np.complex64))
+    with pytest.raises(StoreError, match="night.npy: 'images' are complex numbers"):
+        read_batch(tmp_path / "night.npy", image_size=8, channels=1)
+
+
+def test_five_planes_are_refused_as_for_fits_and_averaging_says_so(tmp_path):
+    import warnings
+
+    from ahunt.errors import AhuntWarning
+
+    np.save(tmp_path / "five.npy", np.zeros((3, 16, 16, 5), dtype=np.float32))
+    with pytest.raises(StoreError, match=r"five.npy: 'images' of shape \(16, 16, 5\) have 5 planes"):
+        read_batch(tmp_path / "five.npy", image_size=8, channels=1)
+    with pytest.raises(StoreError, match="have 5 planes"):
+        to_model_input(np.zeros((2, 16, 16, 5)), image_size=8, channels=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        x = to_model_input(np.ones((2, 16, 16, 3)), image_size=8, channels=1)
+    assert x.shape == (2, 1, 8, 8)
+    assert [str(w.message) for w in caught if w.category is AhuntWarning] == [
+        "images with 3 bands are averaged to grey for this hunt's 1-channel model ([model] channels = 3 keeps colour)"]
+
+
+def test_a_refused_folder_names_every_bad_file(tmp_path):
+    folder = tmp_path / "night"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"bad{i}.png").write_bytes(b"not a png")
+    with pytest.raises(StoreError) as info:
+        read_batch(folder, image_size=8, channels=1, report=True)
+    assert "skipped 6" in str(info.value) and all(f"bad{i}.png" in str(info.value) for i in range(6))

@@ -112,3 +112,60 @@ def test_log_from_another_schema_version_is_refused(log):
     conn.close()
     with pytest.raises(WorkspaceError, match="schema version 0"):
         log.classes()
+
+
+# -- class names: case, typos, merges (issue 15) ----------------------------------------------
+def test_class_names_match_ignoring_case_and_spaces(log):
+    log.record(round=1, object_id="a", kind="label", class_name="  Spiral ", oracle="t")
+    assert log.current_labels()["a"].class_idx == 1
+    with pytest.raises(WorkspaceError, match="already exists"):
+        log.record(round=1, object_id="b", kind="label", class_name="SPIRAL", new_class=True, oracle="t")
+    assert [c.name for c in log.classes()] == ["elliptical", "spiral", "reserve"]
+    with pytest.raises(WorkspaceError, match="already exists.*--merge"):
+        log.rename_class("elliptical", "Spiral")
+    log.rename_class("spiral", "Spiral")  # a class may change its own case
+    assert log.classes()[1].name == "Spiral"
+
+
+def test_a_class_whose_creating_answer_is_undone_retires_and_comes_back(log):
+    log.record(round=1, object_id="a", kind="label", class_name="merger", new_class=True, oracle="t")
+    assert not log.classes()[-1].retired
+    log.retract_last(1, oracle="t")
+    merger = log.classes()[-1]
+    assert merger.name == "merger" and merger.retired
+    assert not any(c.retired for c in log.classes()[:-1])  # the reserve has no labels but never retires
+    log.record(round=1, object_id="b", kind="label", class_name="Merger", new_class=True, oracle="t")
+    assert [c.name for c in log.classes()] == ["elliptical", "spiral", "reserve", "merger"]
+    assert not log.classes()[-1].retired and log.current_labels()["b"].class_idx == 3
+
+
+def test_merge_moves_every_answer_and_keeps_the_history(log):
+    log.record(round=1, object_id="a", kind="label", class_name="Spiral2", new_class=True, oracle="t")
+    log.record(round=2, object_id="b", kind="label", class_name="spiral2", oracle="t")
+    log.record(round=2, object_id="c", kind="label", class_name="elliptical", oracle="t")
+    before = log.history()
+    assert log.merge_class("SPIRAL2", "spiral") == ("Spiral2", "spiral", 2)
+    labels = log.current_labels()
+    assert {o: a.class_idx for o, a in labels.items()} == {"a": 1, "b": 1, "c": 0}
+    assert (labels["a"].round, labels["b"].round) == (1, 2)
+    assert log.history()[: len(before)] == before  # nothing rewritten, only appended
+    assert [r[3] for r in log.history()[len(before):]] == ["retract", "label", "retract", "label"]
+    assert log.classes()[-1].retired
+    with pytest.raises(WorkspaceError, match="nothing to merge"):
+        log.merge_class("Spiral2", "spiral")
+    with pytest.raises(WorkspaceError, match="known class"):
+        log.merge_class("spiral", "elliptical")
+    with pytest.raises(WorkspaceError, match="no class named 'lens'"):
+        log.merge_class("lens", "spiral")
+
+
+def test_remove_only_a_class_without_standing_labels(log):
+    log.record(round=1, object_id="a", kind="label", class_name="merger", new_class=True, oracle="t")
+    with pytest.raises(WorkspaceError, match="1 standing label; move them first with --merge"):
+        log.check_removable("merger")
+    with pytest.raises(WorkspaceError, match="known class"):
+        log.check_removable("spiral")
+    with pytest.raises(WorkspaceError, match="reserve"):
+        log.check_removable("reserve")
+    log.retract_last(1, oracle="t")
+    assert log.check_removable("MERGER").name == "merger"

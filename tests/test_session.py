@@ -262,7 +262,7 @@ def test_night_contamination_from_a_random_share(tmp_path, sim_cache):
     r = ws.store.add_round(data)
     questions = prepare_questions(ws, r)
     assert sum(q.interest == RANDOM_SHARE for q in questions) == 2
-    assert night_contamination(ws, r) is None  # nothing answered yet
+    assert night_contamination(ws, r).too_few  # nothing answered yet
     ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False)
     c = night_contamination(ws, r)
     truth = dict(zip(data.ids, data.truth))
@@ -272,7 +272,7 @@ def test_night_contamination_from_a_random_share(tmp_path, sim_cache):
     n, k = len(data.ids), len(questions) - 2
     assert c.random_questions == 2
     assert c.estimate == pytest.approx((top + (n - k) * np.mean(rand)) / n)
-    assert c.se >= 0
+    assert c.se >= 0 and c.low <= c.estimate <= c.high
 
 
 def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_path, sim_cache, monkeypatch):
@@ -327,3 +327,44 @@ def torch_cpu():
     import torch
 
     return torch.device("cpu")
+
+
+def test_a_merged_class_gets_no_questions_and_leaves_the_head_at_the_next_retrain(tmp_path, sim_cache):
+    """Issue 15: a typo class ('Spiral2') merged into 'spiral' stops drawing questions and
+    probability; a class that is named again gets its output back."""
+    import dataclasses
+
+    from ahunt.session import score_round
+    from ahunt.train import load_checkpoint
+
+    config = tiny_config()
+    config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, interest={"reserve": 0.5, "typo": 0.5}))
+    ws, survey = _workspace(tmp_path, sim_cache, config)
+    train_initial(ws)
+    for night in (1, 2, 3):
+        ws.store.add_round(survey.load(night))
+    prepare_questions(ws, 1)
+    # the first answer creates 'typo'; the rest say spiral
+    answers = [Label("typo", new=True)] + [Label("spiral")] * (ws.config.hunt.questions - 1)
+    assert ask(ws, 1, Scripted(answers), with_images=False).complete
+    retrain(ws, 1)
+    typo = ws.class_names().index("typo")
+    assert any(q.interest == "typo" for q in prepare_questions(ws, 2))  # alive: it gets questions
+    ws.log.merge_class("typo", "spiral")
+    assert ws.classes()[typo].retired and "typo" not in ws.classes_of_interest()
+    assert "typo" not in ws.label_counts()
+    assert ask(ws, 2, Scripted([Label("spiral")] * ws.config.hunt.questions), with_images=False).complete
+    retrain(ws, 2)
+    probs, _, names, version = score_round(ws, 3)
+    assert version == 2 and names[typo] == "typo"
+    assert probs[:, typo].max() < 1e-6  # silenced: out of the head, index kept
+    assert not any(q.interest == "typo" for q in prepare_questions(ws, 3))
+    # named again, it comes back with a fresh output
+    ws.log.record(round=3, object_id=ws.log.questions(3)[0].object_id, kind="label", class_name="Typo",
+                  new_class=True, oracle="t")
+    assert not ws.classes()[typo].retired
+    assert load_checkpoint(ws.checkpoint_path(2))[1]["retired"] == [typo]
+    answers = [Label("spiral")] * (ws.config.hunt.questions - 1)
+    assert ask(ws, 3, Scripted(answers), with_images=False).complete
+    retrain(ws, 3)
+    assert score_round(ws, 3)[0][:, typo].max() > 1e-3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sqlite3
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,6 +69,18 @@ def handle_errors(func):
         except AhuntError as exc:
             err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)  # paths must stay whole
             raise typer.Exit(2) from None
+        except (OSError, sqlite3.Error, RuntimeError) as exc:
+            # A full or read-only disk reached from a path the library does not wrap (a figure, a
+            # cache): one line that says so, not a traceback.  Anything else is a bug: re-raised.
+            from ahunt.atomic import disk_problem
+
+            problem = disk_problem(exc)
+            if problem is None:
+                raise
+            where = f" ({exc.filename})" if isinstance(exc, OSError) and exc.filename else ""
+            err.print(f"[bold red]error:[/] cannot write{escape(where)}: {escape(problem)}; files already "
+                      "complete are kept", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             # Every write is atomic (answers, rounds, checkpoints), so an interrupt leaves the last
             # complete state: say so instead of a traceback.
@@ -104,6 +117,19 @@ def _with_overrides(config: Config, **changes) -> Config:
     return dataclasses.replace(config, **top).validate()
 
 
+
+
+def waiting_line(weights, live_names) -> str | None:
+    """One line naming the interest weights that wait for a class not found yet (with a
+    "did you mean" where the name is close to a class), or None when every weight has its class."""
+    from ahunt.names import waiting_weights
+
+    waiting = waiting_weights([k for k, w in weights.items() if w > 0], live_names)
+    if not waiting:
+        return None
+    parts = [repr(name) + (f" (did you mean {close!r}?)" if close else "") for name, close in waiting]
+    return ("Interest weights waiting for a class not found yet (they get no questions until an answer "
+            "creates it): " + ", ".join(parts) + ".")
 
 
 # Commands that score whole rounds can send the work to a Dask cluster for this run only.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ahunt.cli._app import DaskOption, app, err, handle_errors, open_workspace, out, progress_bars
+from ahunt.cli._app import DaskOption, app, err, handle_errors, open_workspace, out, progress_bars, waiting_line
 from ahunt.config import Config, load_config
 from ahunt.errors import AhuntError
 from ahunt.workspace import Workspace
@@ -48,7 +47,6 @@ def init(
     """
     from ahunt.cli.data import print_skipped
     from ahunt.labels import RESERVE
-    from ahunt.query import validate_interest
     from ahunt.session import train_initial
     from ahunt.sources.files import read_labelled
     from ahunt.sources.simulated import SimulatedSurvey
@@ -64,16 +62,12 @@ def init(
     if simulated:
         with progress_bars() as track:
             initial = SimulatedSurvey(config.survey, image_size=config.model.image_size).load(0, track=track)
-        names = [*config.survey.initial, RESERVE, *config.survey.nightly, *config.survey.late]
+        names = [*config.survey.initial, RESERVE]
     else:
-        from ahunt.sources.galaxy10 import GALAXY10_CLASSES, is_galaxy10
-
         with progress_bars() as track:
             initial, skipped = read_labelled(known, image_size=config.model.image_size, channels=config.model.channels,
                                              report=True, data_config=config.data, classes=classes, track=track)
         names = [*dict.fromkeys(initial.labels.tolist()), RESERVE]
-        if Path(known).is_file() and is_galaxy10(known):
-            names += list(GALAXY10_CLASSES)  # the other classes may be found; weights may wait for them
         if config_path is None:
             # The built-in weights name the demo's classes; a new hunt starts by looking for anything new.
             # A small labelled set would get only a few optimizer steps per epoch: ask for enough.
@@ -86,10 +80,16 @@ def init(
         # Two of ten questions uniformly random, so every night's anomalous fraction can be
         # estimated without bias (the demo keeps the paper's pure strategies: random_share 0).
         config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, random_share=0.2))
-    validate_interest(config.hunt.interest, list(dict.fromkeys(names)))
+    # Weights may wait for classes not found yet (the shipped configs and Galaxy10 name the
+    # anomalies they hunt for), but a class the hunt has from round 0 on must have one.
+    if not any(config.hunt.interest.get(n, 0) > 0 for n in names):
+        raise AhuntError(f"no interest weight > 0 for a class the hunt starts with ({', '.join(names)}), so the "
+                         f"first night would have no question to ask; give one a weight, e.g. {RESERVE} = 1.0")
     known_names = list(config.survey.initial) if simulated else None
-    ws = Workspace.create(workspace, config, initial, known=known_names)
-    with ws.lock(), progress_bars() as track:
+    # Built in a temporary sibling folder, renamed into place once round 0 is trained: a full
+    # disk or Ctrl-C leaves no half-built workspace behind.
+    with Workspace.building(workspace, config, initial, known=known_names) as ws, ws.lock(), \
+            progress_bars() as track:
         losses = train_initial(ws, track=track)
     counts = {}
     for label in initial.labels.tolist():
@@ -98,6 +98,9 @@ def init(
               + ", ".join(f"{escape(k)} {v}" for k, v in counts.items()) + f"; plus the '{RESERVE}' class for anything new.")
     print_skipped(skipped, known)
     out.print(f"Round-0 model trained (final loss {losses[-1]:.3f}).")
+    line = waiting_line(config.hunt.interest, ws.live_class_names())
+    if line:
+        out.print(line, soft_wrap=True, markup=False)
     source = "--simulated" if simulated else "NIGHT_PATH"
     out.print(f"Next: [bold]ahunt ingest {escape(str(workspace))} {source}[/], then [bold]ahunt hunt {escape(str(workspace))}[/].")
 
@@ -164,7 +167,9 @@ def _oracle(ws: Workspace, oracle: str, answers: Optional[Path], keys_from_stdin
     from ahunt.terminal_oracle import StreamKeys, TerminalKeys, TerminalOracle
 
     if answers is not None:
-        return AnswersFileOracle.from_csv(answers)
+        chosen = AnswersFileOracle.from_csv(answers)
+        chosen.check(ws.classes())  # a bad file is refused before the night's questions are even chosen
+        return chosen
     if oracle == "truth":
         r = round_to_hunt(ws)
         data = ws.store.load_round(r, images=False)
@@ -192,15 +197,20 @@ def _summary_table(s) -> Table:
     return table
 
 
-def _contamination_line(s) -> str:
-    if s.contamination is None:
+def _contamination_line(s, random_share: float) -> str:
+    c = s.contamination
+    if c is None:
+        if random_share > 0:
+            return "Anomalous fraction of the night: no estimate (this night's questions had no random share)."
         return ("Anomalous fraction of the night: no estimate (set [hunt] random_share > 0 in the hunt's "
                 "config.toml to mix in random questions).")
-    c = s.contamination
+    if c.too_few:
+        return (f"Anomalous fraction of the night: too few random answers yet ({c.random_questions} of "
+                f"{c.random_asked}) for an estimate.")
     n = c.random_questions
-    spread = f" ± {c.se:.1%}" if math.isfinite(c.se) else " (no uncertainty from a single random answer)"
-    return (f"Anomalous fraction of the night ≈ {c.estimate:.1%}{spread} (importance-weighted: the strategy's "
-            f"picks counted exactly, {n} uniformly random question{'s' if n != 1 else ''} standing for the rest).")
+    return (f"Anomalous fraction of the night ≈ {c.estimate:.1%} (95% interval {c.low:.1%} to {c.high:.1%}: "
+            f"the strategy's picks counted exactly, {n} uniformly random answer{'s' if n != 1 else ''} "
+            "standing for the rest).")
 
 
 def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,
@@ -243,12 +253,22 @@ def _run_session(workspace: Path, oracle: str, answers: Optional[Path], neighbou
                 retrain(ws, r, track=track)
             summary = summarise_round(ws, r, complete=True, retrained=True)
     out.print(_summary_table(summary))
-    out.print(_contamination_line(summary), soft_wrap=True, markup=False)
+    out.print(_contamination_line(summary, ws.config.hunt.random_share), soft_wrap=True, markup=False)
+    line = waiting_line(ws.config.hunt.interest_for(summary.round), ws.live_class_names())
+    if line:
+        out.print(line, soft_wrap=True, markup=False)
     if not summary.complete:
         out.print(f"{summary.total - summary.answered} questions left; resume with [bold]ahunt label {escape(str(workspace))}[/] "
                   f"(or retrain now with [bold]ahunt train {escape(str(workspace))}[/]).")
     else:
-        out.print(f"Next night: [bold]ahunt ingest {escape(str(workspace))} PATH[/]")
+        out.print(f"Next night: [bold]ahunt ingest {escape(str(workspace))} {_night_source(ws)}[/]")
+
+
+def _night_source(ws: Workspace) -> str:
+    """What to give `ahunt ingest` for the next night: --simulated for a simulated hunt."""
+    from ahunt.sources.simulated import is_simulated_hunt
+
+    return "--simulated" if is_simulated_hunt(ws.store) else "PATH"
 
 
 # hunt and label take the same options

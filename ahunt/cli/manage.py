@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ahunt.cli._app import app, handle_errors, out
+from ahunt.cli._app import app, handle_errors, out, waiting_line
 from ahunt.errors import AhuntError
 from ahunt.workspace import Workspace
 
@@ -51,25 +51,43 @@ def interest(
     ws = Workspace.open(workspace)
     cfg = ws.config
     if weights:
-        new = _parse_weights(weights)
-        validate_interest(new, ws.class_names())
+        from ahunt.names import find_name
+
+        names = ws.live_class_names()
+        # 'Merger=0.5' sets the weight of 'merger': names match ignoring case, as answers do
+        new = {find_name(k, names) or k: w for k, w in _parse_weights(weights).items()}
+        validate_interest(new, names)
         with ws.lock():
             ws.save_config(dataclasses.replace(cfg, hunt=dataclasses.replace(cfg.hunt, interest=new)))
         cfg = ws.config
-    live = {k: v for k, v in cfg.hunt.interest.items() if k in ws.class_names()}
+    names = ws.live_class_names()
+    live = {k: v for k, v in cfg.hunt.interest.items() if k in names}
     quota = split_quota(live, cfg.hunt.questions) if any(v > 0 for v in live.values()) else {}
     table = Table(title=f"interest weights ({cfg.hunt.questions} questions a night, strategy '{escape(cfg.hunt.strategy)}')",
                   title_justify="left", show_edge=False)
     table.add_column("class")
     table.add_column("weight", justify="right")
     table.add_column("questions a night", justify="right")
-    for name in ws.class_names():
+    for name in names:
         w = cfg.hunt.interest.get(name, 0.0)
         table.add_row(escape(name), f"{w:g}", str(quota.get(name, 0)))
-    waiting = [k for k in cfg.hunt.interest if k not in ws.class_names()]
     out.print(table)
-    if waiting:
-        out.print(f"Weights waiting for classes not found yet: {escape(', '.join(waiting))}.")
+    line = waiting_line(cfg.hunt.interest, names)
+    if line:
+        out.print(escape(line), soft_wrap=True)
+
+
+def _move_weight(ws: Workspace, source: str, target: str) -> str:
+    """A merged class's interest weight goes to its target, unless the target has its own."""
+    weights = dict(ws.config.hunt.interest)
+    if source not in weights:
+        return ""
+    w = weights.pop(source)
+    note = f" Its interest weight {w:g} was dropped ({target!r} keeps its {weights[target]:g})."
+    if target not in weights:
+        weights[target], note = w, f" Its interest weight {w:g} now belongs to {target!r}."
+    ws.save_config(dataclasses.replace(ws.config, hunt=dataclasses.replace(ws.config.hunt, interest=weights)))
+    return note
 
 
 @app.command()
@@ -77,12 +95,28 @@ def interest(
 def classes(
     workspace: Path = typer.Argument(..., help="The hunt's folder."),
     rename: Optional[List[str]] = typer.Option(None, "--rename", help="OLD=NEW renames a class (answers keep pointing at it)."),
+    merge: Optional[List[str]] = typer.Option(None, "--merge", help="A=B moves every answer of anomaly class A to B (the log keeps both); A leaves the network at the next retrain."),
+    remove: Optional[List[str]] = typer.Option(None, "--remove", help="Remove an anomaly class that has no standing labels (e.g. after its answers were undone or merged)."),
 ) -> None:
-    """List the classes with their labelled counts, or rename one.
+    """List the classes with their labelled counts; rename, merge or remove one.
 
-    Example: ahunt classes my-hunt --rename merger=interacting
+    Example: ahunt classes my-hunt --merge Spiral=spiral
     """
     ws = Workspace.open(workspace)
+    for pair in merge or []:
+        source, sep, target = (part.strip() for part in pair.partition("="))
+        if not sep or not source or not target:
+            raise AhuntError(f"{pair!r}: write a merge as A=B (A's answers move to B)")
+        with ws.lock():
+            source, target, moved = ws.log.merge_class(source, target)
+            note = _move_weight(ws, source, target)
+        out.print(escape(f"Merged {source!r} into {target!r}: {moved} answer{'s' if moved != 1 else ''} moved (the "
+                         f"log keeps the originals); {source!r} leaves the network at the next retrain.{note}"))
+    for name in remove or []:
+        with ws.lock():
+            c = ws.log.check_removable(name.strip())
+        out.print(escape(f"Removed {c.name!r}: it has no labels, gets no questions, and leaves the network at the "
+                         "next retrain. An answer naming it again would bring it back."))
     for pair in rename or []:
         old, sep, new = pair.partition("=")
         if not sep:
@@ -102,8 +136,12 @@ def classes(
 
     key_of = {c.name: k for k, c in legend_keys(ws.classes()).items()}
     for c in ws.classes():
-        table.add_row(key_of.get(c.name, "-"), escape(c.name), c.kind, str(c.created_round), str(counts[c.name]))
+        if not c.retired:
+            table.add_row(key_of.get(c.name, "-"), escape(c.name), c.kind, str(c.created_round), str(counts[c.name]))
     out.print(table)
+    retired = [c.name for c in ws.classes() if c.retired]
+    if retired:
+        out.print("Retired (no labels left; an answer naming one brings it back): " + escape(", ".join(retired)) + ".")
 
 
 @app.command()
@@ -135,10 +173,15 @@ def status(workspace: Path = typer.Argument(..., help="The hunt's folder.")) -> 
     out.print("Labelled: " + escape(", ".join(f"{k} {v}" for k, v in counts.items())))
     out.print(f"Current model: {'round ' + str(version) if version is not None else 'none (run ahunt train)'}; "
               f"strategy '{ws.config.hunt.strategy}', {ws.config.hunt.questions} questions a night.")
+    line = waiting_line(ws.config.hunt.interest_for(ws.store.n_rounds() - 1), ws.live_class_names())
+    if line:
+        out.print(escape(line), soft_wrap=True)
     if pending_round is not None:
         left = len(ws.log.questions(pending_round)) - len(ws.log.standing_answers(pending_round))
         out.print(f"Pending: {left} questions of round {pending_round}; resume with [bold]ahunt label {escape(str(workspace))}[/].")
     elif version is not None and version + 1 < ws.store.n_rounds():
         out.print(f"Next: round {version + 1} is waiting; run [bold]ahunt hunt {escape(str(workspace))}[/].")
     else:
-        out.print(f"Next: add a night with [bold]ahunt ingest {escape(str(workspace))} PATH[/].")
+        from ahunt.cli.hunt import _night_source
+
+        out.print(f"Next: add a night with [bold]ahunt ingest {escape(str(workspace))} {_night_source(ws)}[/].")

@@ -26,13 +26,14 @@ folder or catalogue with nothing usable.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ahunt.errors import StoreError
+from ahunt.errors import AhuntWarning, StoreError
 from ahunt.store import RoundData
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,10 +84,18 @@ def to_model_input(images: np.ndarray, *, image_size: int, channels: int, source
     import torch.nn.functional as F
 
     x = np.asarray(images)
+    if np.iscomplexobj(x):
+        raise InputError(f"{source}: images are complex numbers ({x.dtype}); ahunt reads real-valued images "
+                         "(save np.abs(images) or images.real instead)")
     if x.ndim == 3:
         x = x[:, None]
-    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+    elif x.ndim == 4 and x.shape[1] > 4 and x.shape[-1] <= 4:
         x = np.moveaxis(x, -1, 1)
+    elif x.ndim == 4 and x.shape[1] > 4:
+        # As for a FITS cube of 5 planes: guessing which bands to keep would change the science.
+        raise InputError(f"{source}: images of shape {x.shape[1:]} have {x.shape[-1]} planes; ahunt reads 1 "
+                         "(grey), 2-3 (bands, e.g. g r z) or 4 (RGBA) planes per image; keep the bands you want "
+                         "first, e.g. images[..., [1, 2, 3]]")
     elif x.ndim != 4:
         raise InputError(f"{source}: images must be (N, H, W) or (N, H, W, C); got shape {x.shape}")
     if x.shape[0] and min(x.shape[2:]) < 1:
@@ -101,6 +110,9 @@ def to_model_input(images: np.ndarray, *, image_size: int, channels: int, source
     if x.shape[1] != channels:
         # grey <-> colour: replicate grey, or average the bands to grey (then replicate for RGB)
         if x.shape[1] != 1:
+            what = ("for this hunt's 1-channel model ([model] channels = 3 keeps colour)" if channels == 1 else
+                    f"then copied to the model's {channels} channels (only 1 or 3 bands map onto them directly)")
+            warnings.warn(f"images with {x.shape[1]} bands are averaged to grey {what}", AhuntWarning, stacklevel=2)
             x = x.mean(axis=1, keepdims=True)
         if channels != 1:
             x = np.repeat(x, channels, axis=1)
@@ -137,8 +149,11 @@ def _read_image(path: Path) -> np.ndarray:
         img = mpimg.imread(path)
     except Exception as exc:  # PIL raises several kinds for corrupt files
         raise InputError(f"{path}: cannot read image ({exc})") from None
-    if img.ndim not in (2, 3) or min(img.shape[:2]) < 2:
+    if img.ndim not in (2, 3):
         raise InputError(f"{path}: not a 2-D image (shape {img.shape})")
+    if min(img.shape[:2]) < 2:
+        raise InputError(f"{path}: image of {img.shape[1]}x{img.shape[0]} pixels is too small; the minimum is "
+                         "2x2 (each image is resized to [model] image_size)")
     if img.dtype != np.uint8:
         img = (np.clip(img, 0, 1) * 255).astype(np.uint8)  # matplotlib gives PNG as float
     if img.ndim == 3 and img.shape[-1] == 4:
@@ -233,8 +248,16 @@ def _iter_items(items: list[_Item], *, source: Path, labelled: bool, image_size:
     if kept:
         yield take()
     elif not yielded:
-        detail = f"; skipped {len(skipped)}: " + "; ".join(f"{f}: {r}" for f, r in skipped[:3]) if skipped else ""
-        raise InputError(f"{source}: no readable images{detail}")
+        raise InputError(f"{source}: no readable images{_skipped_detail(skipped)}")
+
+
+def _skipped_detail(skipped: Sequence[tuple[str, str]], limit: int = 20) -> str:
+    """'; skipped 6: a.png: why; b.png: why; ...' naming every file up to ``limit``, then a count."""
+    if not skipped:
+        return ""
+    named = "; ".join(f"{f}: {why}" for f, why in skipped[:limit])
+    more = f"; and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return f"; skipped {len(skipped)}: {named}{more}"
 
 
 # -- folders -------------------------------------------------------------------------------
@@ -306,8 +329,7 @@ def _stream_catalogue(path: Path, *, labelled: bool, image_size: int, channels: 
             raise InputError(f"{r.path}: {problem} (catalogue {path}, id {r.id!r})")
         skipped.append((str(r.path), f"{problem} (id {r.id!r})"))
     if not items:
-        detail = "; ".join(f"{f}: {why}" for f, why in skipped[:3])
-        raise InputError(f"{path}: no readable images listed" + (f"; {detail}" if detail else ""))
+        raise InputError(f"{path}: no readable images listed{_skipped_detail(skipped)}")
     return StreamResult(_iter_items(items, source=path, labelled=labelled, image_size=image_size, channels=channels,
                                     config=config, report=report, skipped=skipped, track=track), skipped)
 
@@ -405,6 +427,13 @@ def _array_pieces(path: Path, columns: dict, *, labelled: bool, image_size: int,
     images = columns["images"]
     if images.ndim not in (3, 4):
         raise InputError(f"{path}: 'images' must be (N, H, W) or (N, H, W, C); got shape {images.shape}")
+    if np.dtype(images.dtype).kind == "c":  # before any cleaning, which would drop the imaginary part
+        raise InputError(f"{path}: 'images' are complex numbers ({images.dtype}); ahunt reads real-valued "
+                         "images (save np.abs(images) or images.real instead)")
+    if images.ndim == 4 and images.shape[1] > 4 and images.shape[-1] > 4:
+        raise InputError(f"{path}: 'images' of shape {tuple(images.shape[1:])} have {images.shape[-1]} planes; "
+                         "ahunt reads 1 (grey), 2-3 (bands, e.g. g r z) or 4 (RGBA) planes per image; keep the "
+                         "bands you want first, e.g. images[..., [1, 2, 3]]")
     n = len(images)
     if n == 0:
         raise InputError(f"{path}: 'images' is empty")

@@ -19,7 +19,7 @@ from ahunt.config import SurveyConfig
 from ahunt.store import RoundData, Store
 from ahunt.train import Track, no_progress
 
-__all__ = ["round_kinds", "simulate_round", "SimulatedSurvey", "default_cache_dir"]
+__all__ = ["round_kinds", "simulate_round", "SimulatedSurvey", "default_cache_dir", "is_simulated_hunt"]
 
 # Bump when the simulator's output changes, so old caches are not reused.
 SIMULATOR_VERSION = 1
@@ -65,6 +65,14 @@ def simulate_round(cfg: SurveyConfig, r: int, *, image_size: int) -> RoundData:
         ra=ra,
         dec=dec,
     )
+
+
+def is_simulated_hunt(store) -> bool:
+    """True when the store's round 0 came from this simulator (its ids), so hints say --simulated."""
+    import re
+
+    ids = store.load_round(0, images=False).ids[:100]
+    return len(ids) > 0 and all(re.fullmatch(r"sim-00-\d{4}", str(i)) for i in ids)
 
 
 class SimulatedSurvey:

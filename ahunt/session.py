@@ -140,11 +140,39 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
                                   n_objects=ws.store.round_size(r), **options)
 
 
-def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int) -> Reference:
-    """The labelled objects of classes without interest, in ``model``'s latent space."""
-    images, labels, _ = ws.labelled_view()  # pixels from the labelled store, no old night re-read
+def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int,
+                      leave_out: set[str] = frozenset()) -> Reference:
+    """The labelled objects of classes without interest, in ``model``'s latent space
+    (``leave_out``: object ids to leave out, e.g. tonight's answers when ranking as at choosing)."""
+    images, labels, ids = ws.labelled_view()  # pixels from the labelled store, no old night re-read
     _, latents = score(model, images, device=resolve_device(ws.config.device))
+    if leave_out:
+        labels = np.where(np.isin(np.asarray(ids, dtype=object), list(leave_out)), -1, labels)
     return Reference(latents, images, labels, boring_classes(ws.classes(), weights), seed=seed)
+
+
+def question_ranks(ws: Workspace, r: int, questions: list[QuestionRow], model: HuntNet, version: int) -> list[int | None]:
+    """Each question's rank among the night's objects by the score it was chosen by (1 = the
+    highest), as when it was chosen: the round's scores under that model and, for the reserve's
+    novelty, the labels given before tonight.  None for the random share."""
+    s = round_scores(ws, r, model, version)
+    names = ws.class_names()[: model.n_classes]
+    by_interest: dict[str, np.ndarray] = {}
+    out: list[int | None] = []
+    for q in questions:
+        if q.interest not in names:
+            out.append(None)
+            continue
+        if q.interest not in by_interest:
+            if q.interest == RESERVE and ws.config.hunt.reserve_score == "novelty":
+                reference = reserve_reference(ws, model, ws.config.hunt.interest_for(r), seed=ws.config.seed,
+                                              leave_out={x.object_id for x in questions})
+                with ws.store.lazy_images(r) as images:
+                    by_interest[q.interest] = reference.scores(s.latents, images)
+            else:
+                by_interest[q.interest] = s.probs[:, names.index(q.interest)]
+        out.append(int(np.sum(by_interest[q.interest] > q.score + 1e-6)) + 1)
+    return out
 
 
 def reserve_scores(ws: Workspace, r: int, model: HuntNet, probs: np.ndarray, latents: np.ndarray,
@@ -214,12 +242,15 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neig
     probs, q_latents = score(model, images, device=device)
     near = _nearest_labelled(ws, model, q_latents, neighbours, device) if neighbours else [()] * len(questions)
     meta = ws.store.load_round(r, images=False)
+    # The screen says why it asks: each question's rank among the night (not needed by scripts).
+    ranks = question_ranks(ws, r, questions, model, version) if with_images else [None] * len(questions)
     with ws.log.batch() if getattr(oracle, "batch_commits", False) else nullcontext():
-        return _ask_each(ws, r, oracle, questions, probs, images if with_images else None, meta, near, version)
+        return _ask_each(ws, r, oracle, questions, probs, images if with_images else None, meta, near, version,
+                         ranks)
 
 
 def _ask_each(ws: Workspace, r: int, oracle: Oracle, questions: list[QuestionRow], probs: np.ndarray,
-              images: np.ndarray | None, meta, near: list, version: int) -> AskResult:
+              images: np.ndarray | None, meta, near: list, version: int, ranks: list[int | None]) -> AskResult:
     """The loop of ``ask``.  What is answered is tracked here as answers are recorded (read
     from the log again only after an undo), so a night of 1,000 questions costs 1,000 answers."""
     def standing_now() -> tuple[set[str], int]:
@@ -245,7 +276,7 @@ def _ask_each(ws: Workspace, r: int, oracle: Oracle, questions: list[QuestionRow
             image=images[k] if images is not None else None,
             ra=float(meta.ra[q.object_index]) if meta.ra is not None else None,
             dec=float(meta.dec[q.object_index]) if meta.dec is not None else None,
-            neighbours=near[k], score=q.score, n_objects=n_objects,
+            neighbours=near[k], score=q.score, rank=ranks[k], n_objects=n_objects,
         )
         answer = oracle(question, classes)
         if isinstance(answer, Quit):

@@ -105,3 +105,33 @@ def test_reserve_questions_are_chosen_by_novelty_in_the_session(tmp_path, sim_ca
     r2 = ws2.store.add_round(stream.load(1))
     probs = round_scores(ws2, r2, *ws2.load_model(0)).probs[:, ws2.class_names().index("reserve")]
     assert [q.object_index for q in prepare_questions(ws2, r2)] == list(np.argsort(-probs, kind="stable")[:6])
+
+
+def test_each_question_knows_its_rank_in_the_night_as_when_it_was_chosen(tmp_path, sim_cache):
+    from ahunt.oracle import Label, Quit
+    from ahunt.session import ask, prepare_questions, train_initial
+    from ahunt.sources.streams import make_stream
+    from ahunt.workspace import Workspace
+    from conftest import tiny_config
+
+    cfg = tiny_config(interest={"reserve": 1.0})
+    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
+    train_initial(ws)
+    r = ws.store.add_round(stream.load(1))
+    prepare_questions(ws, r)
+    seen = []
+
+    def oracle(question, classes):
+        seen.append((question.score, question.rank, question.n_objects))
+        return Label("elliptical", new=False) if len(seen) < 3 else Quit()
+
+    oracle.name = "test"
+    ask(ws, r, oracle)
+    # the reserve's questions are the night's top novelty scores, in order: ranks 1, 2, 3 ...
+    assert [rank for _, rank, _ in seen] == [1, 2, 3]
+    assert all(0 < s < 1 and n == ws.store.round_size(r) for s, _, n in seen)
+    # ... and stay so once answers were given tonight (they are left out of the reference)
+    seen.clear()
+    ask(ws, r, oracle)
+    assert seen[0][1] == 3

@@ -50,3 +50,8 @@ def no_cpp_compiler(monkeypatch):
         return compiled
 
     monkeypatch.setattr(torch, "compile", failing_compile)
+
+
+def seeded_part(rows: list[dict]) -> str:
+    """An experiment's rows without what no two runs share (CPU seconds), NaN-safe to compare."""
+    return repr([r for r in rows if r["metric"] != "cpu_seconds"])

@@ -12,7 +12,7 @@ from ahunt.oracle import TruthOracle
 from ahunt.session import ask, prepare_questions, train_initial
 from ahunt.sources.streams import make_stream
 from ahunt.workspace import Workspace
-from conftest import tiny_config
+from conftest import seeded_part, tiny_config
 
 
 def test_hypersphere_losses_by_hand():
@@ -109,4 +109,4 @@ def test_aloe_runs_in_the_experiment_with_contamination_rows(tmp_path, sim_cache
         (est,) = [x["value"] for x in rows if x["round"] == r and x["metric"] == "contamination_estimate"]
         assert 0 <= est <= 1
     again = run_experiment(cfg, tmp_path / "exp2", cache_dir=sim_cache)
-    assert again == rows  # seeded
+    assert seeded_part(again) == seeded_part(rows)  # seeded

@@ -1,0 +1,80 @@
+"""How well does each candidate reserve score rank night 1's anomalies under the round-0 model?
+
+    python benchmarks/novelty_night1.py configs/galaxy-close.toml --trials 3
+
+Night 1 is the hardest: the network has seen only the normal classes.  For each trial (the
+experiment's own stream and seeds) it trains round 0, scores night 1 and prints, per score,
+the AUC for the interesting anomalies and how many of them (and of the boring ones, e.g.
+artefacts) the top ``questions`` would show.  Scores: the reserve output's probability (the
+paper's), the nearest-neighbour novelty in the latent space only, in 16x16 pixels only, and
+both (ahunt's default, ``ahunt/novelty.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from ahunt.config import load_config
+from ahunt.experiment import trial_config
+from ahunt.novelty import Reference, boring_classes, nearest_distance, normalise, pixel_features
+from ahunt.session import train_initial
+from ahunt.sources.streams import make_stream
+from ahunt.train import score
+from ahunt.workspace import Workspace
+
+
+def one_space(z_night: np.ndarray, z_ref: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour distance over the reference's own median spacing (one space alone)."""
+    spacing = np.median(nearest_distance(z_ref, z_ref, exclude_self=True))
+    return nearest_distance(z_night, z_ref) / spacing
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--trials", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = load_config(args.config)
+    for trial in range(args.trials):
+        cfg = trial_config(config, trial, "ahunt")
+        stream = make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels)
+        root = Path(tempfile.mkdtemp()) / "ws"
+        ws = Workspace.create(root, cfg, stream.load(0), known=stream.known)
+        train_initial(ws)
+        model, _ = ws.load_model(0)
+        night = stream.load(1)
+        images, labels, _ = ws.labelled_set()
+        _, lab_z = score(model, images, device=torch.device("cpu"))
+        probs, z = score(model, night.images, device=torch.device("cpu"))
+        boring = boring_classes(ws.classes(), cfg.hunt.interest_for(1))
+        keep = np.isin(labels, boring)
+        names = ws.class_names()
+        scores = {
+            "reserve probability": probs[:, names.index("reserve")],
+            "latent only": one_space(normalise(z), normalise(lab_z[keep])),
+            "pixels only": one_space(pixel_features(night.images), pixel_features(images[keep])),
+            "latent + pixels": Reference(lab_z, images, labels, boring, seed=cfg.seed).scores(z, night.images),
+        }
+        uninteresting = set(cfg.experiment.uninteresting)
+        wanted = np.array([t not in stream.known and t not in uninteresting for t in night.truth])
+        dull = np.array([t in uninteresting for t in night.truth])
+        q = cfg.hunt.questions
+        print(f"{args.config.stem}, trial {trial}, night 1: {wanted.sum()} interesting anomalies, "
+              f"{dull.sum()} boring ones, {len(wanted)} objects; top {q}")
+        for name, s in scores.items():
+            top = np.argsort(-s, kind="stable")[:q]
+            print(f"  {name:20s} AUC {roc_auc_score(wanted, s):.2f}   top {q}: {wanted[top].sum()} interesting, "
+                  f"{dull[top].sum()} boring")
+        shutil.rmtree(root.parent)
+
+
+if __name__ == "__main__":
+    main()

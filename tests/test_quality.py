@@ -35,9 +35,10 @@ def merger_curve(strategy, tmp_path, cache):
 @pytest.mark.slow
 def test_anomaly_strategy_learns_mergers_and_beats_random(tmp_path, sim_cache):
     mcc, found = merger_curve("anomaly", tmp_path, sim_cache)
-    _, found_random = merger_curve("random", tmp_path, sim_cache)
+    mcc_random, found_random = merger_curve("random", tmp_path, sim_cache)
     assert mcc[-2:].mean() >= 0.75, mcc
-    assert mcc[-2:].mean() > mcc[:2].mean() + 0.5, mcc
-    # true candidates per round rise once the merger class exists
-    assert found[4:].sum() > found[:4].sum() + 5, found
+    # the reserve's novelty score finds the first merger by night 2, and the MCC over the nights
+    # (the reserve's score before the class exists) is at least random questions'
+    assert found[:2].sum() > 0, found
+    assert mcc.mean() >= mcc_random.mean(), (mcc, mcc_random)
     assert found.sum() >= 2 * found_random.sum(), (found, found_random)

@@ -81,9 +81,9 @@ def test_undo_skip_quit_and_resume_from_same_list(tmp_path, sim_cache):
     q = [x.object_id for x in questions]
     # the undo, given at q2, withdraws the skip of q1, which is asked again
     assert first.seen == [q[0], q[1], q[2], q[1], q[2]]
-    # why it asks: the score it was chosen by, out of the night's objects (rank: issue #19)
+    # why it asks: the score it was chosen by, and its rank among the night's objects
     asked = first.questions[0]
-    assert asked.score == questions[0].score and asked.n_objects == ws.store.round_size(r) and asked.rank is None
+    assert asked.score == questions[0].score and asked.n_objects == ws.store.round_size(r) and asked.rank == 1
     standing = ws.log.standing_answers(r)
     assert [(a.object_id, a.kind) for a in standing] == [(q[0], "label"), (q[1], "label")]
     assert "merger" in ws.class_names()

@@ -34,7 +34,7 @@ from ahunt.sources.streams import make_stream
 from ahunt.train import load_checkpoint, resolve_device, save_checkpoint, score
 from ahunt.workspace import Workspace
 
-__all__ = ["trial_config", "run_task", "run_experiment", "read_results", "summarise", "totals", "hunt_summary", "FIELDS"]
+__all__ = ["trial_config", "run_task", "run_experiment", "read_results", "summarise", "hunt_summary", "FIELDS"]
 
 FIELDS = ["trial", "method", "round", "metric", "value"]
 _PIXEL_ONLY = ("iforest-raw", "aad-raw", "pineforest-raw")
@@ -97,9 +97,7 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
             _copy_model(ws, r)
         else:
             retrain(ws, r, head_only=spec.retrain == "head")
-        if peer is not None:
-            pass
-        elif detector is not None:
+        if detector is not None:  # (a peer's scores came with its night; it has no detector or chooser)
             detector.learn(ws, r)
             scores = detector.scores(ws.store.load_round(r).images)
         elif chooser is not None:
@@ -232,18 +230,6 @@ def summarise(rows: list[dict], metrics: list[str] | None = None) -> dict[str, d
         method: {m: (float(np.nanmean(v)), float(np.nanstd(v)), len(v)) for m, v in by_metric.items()}
         for method, by_metric in out.items()
     }
-
-
-def totals(rows: list[dict], metric: str) -> dict[str, tuple[float, float]]:
-    """Mean and std over trials of a metric summed over rounds (e.g. anomalies found in all)."""
-    per: dict[tuple[str, int], float] = {}
-    for r in rows:
-        if r["metric"] == metric:
-            per[(r["method"], r["trial"])] = per.get((r["method"], r["trial"]), 0.0) + r["value"]
-    by_method: dict[str, list[float]] = {}
-    for (method, _), v in per.items():
-        by_method.setdefault(method, []).append(v)
-    return {m: (float(np.mean(v)), float(np.std(v))) for m, v in by_method.items()}
 
 
 _COUNTS = ("anomalies_found", "interesting_found", "true_candidates")  # per night: summed over the hunt

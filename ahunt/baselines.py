@@ -44,6 +44,7 @@ class Method:
     loss: str | None = None  # a training loss other than the config's (cross_entropy, focal, isomax)
     peer: bool = False  # a coniferest active forest (``ahunt/peers.py``), one question at a time
     reserve_score: str | None = None  # a reserve score other than the config's (novelty, probability)
+    labelled_start: bool = False  # round 0 with its labels even when the experiment starts unlabelled
 
 
 METHOD_SPECS: dict[str, Method] = {
@@ -54,6 +55,8 @@ METHOD_SPECS: dict[str, Method] = {
     "ahunt-focal": Method(strategy=None, retrain="full", loss="focal"),
     "ahunt-isomax": Method(strategy=None, retrain="full", loss="isomax"),
     "ahunt-reserve-probability": Method(strategy=None, retrain="full", reserve_score="probability"),
+    # What the labels are worth: in an experiment started unlabelled, AHUNT as if round 0 were labelled.
+    "ahunt-labelled": Method(strategy=None, retrain="full", labelled_start=True),
     "static": Method(strategy=None, retrain="head"),
     "iforest-raw": Method(strategy=None, retrain="none", iforest_space="raw"),
     "iforest-latent-static": Method(strategy=None, retrain="none", iforest_space="latent"),

@@ -39,11 +39,12 @@ __all__ = [
 STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
 LOSSES = ("cross_entropy", "focal", "isomax")
 RESERVE_SCORES = ("novelty", "probability")
+SELF_SUPERVISED = ("contrastive", "autoencoder", "rotation")  # round 0 of a hunt started unlabelled
 SOURCES = ("simulated", "mnist5k", "galaxy10", "labelled")
 METHODS = (
     "ahunt", "ahunt-uncertainty", "ahunt-diversity", "ahunt-focal", "ahunt-isomax", "random", "static",
     "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic", "aloe", "ae-active",
-    "aad-raw", "aad-latent", "pineforest-raw", "ahunt-reserve-probability",
+    "aad-raw", "aad-latent", "pineforest-raw", "ahunt-reserve-probability", "ahunt-labelled",
 )
 DEVICES = ("auto", "cpu", "cuda")
 # How the labelling screen draws images (ahunt/terminal_image.py): auto-detected, forced, or not at all.
@@ -86,6 +87,9 @@ class TrainConfig:
     # so a night's retrain costs the same however many labels the hunt holds.  0: the old
     # rule, every class up-sampled to the largest (the epoch grows with the hunt).
     epoch_size: int = 2048
+    # Round 0 of a hunt with one known class (started from unlabelled images) learns its latent
+    # space with this self-supervised task (ahunt/pretrain.py; README, "Start without labels").
+    self_supervised: str = "contrastive"
 
     def validate(self) -> None:
         _require(self.epochs_initial >= 1, "train.epochs_initial", self.epochs_initial, "must be >= 1")
@@ -97,6 +101,8 @@ class TrainConfig:
         _require(0 <= self.zoom < 0.5, "train.zoom", self.zoom, "must be in [0, 0.5)")
         _require(self.loss in LOSSES, "train.loss", self.loss, f"choose one of {', '.join(LOSSES)}")
         _require(self.min_epoch_size >= 0, "train.min_epoch_size", self.min_epoch_size, "must be >= 0")
+        _require(self.self_supervised in SELF_SUPERVISED, "train.self_supervised", self.self_supervised,
+                 f"choose one of {', '.join(SELF_SUPERVISED)}")
         _require(self.epoch_size == 0 or self.epoch_size >= self.batch_size, "train.epoch_size", self.epoch_size,
                  f"must be 0 (grow with the largest class) or at least batch_size ({self.batch_size})")
 
@@ -172,6 +178,9 @@ class SurveyConfig:
     # A second anomaly class appears half way through the survey, as in the paper.
     late_from_night: int = 11
     late: Mapping[str, int] = field(default_factory=lambda: {"lens": 8})
+    # Round 0 given without its labels: the hunt starts with one known class, 'normal', and the
+    # truth oracle answers 'normal' for every object of a round-0 class (README, "Start without labels").
+    unlabelled: bool = False
 
     def class_names(self) -> tuple[str, ...]:
         """Every class name the source can deliver; none for ``labelled``, whose classes are
@@ -209,6 +218,9 @@ class SurveyConfig:
                 )
                 _require(isinstance(n, int) and n >= 0, f"survey.{section}.{name}", n, "must be a count >= 0")
         _require(sum(self.initial.values()) > 0, "survey.initial", dict(self.initial), "round 0 needs images")
+        _require(isinstance(self.unlabelled, bool), "survey.unlabelled", self.unlabelled, "must be true or false")
+        _require(not (self.unlabelled and "normal" in self.class_names()), "survey.unlabelled", self.unlabelled,
+                 "the source has a class named 'normal', which an unlabelled start would mix up with the round-0 images")
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from typing import Callable
 import numpy as np
 
 from ahunt.config import Config
-from ahunt.labels import RESERVE
+from ahunt.labels import NORMAL, RESERVE
 from ahunt.metrics import auc, top_k_mcc, true_candidates
 from ahunt.oracle import TruthOracle
 from ahunt.query import validate_interest
 from ahunt.session import ask, prepare_questions, reserve_scores, retrain, train_initial
-from ahunt.sources.streams import make_stream
+from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.train import Track, no_progress, resolve_device, score
 from ahunt.workspace import Workspace
 
@@ -65,7 +65,9 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> R
     reserve = None  # the reserve's score, computed once if a class has no output of its own yet
     names = ws.class_names()[: probs.shape[1]]  # an older model lacks classes created after it
     if anomaly_names is None:
-        known = set(ws.store.load_round(0, images=False).labels.tolist())
+        r0 = ws.store.load_round(0, images=False)
+        # the true round-0 classes: a hunt started unlabelled has them all as 'normal'
+        known = set((r0.truth if r0.truth is not None else r0.labels).tolist())
         anomaly_names = sorted(set(data.truth.tolist()) - known)
     questions = ws.log.questions(r)
     asked = {}
@@ -105,7 +107,11 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> R
 
 def validate_stream_interest(config: Config) -> None:
     """Weights may name classes the stream will deliver; the oracle creates them when met."""
-    expected = list(dict.fromkeys([*config.survey.initial, RESERVE, *config.survey.nightly, *config.survey.late]))
+    s = config.survey
+    # Started unlabelled, the round-0 kinds are all 'normal': their own names never become classes.
+    start = [NORMAL] if s.unlabelled else list(s.initial)
+    later = [c for c in [*s.nightly, *s.late] if not (s.unlabelled and c in s.initial)]
+    expected = list(dict.fromkeys([*start, RESERVE, *later]))
     validate_interest(config.hunt.interest, expected)
     for weights in config.hunt.interest_schedule.values():
         validate_interest(weights, expected)
@@ -125,7 +131,7 @@ def run_demo(
     survey = make_stream(config.survey, image_size=config.model.image_size, channels=config.model.channels,
                          cache_dir=cache_dir, data_config=config.data)
     survey.ensure(track=track)
-    ws = Workspace.create(out_dir / "workspace", config, survey.load(0), known=list(config.survey.initial))
+    ws = Workspace.create(out_dir / "workspace", config, survey.load(0), known=survey.known)
     reports = []
     with ws.lock():
         train_initial(ws, track=track)
@@ -133,7 +139,7 @@ def run_demo(
             data = survey.load(night)
             r = ws.store.add_round(data)
             prepare_questions(ws, r, track=track)
-            result = ask(ws, r, TruthOracle(dict(zip(data.ids.tolist(), data.truth.tolist()))), with_images=False)
+            result = ask(ws, r, TruthOracle(oracle_truth(survey, data)), with_images=False)
             assert result.complete, "the truth oracle answers every question"
             retrain(ws, r, track=track)
             report = round_report(ws, r, anomaly_names=survey.anomalies)

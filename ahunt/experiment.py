@@ -30,7 +30,7 @@ from ahunt.demo import round_report, validate_stream_interest
 from ahunt.oracle import TruthOracle
 from ahunt.peers import ActiveForestPeer
 from ahunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
-from ahunt.sources.streams import make_stream
+from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.train import load_checkpoint, resolve_device, save_checkpoint, score
 from ahunt.workspace import Workspace
 
@@ -46,7 +46,8 @@ def trial_config(config: Config, trial: int, method: str) -> Config:
     hunt = config.hunt if spec.strategy is None else dataclasses.replace(config.hunt, strategy=spec.strategy)
     if spec.reserve_score is not None:
         hunt = dataclasses.replace(hunt, reserve_score=spec.reserve_score)
-    survey = dataclasses.replace(config.survey, seed=config.survey.seed + trial)
+    survey = dataclasses.replace(config.survey, seed=config.survey.seed + trial,
+                                 unlabelled=config.survey.unlabelled and not spec.labelled_start)
     train = config.train if spec.loss is None else dataclasses.replace(config.train, loss=spec.loss)
     return dataclasses.replace(config, seed=config.seed + trial, hunt=hunt, survey=survey, train=train)
 
@@ -84,7 +85,7 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
     for night in range(1, stream.n_rounds):
         data = stream.load(night)
         r = ws.store.add_round(data)
-        oracle = TruthOracle(dict(zip(data.ids.tolist(), data.truth.tolist())))
+        oracle = TruthOracle(oracle_truth(stream, data))
         if detector is not None:
             detector.start_round(ws, r)
         scores = None
@@ -126,7 +127,7 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
             night = night_contamination(ws, r)
             estimate = (night.estimate, night.se) if night is not None and not night.too_few else None
         if estimate is not None:
-            true = float(np.mean(~np.isin(data.truth, list(stream.known))))
+            true = float(np.mean(np.isin(data.truth, list(stream.anomalies))))
             rows += [
                 {**base, "metric": "contamination_estimate", "value": estimate[0]},
                 {**base, "metric": "contamination_se", "value": estimate[1]},
@@ -195,7 +196,11 @@ def run_experiment(
         cfg = trial_config(config, trial, methods[0])
         make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir,
                     data_config=cfg.data).ensure()
+    # The cores shared out among the workers; OMP_NUM_THREADS, when set, caps each one (on a
+    # busy machine a thread waiting for a core burns CPU seconds that are not the method's).
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
     tasks = [(config, m, t, out_dir / "work", cache_dir, keep_workspaces, threads) for m, t in todo]
     if jobs == 1:
         for task in tasks:

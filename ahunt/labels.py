@@ -27,9 +27,10 @@ from ahunt.atomic import disk_problem
 from ahunt.errors import WorkspaceError
 from ahunt.names import find_name, normalise
 
-__all__ = ["RESERVE", "ClassInfo", "QuestionRow", "AnswerRow", "AnswerLog"]
+__all__ = ["RESERVE", "NORMAL", "ClassInfo", "QuestionRow", "AnswerRow", "AnswerLog"]
 
 RESERVE = "reserve"
+NORMAL = "normal"  # the one known class of a hunt started from unlabelled images
 SCHEMA_VERSION = 1  # stored as SQLite's user_version; bump with every schema change
 
 _SCHEMA = """
@@ -97,9 +98,9 @@ def _now() -> str:
 class ClassInfo:
     idx: int
     name: str
-    kind: str  # 'known' | 'reserve' | 'anomaly'
-    created_round: int
-    retired: bool = False  # an anomaly class left without any standing label
+    kind: str  # 'known' (normal, boring) | 'reserve' | 'anomaly'
+    created_round: int  # 0: a round-0 class; later: made by an answer (an anomaly, or a normal kind)
+    retired: bool = False  # a class made by an answer, left without any standing label
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ class AnswerLog:
         with closing(self._connect()) as conn:
             rows = conn.execute("SELECT idx, name, kind, created_round FROM classes ORDER BY idx").fetchall()
             labelled = {a.class_idx for a in self._standing(conn, None) if a.kind == "label"}
-        return [ClassInfo(*row, retired=row[2] == "anomaly" and row[0] not in labelled) for row in rows]
+        return [ClassInfo(*row, retired=row[2] != "reserve" and row[3] > 0 and row[0] not in labelled) for row in rows]
 
     def index_by_origin(self) -> dict[str, int]:
         """Class index by the name a class was created with (labels stored with data use it)."""
@@ -239,23 +240,23 @@ class AnswerLog:
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                rows = conn.execute("SELECT idx, name, kind FROM classes").fetchall()
-                by_name = {name: (idx, kind) for idx, name, kind in rows}
-                names = [name for _, name, _ in rows]
+                rows = conn.execute("SELECT idx, name, kind, created_round FROM classes").fetchall()
+                by_name = {name: (idx, kind, created) for idx, name, kind, created in rows}
+                names = [name for _, name, _, _ in rows]
                 found = {}
                 for role, name in (("merge", source), ("into", target)):
                     hit = find_name(name, names)
                     if hit is None:
                         raise WorkspaceError(f"no class named {name!r}; classes: {', '.join(names)}")
                     found[role] = hit
-                (src, src_kind), (dst, dst_kind) = by_name[found["merge"]], by_name[found["into"]]
+                (src, src_kind, src_round), (dst, _, _) = by_name[found["merge"]], by_name[found["into"]]
                 if src == dst:
                     raise WorkspaceError(f"{source!r} and {target!r} are the same class")
                 if RESERVE in (found["merge"], found["into"]):
                     raise WorkspaceError("the reserve class cannot be merged, nor merged into")
-                if src_kind != "anomaly":
-                    raise WorkspaceError(f"{found['merge']!r} is a known class: its round-0 labels stay in "
-                                         "the image store; only anomaly classes can be merged into another")
+                if src_kind == "known" and src_round == 0:
+                    raise WorkspaceError(f"{found['merge']!r} is a known class of round 0: its labels stay in the "
+                                         "image store; only classes made by answers can be merged into another")
                 moved = [a for a in self._standing(conn, None) if a.kind == "label" and a.class_idx == src]
                 if not moved:
                     raise WorkspaceError(f"{found['merge']!r} has no standing labels: there is nothing to merge")
@@ -274,6 +275,25 @@ class AnswerLog:
                 raise
         return found["merge"], found["into"], len(moved)
 
+    @_writes("the class's kind")
+    def set_kind(self, name: str, kind: str) -> tuple[str, str]:
+        """Make a class created by an answer a normal kind (``'known'``: boring, like the round-0
+        classes) or an anomaly class; returns its exact name and its kind before."""
+        if kind not in ("known", "anomaly"):
+            raise ValueError(f"kind must be 'known' or 'anomaly', got {kind!r}")
+        with closing(self._connect()) as conn:
+            rows = conn.execute("SELECT name, kind, created_round FROM classes").fetchall()
+            hit = find_name(name, [n for n, _, _ in rows])
+            if hit is None:
+                raise WorkspaceError(f"no class named {name!r}; classes: {', '.join(n for n, _, _ in rows)}")
+            _, old, created = next(r for r in rows if r[0] == hit)
+            if old == "reserve":
+                raise WorkspaceError("the reserve class stands for anything new; it is neither normal nor an anomaly")
+            if created == 0:
+                raise WorkspaceError(f"{hit!r} is a round-0 class: it stays a known normal class")
+            conn.execute("UPDATE classes SET kind = ? WHERE name = ?", (kind, hit))
+        return hit, old
+
     def check_removable(self, name: str) -> ClassInfo:
         """The class ``name`` if it may be removed (an anomaly class without standing labels).
 
@@ -287,7 +307,7 @@ class AnswerLog:
         c = next(c for c in classes if c.name == hit)
         if c.kind == "reserve":
             raise WorkspaceError("the reserve class stands for anything new and cannot be removed")
-        if c.kind == "known":
+        if c.kind == "known" and c.created_round == 0:
             raise WorkspaceError(f"{hit!r} is a known class with round-0 labels; it cannot be removed")
         if not c.retired:
             n = sum(1 for a in self.standing_answers() if a.kind == "label" and a.class_idx == c.idx)
@@ -339,11 +359,13 @@ class AnswerLog:
         kind: str,
         class_name: str | None = None,
         new_class: bool = False,
+        class_kind: str = "anomaly",
         strategy: str | None = None,
         model_version: int | None = None,
         oracle: str,
     ) -> AnswerRow:
-        """Commit one answer ('label' or 'skip'); with ``new_class`` create the class first."""
+        """Commit one answer ('label' or 'skip'); with ``new_class`` create the class first, an
+        anomaly class or (``class_kind='known'``) a normal kind."""
         if kind not in ("label", "skip"):
             raise ValueError(f"kind must be 'label' or 'skip', got {kind!r}")
         with closing(self._connect()) as conn:
@@ -351,7 +373,7 @@ class AnswerLog:
             try:
                 class_idx = None
                 if kind == "label":
-                    class_idx = self._class_idx(conn, class_name, new_class, round)
+                    class_idx = self._class_idx(conn, class_name, new_class, round, class_kind)
                 now = _now()
                 cur = conn.execute(
                     "INSERT INTO answers (round, object_id, kind, class_idx, strategy, model_version, oracle, answered_at)"
@@ -365,27 +387,27 @@ class AnswerLog:
         return AnswerRow(cur.lastrowid, round, object_id, kind, class_idx, strategy, model_version, oracle, now)
 
     @staticmethod
-    def _class_idx(conn: sqlite3.Connection, name: str | None, new: bool, round: int) -> int:
+    def _class_idx(conn: sqlite3.Connection, name: str | None, new: bool, round: int, new_kind: str = "anomaly") -> int:
         name = " ".join((name or "").split())
         if not name:
             raise WorkspaceError("a label needs a class name")
-        rows = conn.execute("SELECT idx, name, kind FROM classes").fetchall()
-        existing = find_name(name, [n for _, n, _ in rows])
+        rows = conn.execute("SELECT idx, name, kind, created_round FROM classes").fetchall()
+        existing = find_name(name, [n for _, n, _, _ in rows])
         if existing is not None:
-            idx, _, kind = next(r for r in rows if r[1] == existing)
-            if new and (kind != "anomaly" or any(a.kind == "label" and a.class_idx == idx
+            idx, _, _, created = next(r for r in rows if r[1] == existing)
+            if new and (created == 0 or any(a.kind == "label" and a.class_idx == idx
                                                  for a in AnswerLog._standing(conn, None))):
                 raise WorkspaceError(f"class {existing!r} already exists; answer with it instead of a new one")
             return idx  # a retired class named again comes back
-        same = [n for _, n, _ in rows if normalise(n) == normalise(name)]
+        same = [n for _, n, _, _ in rows if normalise(n) == normalise(name)]
         if same:  # several classes differ from it only in case (made before names matched so)
             raise WorkspaceError(f"{name!r} could mean any of {', '.join(map(repr, same))}; answer with the exact name")
         if not new:
             raise WorkspaceError(f"no class named {name!r}")
         (idx,) = conn.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM classes").fetchone()
         conn.execute(
-            "INSERT INTO classes (idx, name, origin, kind, created_round, created_at) VALUES (?, ?, ?, 'anomaly', ?, ?)",
-            (idx, name, f"{name}#{idx}", round, _now()),
+            "INSERT INTO classes (idx, name, origin, kind, created_round, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (idx, name, f"{name}#{idx}", new_kind, round, _now()),
         )
         return idx
 

@@ -39,10 +39,13 @@ class Question:
 
 @dataclass(frozen=True)
 class Label:
-    """The object belongs to ``name``; ``new`` creates that anomaly class."""
+    """The object belongs to ``name``; ``new`` creates that class: an anomaly class, or with
+    ``normal`` a normal kind (boring, like the round-0 classes; e.g. 'spiral' in a hunt started
+    from unlabelled images)."""
 
     name: str
     new: bool = False
+    normal: bool = False
 
 
 @dataclass(frozen=True)

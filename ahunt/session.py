@@ -58,12 +58,42 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
     torch.manual_seed(seed)
     model = HuntNet(args)
     device = resolve_device(cfg.device)
-    losses = train_model(
-        model, images, labels, cfg.train, epochs=cfg.train.epochs_initial, seed=seed,
-        device=device, track=track, description="training round 0",
-    )
+    if sum(c.kind == "known" for c in ws.classes()) == 1:
+        losses = _train_unlabelled(model, images, labels, cfg, seed=seed, device=device, track=track)
+    else:
+        losses = train_model(
+            model, images, labels, cfg.train, epochs=cfg.train.epochs_initial, seed=seed,
+            device=device, track=track, description="training round 0",
+        )
     save_checkpoint(ws.checkpoint_path(0), model, {"round": 0, "classes": ws.class_names(), "losses": losses})
     return losses
+
+
+def _train_unlabelled(model: HuntNet, images, labels, cfg, *, seed: int, device, track: Track) -> list[float]:
+    """Round 0 with one known class (a hunt started from unlabelled images): cross-entropy has
+    nothing to tell apart, so the encoder learns a self-supervised task on the images
+    (ahunt/pretrain.py), then the head alone learns that all of them are that class."""
+    from ahunt.pretrain import pretrain_encoder
+
+    images = np.asarray(images)  # a round-0 sample is read whole, as ingest's pieces fit in memory
+    losses = pretrain_encoder(model, images, cfg.train, objective=cfg.train.self_supervised,
+                              epochs=cfg.train.epochs_initial, seed=seed, device=device, track=track)
+    _fit_head(model, score(model, images, device=device)[1], np.asarray(labels), device=device)
+    return losses
+
+
+def _fit_head(model: HuntNet, latents: np.ndarray, labels: np.ndarray, *, device, steps: int = 200) -> None:
+    """The class head alone on fixed latents (full batch, cheap: one linear layer)."""
+    import torch
+
+    z = torch.from_numpy(latents).to(device)
+    y = torch.from_numpy(labels.astype(np.int64)).to(device)
+    optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model.head(z), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
 
 
 def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, chooser=None) -> list[QuestionRow]:
@@ -295,7 +325,8 @@ def _ask_each(ws: Workspace, r: int, oracle: Oracle, questions: list[QuestionRow
             answered += 1
         elif isinstance(answer, Label):
             ws.log.record(round=r, object_id=q.object_id, kind="label", class_name=answer.name,
-                          new_class=answer.new, strategy=q.strategy, model_version=version,
+                          new_class=answer.new, class_kind="known" if answer.normal else "anomaly",
+                          strategy=q.strategy, model_version=version,
                           oracle=oracle.name)
             standing.add(q.object_id)
             answered += 1
@@ -459,7 +490,8 @@ def summarise_round(ws: Workspace, r: int, *, complete: bool, retrained: bool) -
     return SessionSummary(
         round=r, complete=complete, answered=len(standing), total=len(ws.log.questions(r)), labels=labels,
         skipped=sum(a.kind == "skip" for a in standing),
-        new_classes=[c.name for c in classes if c.kind == "anomaly" and c.created_round == r and not c.retired],
+        new_classes=[c.name + (" (normal)" if c.kind == "known" else "") for c in classes
+                     if c.created_round == r and not c.retired],
         retrained=retrained, model_version=ws.current_version(), contamination=night_contamination(ws, r),
     )
 

@@ -1,7 +1,7 @@
 """The person at the terminal as an oracle: one screen per question, one key per answer.
 
-Keys: digits pick an existing class (legend on screen), ``n`` makes a new anomaly class,
-``s`` skips, ``u`` undoes the last answer, ``q`` quits.  Answers are committed by the session
+Keys: digits pick an existing class (legend on screen), ``n`` makes a new anomaly class, ``k``
+a new normal kind (boring, like the round-0 classes), ``s`` skips, ``u`` undoes the last answer, ``q`` quits.  Answers are committed by the session
 loop before the next screen is drawn, so closing the terminal loses nothing already answered.
 
 The screen says why it asks (a reserve question: its novelty score and rank in the night) and
@@ -147,7 +147,7 @@ def terminal_restored(fd: int | None = None) -> Iterator[None]:
 def acknowledgement(answer: Answer) -> str:
     """One line saying what an answer did: "recorded: spiral", "skipped", "undone"."""
     if isinstance(answer, Label):
-        return f"recorded: {answer.name}" + (" (new class)" if answer.new else "")
+        return f"recorded: {answer.name}" + ((" (new normal kind)" if answer.normal else " (new class)") if answer.new else "")
     if isinstance(answer, Skip):
         return "skipped"
     if isinstance(answer, Undo):
@@ -215,17 +215,18 @@ class TerminalOracle:
                 return Undo()
             if key == "q":
                 return Quit()
-            if key == "n":
-                answer = self._new_class(classes)
+            if key in ("n", "k"):
+                answer = self._new_class(classes, normal=key == "k")
                 if answer is not None:
                     return answer
                 continue
             self.console.print(f"Key {key!r} does nothing here; see the legend.", style="yellow", highlight=False)
 
-    def _new_class(self, classes: Sequence[ClassInfo]) -> Answer | None:
+    def _new_class(self, classes: Sequence[ClassInfo], *, normal: bool = False) -> Answer | None:
         from ahunt.names import check_new_name
 
-        name = " ".join(self.keys.line("New anomaly class name (empty to cancel): ").split())
+        what = "New normal kind (boring, like 'normal')" if normal else "New anomaly class"
+        name = " ".join(self.keys.line(f"{what} name (empty to cancel): ").split())
         if not name:
             return None
         if name.lower() in ("skip", RESERVE):
@@ -245,7 +246,7 @@ class TerminalOracle:
                 return Label(near)
             if key != "y":
                 return None
-        return Label(name, new=True)
+        return Label(name, new=True, normal=normal)
 
     def screen(self, q: Question, keymap: dict[str, ClassInfo]) -> Panel:
         info = Table.grid(padding=(0, 1))
@@ -265,7 +266,7 @@ class TerminalOracle:
         info.add_row("model", self._model_line(q))
         info.add_row("", "")
         classes = [(key, c.name) for key, c in keymap.items()]
-        keys = [("n", "new class"), ("s", "skip"), ("u", "undo"), ("q", "quit")]
+        keys = [("n", "new class"), ("k", "normal kind"), ("s", "skip"), ("u", "undo"), ("q", "quit")]
         cell = max(len(word) for _, word in classes + keys) + 4  # one width: both legends align
         info.add_row("classes", _badges(classes, cell))
         info.add_row("keys", _badges(keys, cell))

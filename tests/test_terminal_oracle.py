@@ -79,7 +79,7 @@ def test_legend_keeps_each_key_with_its_word_in_aligned_columns(width):
     lines = screen_text(question(), width=width)
     assert all(len(line) <= width for line in lines)
     words = {"1": "elliptical", "2": "spiral", "3": "edge-on", "4": "merger", "5": "lens", "6": "artefact",
-             "n": "new class", "s": "skip", "u": "undo", "q": "quit"}
+             "n": "new class", "k": "normal kind", "s": "skip", "u": "undo", "q": "quit"}
     for key, word in words.items():
         assert sum(f" {key}   {word}" in line or f" {key}  {word}" in line for line in lines) == 1, (key, lines)
     start = next(i for i, line in enumerate(lines) if "elliptical" in line and " 1 " in line)

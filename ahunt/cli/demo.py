@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
@@ -38,18 +39,21 @@ def demo(
     seed: Optional[int] = typer.Option(None, help="Random seed (overrides the config)."),
     device: Optional[str] = typer.Option(None, help="auto (GPU if present), cpu or cuda."),
     cache_dir: Optional[Path] = typer.Option(None, help="Where simulated surveys are cached; default ~/.cache/ahunt."),
+    unlabelled: bool = typer.Option(False, "--unlabelled", help="Start without labels: round 0's images are one class, 'normal', learnt self-supervised."),
 ) -> None:
     """Run a whole hunt on the embedded simulated survey, answered by the ground truth.
 
     Prints one table per night and writes metrics.csv, mcc.png and the workspace to the
     output folder.
 
-    Example: ahunt demo --strategy uncertainty --out runs/demo-uncertainty
+    Example: ahunt demo --unlabelled --out runs/demo-unlabelled
     """
     from ahunt.demo import run_demo, summarise_hunt
 
     config = load_config(config_path) if config_path else Config()
     config = _with_overrides(config, strategy=strategy, seed=seed, device=device)
+    if unlabelled:
+        config = dataclasses.replace(config, survey=dataclasses.replace(config.survey, unlabelled=True)).validate()
     out_dir = out_dir or Path("runs") / f"demo-{datetime.now():%Y%m%d-%H%M%S}"
     if out_dir.exists() and any(out_dir.iterdir()):
         raise AhuntError(f"{out_dir}: output folder exists and is not empty; choose another with --out")
@@ -57,7 +61,8 @@ def demo(
     with progress_bars() as track:
         reports = run_demo(config, out_dir, cache_dir=cache_dir, track=track, on_round=lambda r: out.print(_round_table(r)))
     seconds = (datetime.now() - started).total_seconds()
-    table = Table(title=f"AHUNT demo, strategy '{config.hunt.strategy}', {len(reports)} nights ({seconds:.0f} s)",
+    start = ", started without labels" if config.survey.unlabelled else ""
+    table = Table(title=f"AHUNT demo, strategy '{config.hunt.strategy}'{start}, {len(reports)} nights ({seconds:.0f} s)",
                   title_justify="left", title_style="bold", show_edge=False)
     for col in ("anomaly class", "final MCC", "MCC, last 5 nights (mean)", "found", "in survey"):
         table.add_column(col, justify="left" if col == "anomaly class" else "right")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -25,6 +26,7 @@ def experiment(
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder; default runs/experiment-<config name>. Rerunning resumes it."),
     cache_dir: Optional[Path] = typer.Option(None, help="Where simulated surveys are cached; default ~/.cache/ahunt."),
     keep_workspaces: bool = typer.Option(False, help="Keep each task's workspace (large) instead of deleting it."),
+    unlabelled: bool = typer.Option(False, "--unlabelled", help="Start every method without labels: round 0 is one class, 'normal' (method ahunt-labelled keeps them)."),
 ) -> None:
     """Compare AHUNT with the baselines on the same stream, seeds and question budget.
 
@@ -39,6 +41,8 @@ def experiment(
     from ahunt.plots import plot_experiment
 
     config = load_config(config_path)
+    if unlabelled:
+        config = dataclasses.replace(config, survey=dataclasses.replace(config.survey, unlabelled=True)).validate()
     chosen = [m.strip() for m in methods.split(",")] if methods else None
     if chosen:
         bad = [m for m in chosen if m not in METHODS]
@@ -61,7 +65,8 @@ def experiment(
     focus = max(interesting, key=lambda c: weights[c]) if interesting else None
     n_trials = max(r["trial"] for r in rows) + 1
     n_nights = max(r["round"] for r in rows)
-    table = Table(title=f"{escape(config_path.name)}: {n_nights} nights, mean ± std over {n_trials} trials; "
+    start = " (started without labels)" if config.survey.unlabelled else ""
+    table = Table(title=f"{escape(config_path.name)}{start}: {n_nights} nights, mean ± std over {n_trials} trials; "
                         f"MCC for {escape(str(focus))}", title_justify="left", title_style="bold", show_edge=False)
     columns = ["method", "found", "first find", "MCC, mean", "MCC, final", "held-out MCC", "CPU s"]
     for k, name in enumerate(columns):

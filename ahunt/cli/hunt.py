@@ -32,34 +32,43 @@ def _config(config_path: Optional[Path], image_size: Optional[int], channels: Op
 def init(
     workspace: Path = typer.Argument(..., help="New folder for the hunt."),
     known: Optional[Path] = typer.Option(None, "--known", "-k", help="Labelled round-0 data: a folder with one subfolder per class, or a .npz/.h5 file with 'images' and 'labels'."),
+    unlabelled: Optional[Path] = typer.Option(None, "--unlabelled", "-u", help="Start without labels: unlabelled images in any format ingest reads; they become the one known class 'normal'."),
     simulated: bool = typer.Option(False, "--simulated", help="Use round 0 of the embedded simulated survey instead."),
     config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default: built-in, as configs/demo.toml)."),
     image_size: Optional[int] = typer.Option(None, help="Model input size in pixels (images are resized to it)."),
     channels: Optional[int] = typer.Option(None, help="1 (grey) or 3 (colour); images are converted to it."),
     classes: Optional[str] = typer.Option(None, "--classes", help="Use only these known classes, comma-separated names (Galaxy10: indices or names), e.g. 6,8."),
 ) -> None:
-    """Start a hunt from labelled images of the known classes, and train the round-0 model.
+    """Start a hunt from labelled images of the known classes, or from unlabelled images, and
+    train the round-0 model.
 
     --known: a class-per-subfolder folder (PNG/JPEG/FITS), a catalogue, Galaxy10 or .npz/.h5.
-    Without --known, the config's data.path is used.  Unreadable files are skipped and listed.
+    --unlabelled: a flat folder, a FITS file, a catalogue or .npz/.npy/.h5, as for ingest: round 0
+    learns from the images alone and the hunt starts with one known class, 'normal'.
+    Without either, the config's data.path is used.  Unreadable files are skipped and listed.
 
-    Example: ahunt init my-hunt --known cutouts/known/
+    Example: ahunt init my-hunt --unlabelled cutouts/first-nights/
     """
     from ahunt.cli.data import print_skipped
-    from ahunt.labels import RESERVE
+    from ahunt.labels import NORMAL, RESERVE
     from ahunt.session import train_initial
     from ahunt.sources.files import read_labelled
     from ahunt.sources.simulated import SimulatedSurvey
 
     config = _config(config_path, image_size, channels)
-    if known is None and not simulated and config.data.path:
+    if known is None and unlabelled is None and not simulated and config.data.path:
         known = Path(config.data.path)
-    if simulated == (known is not None):
-        raise AhuntError("give exactly one of --known PATH or --simulated (or set [data] path in the config)")
-    if simulated and classes is not None:
-        raise AhuntError("--classes applies to --known data, not to --simulated")
+    if sum([simulated, known is not None, unlabelled is not None]) != 1:
+        raise AhuntError("give exactly one of --known PATH, --unlabelled PATH or --simulated (or set [data] path "
+                         "in the config)")
+    if classes is not None and known is None:
+        raise AhuntError("--classes applies to --known data only")
     skipped: list = []
-    if simulated:
+    source = known
+    if unlabelled is not None:
+        initial, skipped = _read_unlabelled(unlabelled, config)
+        names, source = [NORMAL, RESERVE], unlabelled
+    elif simulated:
         with progress_bars() as track:
             initial = SimulatedSurvey(config.survey, image_size=config.model.image_size).load(0, track=track)
         names = [*config.survey.initial, RESERVE]
@@ -68,14 +77,14 @@ def init(
             initial, skipped = read_labelled(known, image_size=config.model.image_size, channels=config.model.channels,
                                              report=True, data_config=config.data, classes=classes, track=track)
         names = [*dict.fromkeys(initial.labels.tolist()), RESERVE]
-        if config_path is None:
-            # The built-in weights name the demo's classes; a new hunt starts by looking for anything new.
-            # A small labelled set would get only a few optimizer steps per epoch: ask for enough.
-            config = dataclasses.replace(
-                config,
-                hunt=dataclasses.replace(config.hunt, interest={RESERVE: 1.0}),
-                train=dataclasses.replace(config.train, min_epoch_size=1024),
-            )
+    if not simulated and config_path is None:
+        # The built-in weights name the demo's classes; a new hunt starts by looking for anything new.
+        # A small labelled set would get only a few optimizer steps per epoch: ask for enough.
+        config = dataclasses.replace(
+            config,
+            hunt=dataclasses.replace(config.hunt, interest={RESERVE: 1.0}),
+            train=dataclasses.replace(config.train, min_epoch_size=1024),
+        )
     if config_path is None:
         # Two of ten questions uniformly random, so every night's anomalous fraction can be
         # estimated without bias (the demo keeps the paper's pure strategies: random_share 0).
@@ -94,15 +103,36 @@ def init(
     counts = {}
     for label in initial.labels.tolist():
         counts[label] = counts.get(label, 0) + 1
-    out.print(f"Created hunt [bold]{escape(str(workspace))}[/] with {len(initial)} labelled images: "
+    what = "unlabelled images, all taken as" if unlabelled is not None else "labelled images:"
+    out.print(f"Created hunt [bold]{escape(str(workspace))}[/] with {len(initial)} {what} "
               + ", ".join(f"{escape(k)} {v}" for k, v in counts.items()) + f"; plus the '{RESERVE}' class for anything new.")
-    print_skipped(skipped, known)
-    out.print(f"Round-0 model trained (final loss {losses[-1]:.3f}).")
+    print_skipped(skipped, source)
+    if unlabelled is not None:
+        out.print(f"Round-0 model learnt from the images alone ({config.train.self_supervised} task, final loss "
+                  f"{losses[-1]:.3f}). When a question shows a kind of normal object worth telling apart, "
+                  "press k to name it as a normal kind.")
+    else:
+        out.print(f"Round-0 model trained (final loss {losses[-1]:.3f}).")
     line = waiting_line(config.hunt.interest, ws.live_class_names())
     if line:
         out.print(line, soft_wrap=True, markup=False)
     source = "--simulated" if simulated else "NIGHT_PATH"
     out.print(f"Next: [bold]ahunt ingest {escape(str(workspace))} {source}[/], then [bold]ahunt hunt {escape(str(workspace))}[/].")
+
+
+def _read_unlabelled(path: Path, config: Config):
+    """Round 0 from unlabelled images: what ingest reads, every object labelled 'normal'."""
+    import numpy as np
+
+    from ahunt.labels import NORMAL
+    from ahunt.sources.files import read_batch
+
+    with progress_bars() as track:
+        initial, skipped = read_batch(path, image_size=config.model.image_size, channels=config.model.channels,
+                                      report=True, data_config=config.data, track=track)
+    initial.truth = None  # labels that came with the files say nothing to a hunt started without them
+    initial.labels = np.full(len(initial), NORMAL, dtype=object)
+    return initial, skipped
 
 
 @app.command()

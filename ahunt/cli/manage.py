@@ -97,12 +97,21 @@ def classes(
     rename: Optional[List[str]] = typer.Option(None, "--rename", help="OLD=NEW renames a class (answers keep pointing at it)."),
     merge: Optional[List[str]] = typer.Option(None, "--merge", help="A=B moves every answer of anomaly class A to B (the log keeps both); A leaves the network at the next retrain."),
     remove: Optional[List[str]] = typer.Option(None, "--remove", help="Remove an anomaly class that has no standing labels (e.g. after its answers were undone or merged)."),
+    normal: Optional[List[str]] = typer.Option(None, "--normal", help="Make a class found by an answer a normal kind: boring, like the round-0 classes (the reserve looks away from it)."),
+    anomaly: Optional[List[str]] = typer.Option(None, "--anomaly", help="Make a normal kind found by an answer an anomaly class again."),
 ) -> None:
-    """List the classes with their labelled counts; rename, merge or remove one.
+    """List the classes with their labelled counts; rename, merge or remove one, or say whether
+    a class found by an answer is a normal kind or an anomaly.
 
     Example: ahunt classes my-hunt --merge Spiral=spiral
     """
     ws = Workspace.open(workspace)
+    for names, kind in ((normal, "known"), (anomaly, "anomaly")):
+        for name in names or []:
+            with ws.lock():
+                hit, before = ws.log.set_kind(name.strip(), kind)
+            what = "a normal kind: the reserve looks away from it" if kind == "known" else "an anomaly class"
+            out.print(escape(f"{hit!r} is {what}" + (" (it was already)." if before == kind else ".")))
     for pair in merge or []:
         source, sep, target = (part.strip() for part in pair.partition("="))
         if not sep or not source or not target:
@@ -130,7 +139,7 @@ def classes(
         out.print(f"Renamed {escape(repr(old.strip()))} to {escape(repr(new.strip()))}.")
     counts = _label_counts(ws)
     table = Table(show_edge=False)
-    for col in ("key", "class", "kind", "found in round", "labelled"):
+    for col in ("key", "class", "kind", "found in round", "labelled"):  # kind 'known': normal (boring)
         table.add_column(col, justify="right" if col in ("labelled", "found in round") else "left")
     from ahunt.terminal_oracle import legend_keys
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ahunt.config import SurveyConfig
 from ahunt.errors import ConfigError
+from ahunt.labels import NORMAL
 from ahunt.sources.files import InputError, read_labelled, to_model_input
 from ahunt.sources.simulated import SimulatedSurvey, round_kinds
 from ahunt.store import RoundData
@@ -29,7 +30,7 @@ from ahunt.train import Track, no_progress
 if TYPE_CHECKING:  # pragma: no cover
     from ahunt.config import DataConfig
 
-__all__ = ["Stream", "SampledStream", "make_stream", "schedule_needs"]
+__all__ = ["Stream", "SampledStream", "UnlabelledStart", "make_stream", "oracle_truth", "schedule_needs"]
 
 
 class Stream(Protocol):
@@ -187,9 +188,46 @@ def _labelled(cfg: SurveyConfig, *, image_size: int, channels: int,
     return SampledStream(cfg, labels, read, name=str(path))
 
 
+class UnlabelledStart:
+    """A stream whose round 0 comes without its labels (``[survey] unlabelled = true``).
+
+    The hunt starts with one known class, ``normal``; the simulated astronomer answers
+    ``normal`` for every object of a round-0 kind, as one would who has not named those kinds.
+    ``normal_kinds`` keeps the true round-0 classes; ``truth`` is untouched.
+    """
+
+    def __init__(self, stream: Stream):
+        self.stream = stream
+        self.n_rounds, self.anomalies = stream.n_rounds, stream.anomalies
+        self.normal_kinds = list(stream.known)
+        self.known = [NORMAL]
+
+    def ensure(self, *, track: Track = no_progress) -> object:
+        return self.stream.ensure(track=track)
+
+    def load(self, r: int, *, track: Track = no_progress) -> RoundData:
+        data = self.stream.load(r, track=track)
+        if r == 0:
+            data.labels = np.full(len(data), NORMAL, dtype=object)
+        return data
+
+
+def oracle_truth(stream: Stream, data: RoundData) -> dict[str, str]:
+    """What the truth oracle answers for each object id of a round: its true class, or
+    ``normal`` for a round-0 kind when the hunt started unlabelled."""
+    normal = set(getattr(stream, "normal_kinds", ()))
+    return {i: NORMAL if t in normal else t for i, t in zip(data.ids.tolist(), data.truth.tolist())}
+
+
 def make_stream(cfg: SurveyConfig, *, image_size: int, channels: int = 1,
                 cache_dir: str | Path | None = None, data_config: "DataConfig | None" = None) -> Stream:
     """The stream a config names; ``data_config`` stretches a labelled set's FITS files."""
+    stream = _make_stream(cfg, image_size=image_size, channels=channels, cache_dir=cache_dir, data_config=data_config)
+    return UnlabelledStart(stream) if cfg.unlabelled else stream
+
+
+def _make_stream(cfg: SurveyConfig, *, image_size: int, channels: int, cache_dir: str | Path | None,
+                 data_config: "DataConfig | None") -> Stream:
     if cfg.source == "labelled":
         return _labelled(cfg, image_size=image_size, channels=channels, data_config=data_config)
     if cfg.source == "mnist5k":

@@ -1,0 +1,67 @@
+"""Which self-supervised round 0 gives the better first nights of a hunt started without labels?
+
+    python benchmarks/unlabelled_round0.py configs/experiment-sim.toml configs/mnist5k.toml \\
+        configs/rare-anomaly.toml --nights 4 --trials 3
+
+For each scenario the round-0 images are given without their labels (``[survey] unlabelled =
+true``: one known class, ``normal``), and AHUNT hunts the first ``--nights`` nights once per
+self-supervised objective of ``[train] self_supervised`` (ahunt/pretrain.py), on the same
+streams and seeds.  It prints, per scenario and objective, mean ± std over the trials of the
+interesting anomalies the questions found, the night of the first find, the interesting
+classes' MCC averaged over the nights (held out too) and the CPU seconds of a trial.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ahunt.config import SELF_SUPERVISED, load_config
+from ahunt.experiment import hunt_summary, run_experiment
+
+
+def interesting_mean(summary: dict, prefix: str, classes: list[str]) -> tuple[float, float]:
+    """Mean over the interesting classes of one per-class metric (each already mean ± std over trials)."""
+    values = [summary[f"{prefix}:{c}"] for c in classes if f"{prefix}:{c}" in summary]
+    if not values:
+        return float("nan"), float("nan")
+    return float(np.mean([v[0] for v in values])), float(np.mean([v[1] for v in values]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("configs", nargs="+", type=Path)
+    parser.add_argument("--nights", type=int, default=4)
+    parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--objectives", default=",".join(SELF_SUPERVISED))
+    parser.add_argument("--out", type=Path, default=None, help="keep the runs here (resumable); default: a temp folder")
+    args = parser.parse_args()
+    out = args.out or Path(tempfile.mkdtemp(prefix="unlabelled-round0-"))
+    print(f"first {args.nights} nights, mean ± std over {args.trials} trials; MCC: interesting classes, averaged")
+    print(f"{'scenario':<20} {'objective':<12} {'found':>11} {'first find':>11} {'MCC mean':>12} "
+          f"{'held-out':>12} {'CPU s':>9}")
+    for path in args.configs:
+        base = load_config(path)
+        interesting = [c for c in dict.fromkeys([*base.survey.nightly, *base.survey.late])
+                       if c not in base.survey.initial and c not in base.experiment.uninteresting]
+        for objective in args.objectives.split(","):
+            cfg = dataclasses.replace(
+                base,
+                survey=dataclasses.replace(base.survey, unlabelled=True, nights=args.nights),
+                train=dataclasses.replace(base.train, self_supervised=objective),
+            ).validate()
+            rows = run_experiment(cfg, out / f"{path.stem}-{objective}", trials=args.trials, methods=["ahunt"], jobs=1)
+            s = hunt_summary(rows)["ahunt"]
+            found, first, cpu = s["interesting_found_total"], s["first_find_night"], s["cpu_seconds"]
+            mcc = interesting_mean(s, "mean_mcc", interesting)
+            held = interesting_mean(s, "mean_mcc_heldout", interesting)
+            print(f"{path.stem:<20} {objective:<12} {found[0]:5.1f} ± {found[1]:<3.1f} {first[0]:5.1f} ± {first[1]:<3.1f} "
+                  f"{mcc[0]:6.2f} ± {mcc[1]:<4.2f} {held[0]:6.2f} ± {held[1]:<4.2f} {cpu[0]:9.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

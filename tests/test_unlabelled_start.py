@@ -113,7 +113,7 @@ def test_init_unlabelled_then_hunt_and_name_a_normal_kind(tmp_path):
     ws_path = tmp_path / "ws"
     result = runner.invoke(app, ["init", str(ws_path), "--unlabelled", str(pile), "--config", str(config)])
     assert result.exit_code == 0, result.output
-    assert "48 unlabelled images, all taken as normal 48" in result.output and "press k" in result.output
+    assert "48 unlabelled images, all of the known class 'normal'" in result.output and "press k" in result.output
     ws = Workspace.open(ws_path)
     assert ws.class_names() == [NORMAL, "reserve"]
     night = tmp_path / "night.npz"

@@ -103,9 +103,11 @@ def init(
     counts = {}
     for label in initial.labels.tolist():
         counts[label] = counts.get(label, 0) + 1
-    what = "unlabelled images, all taken as" if unlabelled is not None else "labelled images:"
-    out.print(f"Created hunt [bold]{escape(str(workspace))}[/] with {len(initial)} {what} "
-              + ", ".join(f"{escape(k)} {v}" for k, v in counts.items()) + f"; plus the '{RESERVE}' class for anything new.")
+    if unlabelled is not None:
+        what = f"{len(initial)} unlabelled images, all of the known class '{NORMAL}'"
+    else:
+        what = f"{len(initial)} labelled images: " + ", ".join(f"{escape(k)} {v}" for k, v in counts.items())
+    out.print(f"Created hunt [bold]{escape(str(workspace))}[/] with {what}; plus the '{RESERVE}' class for anything new.")
     print_skipped(skipped, source)
     if unlabelled is not None:
         out.print(f"Round-0 model learnt from the images alone ({config.train.self_supervised} task, final loss "

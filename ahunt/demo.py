@@ -20,7 +20,8 @@ from ahunt.oracle import TruthOracle
 from ahunt.query import validate_interest
 from ahunt.session import ask, prepare_questions, reserve_scores, retrain, train_initial
 from ahunt.sources.streams import make_stream, oracle_truth
-from ahunt.train import Track, no_progress, resolve_device, score
+from ahunt.progress import Track, no_progress
+from ahunt.train import resolve_device, score
 from ahunt.workspace import Workspace
 
 __all__ = [

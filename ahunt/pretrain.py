@@ -31,7 +31,8 @@ from torchvision.transforms import v2
 
 from ahunt.config import SELF_SUPERVISED, TrainConfig
 from ahunt.model import HuntNet, conv_depth
-from ahunt.train import Track, balanced_indices, make_augmentation, no_progress
+from ahunt.progress import Track, no_progress
+from ahunt.train import balanced_indices, make_augmentation
 
 __all__ = ["OBJECTIVES", "pretrain_encoder", "nt_xent"]
 

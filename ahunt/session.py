@@ -20,7 +20,8 @@ from ahunt.novelty import Reference, boring_classes, novelty_scores
 from ahunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
 from ahunt.scoring import RoundScores, score_store
-from ahunt.train import Track, load_checkpoint, no_progress, resolve_device, save_checkpoint, score, train_model
+from ahunt.progress import Track, no_progress
+from ahunt.train import load_checkpoint, resolve_device, save_checkpoint, score, train_model
 from ahunt.workspace import Workspace
 
 __all__ = [

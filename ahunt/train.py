@@ -20,6 +20,8 @@ from torchvision.transforms import v2
 from ahunt.config import TrainConfig
 from ahunt.errors import AhuntError
 from ahunt.model import HuntNet, ModelArgs
+from ahunt.progress import Track, no_progress
+from ahunt.scoring import score_images
 
 __all__ = [
     "resolve_device",
@@ -33,14 +35,6 @@ __all__ = [
     "FocalLoss",
     "make_loss",
 ]
-
-# A progress hook: wraps an iterable with a description and a total (rich.progress.track fits).
-Track = Callable[..., Iterable]
-
-
-def no_progress(iterable: Iterable, description: str = "", total: int | None = None) -> Iterable:
-    return iterable
-
 
 def resolve_device(name: str = "auto") -> torch.device:
     """'auto' takes the GPU when one is present; 'cuda' without one is an error."""
@@ -215,8 +209,6 @@ def score(
     ``images`` is anything sliceable with a length: an array, or an open HDF5 dataset, read one
     block at a time.  See ``ahunt.scoring`` for how (and for whole rounds from the store).
     """
-    from ahunt.scoring import score_images  # scoring builds on this module
-
     return score_images(model, images, device=device, batch_size=batch_size, track=track,
                         description=description)
 

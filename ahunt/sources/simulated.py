@@ -17,7 +17,7 @@ import numpy as np
 
 from ahunt.config import SurveyConfig
 from ahunt.store import RoundData, Store
-from ahunt.train import Track, no_progress
+from ahunt.progress import Track, no_progress
 
 __all__ = ["round_kinds", "simulate_round", "SimulatedSurvey", "default_cache_dir", "is_simulated_hunt"]
 

@@ -25,7 +25,7 @@ from ahunt.labels import NORMAL
 from ahunt.sources.files import InputError, read_labelled, to_model_input
 from ahunt.sources.simulated import SimulatedSurvey, round_kinds
 from ahunt.store import RoundData
-from ahunt.train import Track, no_progress
+from ahunt.progress import Track, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from ahunt.config import DataConfig

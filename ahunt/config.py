@@ -19,6 +19,8 @@ from typing import Any, Mapping
 from ahunt.errors import ConfigError
 
 __all__ = [
+    "RESERVE",
+    "NORMAL",
     "STRATEGIES",
     "ModelConfig",
     "TrainConfig",
@@ -36,6 +38,9 @@ __all__ = [
     "dump_config",
 ]
 
+# Class names with a meaning at every step, from the readers to the report.
+RESERVE = "reserve"  # the class that stands for anything new
+NORMAL = "normal"  # the one known class of a hunt started from unlabelled images
 STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
 LOSSES = ("cross_entropy", "focal", "isomax")
 RESERVE_SCORES = ("novelty", "probability")
@@ -217,7 +222,7 @@ class SurveyConfig:
                 _require(isinstance(n, int) and n >= 0, f"survey.{section}.{name}", n, "must be a count >= 0")
         _require(sum(self.initial.values()) > 0, "survey.initial", dict(self.initial), "round 0 needs images")
         _require(isinstance(self.unlabelled, bool), "survey.unlabelled", self.unlabelled, "must be true or false")
-        _require(not (self.unlabelled and "normal" in self.class_names()), "survey.unlabelled", self.unlabelled,
+        _require(not (self.unlabelled and NORMAL in self.class_names()), "survey.unlabelled", self.unlabelled,
                  "the source has a class named 'normal', which an unlabelled start would mix up with the round-0 images")
 
 
@@ -246,7 +251,7 @@ class DataConfig:
     """Reading survey data: the stretch of raw FITS fluxes (network and display) and a data path.
 
     ``stretch``: ``asinh`` (per band, over a robust ``interval``) or ``lupton`` (colour
-    composite, z r g -> R G B); see ``ahunt/stretch.py``.  ``path``: a data file or folder for
+    composite, z r g -> R G B); see ``ahunt/sources/stretch.py``.  ``path``: a data file or folder for
     ``ahunt init`` when ``--known`` is not given (e.g. the Galaxy10 DECaLS HDF5 file).
     """
 

@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from ahunt.atomic import disk_problem
+from ahunt.config import NORMAL, RESERVE
 from ahunt.errors import WorkspaceError
 from ahunt.names import find_name, normalise
 
 __all__ = ["RESERVE", "NORMAL", "ClassInfo", "QuestionRow", "AnswerRow", "AnswerLog"]
 
-RESERVE = "reserve"
-NORMAL = "normal"  # the one known class of a hunt started from unlabelled images
 SCHEMA_VERSION = 1  # stored as SQLite's user_version; bump with every schema change
 
 _SCHEMA = """

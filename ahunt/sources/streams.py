@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ahunt.config import SurveyConfig
+from ahunt.config import NORMAL, SurveyConfig
 from ahunt.errors import ConfigError
-from ahunt.labels import NORMAL
-from ahunt.sources.files import InputError, read_labelled, to_model_input
-from ahunt.sources.simulated import SimulatedSurvey, round_kinds
-from ahunt.store import RoundData
 from ahunt.progress import Track, no_progress
+from ahunt.sources.files import InputError, read_labelled, to_model_input
+from ahunt.sources.rounds import RoundData
+from ahunt.sources.simulated import SimulatedSurvey, round_kinds
 
 if TYPE_CHECKING:  # pragma: no cover
     from ahunt.config import DataConfig

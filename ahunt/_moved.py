@@ -24,6 +24,11 @@ __all__ = ["MOVED", "install"]
 # old module -> the module it became
 MOVED: dict[str, str] = {
     "ahunt.stretch": "ahunt.sources.stretch",
+    "ahunt.labels": "ahunt.store.answer_log",
+    "ahunt.labelled": "ahunt.store.labelled",
+    "ahunt.workspace": "ahunt.store.workspace",
+    "ahunt.atomic": "ahunt.store.atomic",
+    "ahunt.names": "ahunt.store.names",
 }
 
 

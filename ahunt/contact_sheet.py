@@ -13,11 +13,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ahunt.atomic import savefig_atomic
 from ahunt.errors import WorkspaceError
 from ahunt.plots import class_styles, plt
 from ahunt.session import score_round
-from ahunt.workspace import Workspace
+from ahunt.store.atomic import savefig_atomic
+from ahunt.store.workspace import Workspace
 
 __all__ = ["write_contact_sheet", "classes_of_interest", "to_display", "sheet_dpi"]
 

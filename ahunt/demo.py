@@ -14,15 +14,15 @@ from typing import Callable
 import numpy as np
 
 from ahunt.config import Config
-from ahunt.labels import NORMAL, RESERVE
 from ahunt.metrics import auc, top_k_mcc, true_candidates
 from ahunt.oracle import TruthOracle
+from ahunt.progress import Track, no_progress
 from ahunt.query import validate_interest
 from ahunt.session import ask, prepare_questions, reserve_scores, retrain, train_initial
 from ahunt.sources.streams import make_stream, oracle_truth
-from ahunt.progress import Track, no_progress
+from ahunt.store.answer_log import NORMAL, RESERVE
+from ahunt.store.workspace import Workspace
 from ahunt.train import resolve_device, score
-from ahunt.workspace import Workspace
 
 __all__ = [
     "ClassMetrics", "RoundReport", "round_report", "run_demo", "write_metrics_csv", "summarise_hunt",

@@ -27,7 +27,7 @@ from ahunt.errors import AhuntError
 from ahunt.model import HuntNet, ModelArgs
 from ahunt.query import question_candidates
 from ahunt.scoring import LATENT_DTYPE, READ_BLOCK, RoundScores, Scorer, should_compile
-from ahunt.store import LazyImages, Store
+from ahunt.store.images import LazyImages, Store
 
 __all__ = ["Candidates", "connect", "dask_images", "score_round_dask", "candidates_dask"]
 

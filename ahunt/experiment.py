@@ -31,8 +31,8 @@ from ahunt.oracle import TruthOracle
 from ahunt.peers import ActiveForestPeer
 from ahunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
 from ahunt.sources.streams import make_stream, oracle_truth
+from ahunt.store.workspace import Workspace
 from ahunt.train import load_checkpoint, resolve_device, save_checkpoint, score
-from ahunt.workspace import Workspace
 
 __all__ = ["trial_config", "run_task", "run_experiment", "read_results", "summarise", "hunt_summary", "FIELDS"]
 

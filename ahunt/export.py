@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 
 from ahunt.errors import AhuntError
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 
 __all__ = [
     "FORMATS", "ExportError", "score_column", "interest_classes", "candidate_table", "resolve_output",
@@ -200,7 +200,7 @@ def write_table(table, path: str | Path, *, fmt: str = "ecsv", overwrite: bool =
             table.write(tmp, format=FORMATS[fmt], overwrite=True)
         os.replace(tmp, path)
     except OSError as exc:
-        from ahunt.atomic import disk_problem
+        from ahunt.store.atomic import disk_problem
 
         raise ExportError(f"{path}: cannot write the catalogue: {disk_problem(exc) or exc}; no file was "
                           "written (--out writes elsewhere)") from None

@@ -24,7 +24,7 @@ from ahunt.embedding import (
 )
 from ahunt.errors import AhuntError
 from ahunt.plots import class_styles, plt
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 
 __all__ = ["plot_latent", "plot_latent_rounds", "write_umap", "UmapResult", "FORMATS", "MAX_THUMBNAILS"]
 
@@ -142,7 +142,7 @@ def _legends(fig_or_ax, styles: dict, used: dict, view: LatentView, truth: bool,
 def _save(fig, path: Path) -> Path:
     if path.suffix.lower() not in FORMATS:
         raise AhuntError(f"{path}: unknown figure format {path.suffix!r}; use one of {', '.join(FORMATS)}")
-    from ahunt.atomic import savefig_atomic
+    from ahunt.store.atomic import savefig_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
     try:

@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ahunt.labels import RESERVE, ClassInfo
+from ahunt.store.answer_log import RESERVE, ClassInfo
 
 __all__ = ["boring_classes", "normalise", "nearest_distance", "pixel_features", "novelty_scores", "Reference"]
 

@@ -10,7 +10,7 @@ from typing import Mapping, Protocol, Sequence
 
 import numpy as np
 
-from ahunt.labels import ClassInfo
+from ahunt.store.answer_log import ClassInfo
 
 __all__ = ["Question", "Label", "Skip", "Undo", "Quit", "Defer", "Answer", "Oracle", "TruthOracle", "AnswersFileOracle"]
 
@@ -121,7 +121,7 @@ class AnswersFileOracle:
         Raises ``AhuntError`` naming every bad line, so nothing of the file is used.
         """
         from ahunt.errors import AhuntError
-        from ahunt.names import close_name, find_name, is_legend_key, normalise
+        from ahunt.store.names import close_name, find_name, is_legend_key, normalise
 
         live = [c.name for c in classes if not c.retired]
         every = [c.name for c in classes]
@@ -177,7 +177,7 @@ class AnswersFileOracle:
         return cls(answers, source=str(path), lines=lines)
 
     def __call__(self, question: Question, classes: Sequence[ClassInfo]) -> Answer:
-        from ahunt.names import find_name
+        from ahunt.store.names import find_name
 
         if not self._checked:
             self.check(classes)

@@ -21,8 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ahunt.labels import QuestionRow
 from ahunt.oracle import Oracle
+from ahunt.store.answer_log import QuestionRow
 from ahunt.train import resolve_device, score
 
 __all__ = ["PEERS", "ActiveForestPeer"]

@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # files only; no display is needed (or present over SSH)
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ahunt.atomic import savefig_atomic  # noqa: E402
+from ahunt.store.atomic import savefig_atomic  # noqa: E402
 
 __all__ = ["plot_rounds", "plot_experiment", "class_styles", "plot_round_bars", "plot_class_counts"]
 

@@ -86,7 +86,7 @@ def validate_interest(weights: Mapping[str, float], class_names: Sequence[str]) 
         raise QueryError(str(exc)) from None
     unknown = [name for name in weights if name not in class_names]
     if unknown:
-        from ahunt.names import close_name
+        from ahunt.store.names import close_name
 
         hints = [f" (did you mean {close!r}?)" if (close := close_name(n, class_names)) else "" for n in unknown]
         raise QueryError(

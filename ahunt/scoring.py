@@ -30,8 +30,8 @@ from torch.utils.data import DataLoader
 
 from ahunt.errors import AhuntWarning
 from ahunt.model import HuntNet, inference_copy
-from ahunt.store import ImageBlocks, Store
 from ahunt.progress import Track, no_progress
+from ahunt.store.images import ImageBlocks, Store
 
 __all__ = ["READ_BLOCK", "COMPILE_FROM", "RoundScores", "Scorer", "default_batch_size", "score_images",
            "score_store", "should_compile"]

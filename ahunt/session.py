@@ -14,15 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ahunt.errors import WorkspaceError
-from ahunt.labels import RESERVE, QuestionRow
 from ahunt.model import HuntNet, ModelArgs
 from ahunt.novelty import Reference, boring_classes, novelty_scores
 from ahunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
+from ahunt.progress import Track, no_progress
 from ahunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
 from ahunt.scoring import RoundScores, score_store
-from ahunt.progress import Track, no_progress
+from ahunt.store.answer_log import RESERVE, QuestionRow
+from ahunt.store.workspace import Workspace
 from ahunt.train import load_checkpoint, resolve_device, save_checkpoint, score, train_model
-from ahunt.workspace import Workspace
 
 __all__ = [
     "train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed",

@@ -26,9 +26,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ahunt.errors import AhuntError
-from ahunt.labels import RESERVE, ClassInfo
 from ahunt.oracle import Answer, Label, Question, Quit, Skip, Undo
 from ahunt.query import RANDOM_SHARE
+from ahunt.store.answer_log import RESERVE, ClassInfo
 from ahunt.terminal_image import Graphics, image_strip, terminal_image
 
 __all__ = ["KeyReader", "TerminalKeys", "StreamKeys", "TerminalOracle", "legend_keys", "terminal_restored",
@@ -223,7 +223,7 @@ class TerminalOracle:
             self.console.print(f"Key {key!r} does nothing here; see the legend.", style="yellow", highlight=False)
 
     def _new_class(self, classes: Sequence[ClassInfo], *, normal: bool = False) -> Answer | None:
-        from ahunt.names import check_new_name
+        from ahunt.store.names import check_new_name
 
         what = "New normal kind (boring, like 'normal')" if normal else "New anomaly class"
         name = " ".join(self.keys.line(f"{what} name (empty to cancel): ").split())

@@ -221,7 +221,7 @@ def save_checkpoint(path: str | Path, model: HuntNet, meta: dict[str, Any]) -> N
     """
     import io
 
-    from ahunt.atomic import disk_problem, write_bytes_atomic
+    from ahunt.store.atomic import disk_problem, write_bytes_atomic
 
     path = Path(path)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

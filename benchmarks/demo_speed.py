@@ -18,12 +18,12 @@ import torch
 from ahunt.config import Config
 from ahunt.model import HuntNet, ModelArgs
 from ahunt.oracle import TruthOracle
+from ahunt.scoring import default_batch_size
 from ahunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.sources.galaxy_sim import draw_objects
 from ahunt.sources.simulated import SimulatedSurvey
-from ahunt.scoring import default_batch_size
+from ahunt.store.workspace import Workspace
 from ahunt.train import resolve_device, score
-from ahunt.workspace import Workspace
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ reach, and the ``ahunt.scoring.Scorer`` rate, eager and with ``torch.compile`` (
 printed apart), then where the eager time goes: each block of the network timed on its own.
 
 Then, for each N, a temporary store of N random 64 x 64 cutouts is written in the layout
-``ahunt.store.Store`` uses (written in slices, so the writer never holds the night; random
+``ahunt.store.images.Store`` uses (written in slices, so the writer never holds the night; random
 pixels do not compress: ~16 KB per image on disk), and scored end to end, each path in a
 fresh subprocess so that its peak memory is its own:
 
@@ -154,7 +154,7 @@ def write_store(path: Path, n: int) -> None:
     """The layout Store writes, filled slice by slice."""
     import h5py
 
-    from ahunt.store import _STR
+    from ahunt.store.images import _STR
 
     rng = np.random.default_rng(n)
     shape = (n, 1, IMAGE_SIZE, IMAGE_SIZE)
@@ -178,7 +178,7 @@ def worker_single(path: str, workers: int) -> dict:
 
     from ahunt.query import choose_questions
     from ahunt.scoring import score_store
-    from ahunt.store import Store
+    from ahunt.store.images import Store
 
     model = _model()
     t = time.perf_counter()
@@ -197,7 +197,7 @@ def worker_dask(path: str) -> dict:
     from ahunt.config import ScoreConfig
     from ahunt.distributed import candidates_dask
     from ahunt.query import choose_from_candidates
-    from ahunt.store import Store
+    from ahunt.store.images import Store
 
     model = _model()
     store = Store(path)

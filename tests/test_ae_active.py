@@ -9,7 +9,7 @@ from ahunt.config import ExperimentConfig
 from ahunt.experiment import run_experiment
 from ahunt.session import train_initial
 from ahunt.sources.streams import make_stream
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import seeded_part, tiny_config
 
 

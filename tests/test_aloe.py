@@ -11,7 +11,7 @@ from ahunt.experiment import run_experiment
 from ahunt.oracle import TruthOracle
 from ahunt.session import ask, prepare_questions, train_initial
 from ahunt.sources.streams import make_stream
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import seeded_part, tiny_config
 
 

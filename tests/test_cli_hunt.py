@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ahunt.cli import app
 from ahunt.config import ScoreConfig, dump_config
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 runner = CliRunner()

@@ -12,7 +12,7 @@ from ahunt.errors import WorkspaceError
 from ahunt.oracle import TruthOracle
 from ahunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.sources.simulated import SimulatedSurvey
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 SMALL = {"max_points": 80, "n_neighbors": 5}  # tiny maps: fast UMAP

@@ -33,7 +33,7 @@ def test_trial_config_shifts_seeds_and_sets_strategy():
 def test_static_baseline_retrains_only_the_head(tmp_path, sim_cache):
     from ahunt.oracle import TruthOracle
     from ahunt.session import ask, prepare_questions
-    from ahunt.workspace import Workspace
+    from ahunt.store.workspace import Workspace
 
     cfg = tiny_config()
     stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)

@@ -10,8 +10,8 @@ from ahunt.errors import AhuntError
 from ahunt.export import candidate_table, export_candidates, write_table
 from ahunt.oracle import Label, Skip
 from ahunt.session import ask, prepare_questions, retrain, train_initial
-from ahunt.store import RoundData
-from ahunt.workspace import Workspace
+from ahunt.store.images import RoundData
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 
@@ -171,7 +171,7 @@ def _trained_workspace_for_sheet(tmp_path, sim_cache):
     from ahunt.oracle import TruthOracle
     from ahunt.session import ask, prepare_questions, retrain, train_initial
     from ahunt.sources.simulated import SimulatedSurvey
-    from ahunt.workspace import Workspace
+    from ahunt.store.workspace import Workspace
     from conftest import tiny_config
 
     config = tiny_config()

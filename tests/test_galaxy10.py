@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import ahunt.sources.galaxy10 as g10
 from ahunt.cli import app
 from ahunt.config import ModelConfig, dump_config
 from ahunt.errors import StoreError
 from ahunt.sources.files import read_batch, read_labelled, to_model_input
+import ahunt.sources.galaxy10 as g10
 from ahunt.sources.galaxy10 import GALAXY10_CLASSES, galaxy10_labels, read_galaxy10
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 ANS = np.array([6, 8, 1, 6, 8, 6, 8, 1, 6, 8] * 3, dtype=np.uint8)  # 30 rows

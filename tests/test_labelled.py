@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from ahunt.labelled import LabelledStore
 from ahunt.oracle import Label, Quit, Skip, TruthOracle, Undo
 from ahunt.session import ask, prepare_questions, retrain, train_initial
-from ahunt.store import Store
+from ahunt.store.images import Store
+from ahunt.store.labelled import LabelledStore
 from test_session import Scripted, _workspace
 
 
@@ -123,8 +123,8 @@ def test_training_from_the_store_equals_training_from_memory(tmp_path):
     import torch
 
     from ahunt.config import TrainConfig
-    from ahunt.labelled import LabelledImages
     from ahunt.model import HuntNet, ModelArgs
+    from ahunt.store.labelled import LabelledImages
     from ahunt.train import train_model
 
     rng = np.random.default_rng(0)

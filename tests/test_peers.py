@@ -10,7 +10,7 @@ from ahunt.oracle import TruthOracle
 from ahunt.peers import ActiveForestPeer
 from ahunt.session import train_initial
 from ahunt.sources.streams import make_stream
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 import ahunt.plots as plots
-from ahunt.labels import ClassInfo
+from ahunt.store.answer_log import ClassInfo
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import torch
 
 from ahunt.model import HuntNet, ModelArgs, inference_copy
 from ahunt.scoring import READ_BLOCK, Scorer, score_store
-from ahunt.store import RoundData, Store
+from ahunt.store.images import RoundData, Store
 from ahunt.train import score
 
 CPU = torch.device("cpu")

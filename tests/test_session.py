@@ -8,7 +8,7 @@ from ahunt.errors import WorkspaceError
 from ahunt.oracle import Label, Quit, Skip, TruthOracle, Undo
 from ahunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.sources.simulated import SimulatedSurvey
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 
@@ -93,7 +93,7 @@ def test_undo_skip_quit_and_resume_from_same_list(tmp_path, sim_cache):
 
 
 def test_a_person_s_answers_are_committed_one_by_one_a_script_s_together(tmp_path, sim_cache):
-    from ahunt.labels import AnswerLog
+    from ahunt.store.answer_log import AnswerLog
 
     ws, survey = _workspace(tmp_path, sim_cache)
     train_initial(ws)
@@ -307,7 +307,7 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
 
 def test_a_latent_forest_chooses_from_streamed_latents_without_loading_the_night(tmp_path, sim_cache, monkeypatch):
     from ahunt.baselines import IForestChooser, iforest_scores
-    from ahunt.store import Store
+    from ahunt.store.images import Store
     from ahunt.train import score
 
     ws, survey = _workspace(tmp_path, sim_cache)

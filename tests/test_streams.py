@@ -235,7 +235,7 @@ def test_experiment_and_demo_on_a_labelled_stream_through_the_cli(tmp_path):
 
     from ahunt.cli import app
     from ahunt.experiment import read_results
-    from ahunt.workspace import Workspace
+    from ahunt.store.workspace import Workspace
 
     config_path = _digits_config(tmp_path)
     runner = CliRunner()

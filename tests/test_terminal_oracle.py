@@ -17,9 +17,9 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from ahunt.labels import ClassInfo
 from ahunt.oracle import Label, Question, Skip, Undo
 from ahunt.query import RANDOM_SHARE
+from ahunt.store.answer_log import ClassInfo
 from ahunt.terminal_image import Graphics
 from ahunt.terminal_oracle import StreamKeys, TerminalKeys, TerminalOracle, legend_keys, terminal_restored
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from ahunt.cli._app import DaskOption, app, err, handle_errors, open_workspace, out, progress_bars, waiting_line
 from ahunt.config import Config, load_config
 from ahunt.errors import AhuntError
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 
 ORACLES = ("terminal", "truth")
 
@@ -50,10 +50,10 @@ def init(
     Example: ahunt init my-hunt --unlabelled cutouts/first-nights/
     """
     from ahunt.cli.data import print_skipped
-    from ahunt.labels import NORMAL, RESERVE
     from ahunt.session import train_initial
     from ahunt.sources.files import read_labelled
     from ahunt.sources.simulated import SimulatedSurvey
+    from ahunt.store.answer_log import NORMAL, RESERVE
 
     config = _config(config_path, image_size, channels)
     if known is None and unlabelled is None and not simulated and config.data.path:
@@ -124,8 +124,8 @@ def _read_unlabelled(path: Path, config: Config):
     """Round 0 from unlabelled images: what ingest reads, every object labelled 'normal'."""
     import numpy as np
 
-    from ahunt.labels import NORMAL
     from ahunt.sources.files import read_batch
+    from ahunt.store.answer_log import NORMAL
 
     with progress_bars() as track:
         initial, skipped = read_batch(path, image_size=config.model.image_size, channels=config.model.channels,

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ahunt.cli._app import app, handle_errors, out, waiting_line
 from ahunt.errors import AhuntError
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 
 
 def _parse_weights(pairs: List[str]) -> dict[str, float]:
@@ -51,7 +51,7 @@ def interest(
     ws = Workspace.open(workspace)
     cfg = ws.config
     if weights:
-        from ahunt.names import find_name
+        from ahunt.store.names import find_name
 
         names = ws.live_class_names()
         # 'Merger=0.5' sets the weight of 'merger': names match ignoring case, as answers do

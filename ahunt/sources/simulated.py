@@ -21,7 +21,7 @@ from ahunt.progress import Track, no_progress
 from ahunt.sources.rounds import RoundData
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ahunt.store import Store
+    from ahunt.store.images import Store
 
 __all__ = ["round_kinds", "simulate_round", "SimulatedSurvey", "default_cache_dir", "is_simulated_hunt"]
 
@@ -96,10 +96,10 @@ class SimulatedSurvey:
     def is_cached(self) -> bool:
         return self.cache_path.exists()
 
-    def ensure(self, *, track: Track = no_progress) -> "Store":
+    def ensure(self, *, track: Track = no_progress) -> Store:
         """Simulate into the cache unless it is already there; the cache appears only when complete."""
         # The cache is an image store: the one place a source writes to the next step.
-        from ahunt.store import Store
+        from ahunt.store.images import Store
 
         if self.cache_path.exists():
             return Store(self.cache_path)

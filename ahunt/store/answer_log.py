@@ -23,10 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from ahunt.atomic import disk_problem
 from ahunt.config import NORMAL, RESERVE
 from ahunt.errors import WorkspaceError
-from ahunt.names import find_name, normalise
+from ahunt.store.atomic import disk_problem
+from ahunt.store.names import find_name, normalise
 
 __all__ = ["RESERVE", "NORMAL", "ClassInfo", "QuestionRow", "AnswerRow", "AnswerLog"]
 

@@ -4,9 +4,9 @@ Layout::
 
     WORKSPACE/
       config.toml         the config the hunt runs with
-      store.h5            images by round (store.py)
-      store.ids.sqlite    object id -> round, position (store.py; derived, rebuilt if deleted)
-      answers.sqlite      classes, questions and answers (labels.py)
+      store.h5            images by round (images.py)
+      store.ids.sqlite    object id -> round, position (images.py; derived, rebuilt if deleted)
+      answers.sqlite      classes, questions and answers (answer_log.py)
       checkpoints/        round_0000.pt, round_0001.pt, ... written atomically
       scores.h5           each round's scores and float16 latents under the newest model
                           that scored it (a cache, safe to delete)
@@ -28,18 +28,19 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
-from ahunt.atomic import disk_problem, umask_mode, write_bytes_atomic
 from ahunt.config import Config, dump_config, load_config
 from ahunt.errors import WorkspaceError
-from ahunt.labelled import LabelledImages, LabelledStore
-from ahunt.labels import AnswerLog, ClassInfo
-from ahunt.model import HuntNet
-from ahunt.store import RoundData, ScoreStore, Store
-from ahunt.train import load_checkpoint
+from ahunt.store.answer_log import AnswerLog, ClassInfo
+from ahunt.store.atomic import disk_problem, umask_mode, write_bytes_atomic
+from ahunt.store.images import RoundData, ScoreStore, Store
+from ahunt.store.labelled import LabelledImages, LabelledStore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ahunt.model import HuntNet
 
 __all__ = ["Workspace"]
 
@@ -250,6 +251,10 @@ class Workspace:
         return rounds[-1] if rounds else None
 
     def load_model(self, version: int | None = None) -> tuple[HuntNet, int]:
+        # The network is the next step's (learn/): imported when a model is asked for, so that
+        # opening a workspace needs no torch.
+        from ahunt.train import load_checkpoint
+
         version = self.current_version() if version is None else version
         if version is None:
             raise WorkspaceError(f"{self.root}: no trained model yet; run `ahunt train {self.root}`")

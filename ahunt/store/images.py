@@ -30,9 +30,9 @@ from typing import Iterable, Iterator, Sequence
 import h5py
 import numpy as np
 
-from ahunt.atomic import disk_problem, require_space
 from ahunt.errors import StoreError
 from ahunt.sources.rounds import RoundData
+from ahunt.store.atomic import disk_problem, require_space
 
 __all__ = ["RoundData", "RoundWriter", "Store", "IdIndex", "ScoreStore", "LazyImages", "ImageBlocks"]
 

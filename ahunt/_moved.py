@@ -29,6 +29,10 @@ MOVED: dict[str, str] = {
     "ahunt.workspace": "ahunt.store.workspace",
     "ahunt.atomic": "ahunt.store.atomic",
     "ahunt.names": "ahunt.store.names",
+    "ahunt.model": "ahunt.learn.model",
+    "ahunt.train": "ahunt.learn.train",
+    "ahunt.scoring": "ahunt.learn.scoring",
+    "ahunt.pretrain": "ahunt.learn.pretrain",
 }
 
 

@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ahunt.model import conv_depth
+from ahunt.learn.model import conv_depth
+from ahunt.learn.train import make_augmentation
 from ahunt.query import Pick
-from ahunt.train import make_augmentation
 
 __all__ = ["AeActiveSettings", "ConvAutoencoder", "ActiveLayer", "AeActiveDetector", "error_features"]
 

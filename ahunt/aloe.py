@@ -47,9 +47,9 @@ import torch
 from torch import nn
 
 from ahunt.contamination import importance_weighted_fraction
-from ahunt.model import HuntNet
+from ahunt.learn.model import HuntNet
+from ahunt.learn.train import balanced_indices, make_augmentation
 from ahunt.query import Pick
-from ahunt.train import balanced_indices, make_augmentation
 
 __all__ = [
     "AloeSettings", "AloeNet", "AloeDetector", "normal_loss", "anomaly_loss", "loe_losses",

@@ -93,7 +93,7 @@ class TrainConfig:
     # rule, every class up-sampled to the largest (the epoch grows with the hunt).
     epoch_size: int = 2048
     # Round 0 of a hunt with one known class (started from unlabelled images) learns its latent
-    # space with this self-supervised task (ahunt/pretrain.py; README, "Start without labels").
+    # space with this self-supervised task (ahunt/learn/pretrain.py; README, "Start without labels").
     self_supervised: str = "contrastive"
 
     def validate(self) -> None:
@@ -274,7 +274,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """Scoring whole rounds (questions, catalogues, pictures); see ``ahunt/scoring.py``.
+    """Scoring whole rounds (questions, catalogues, pictures); see ``ahunt/learn/scoring.py``.
 
     ``workers``: DataLoader processes that read the store while the network runs.  0 reads in
     the scoring process, fastest on a CPU where torch already keeps every core busy (14.7k vs

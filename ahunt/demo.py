@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ahunt.config import Config
+from ahunt.learn.train import resolve_device, score
 from ahunt.metrics import auc, top_k_mcc, true_candidates
 from ahunt.oracle import TruthOracle
 from ahunt.progress import Track, no_progress
@@ -22,7 +23,6 @@ from ahunt.session import ask, prepare_questions, reserve_scores, retrain, train
 from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.store.answer_log import NORMAL, RESERVE
 from ahunt.store.workspace import Workspace
-from ahunt.train import resolve_device, score
 
 __all__ = [
     "ClassMetrics", "RoundReport", "round_report", "run_demo", "write_metrics_csv", "summarise_hunt",

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from ahunt.errors import AhuntError
-from ahunt.model import HuntNet, ModelArgs
+from ahunt.learn.model import HuntNet, ModelArgs
+from ahunt.learn.scoring import LATENT_DTYPE, READ_BLOCK, RoundScores, Scorer, should_compile
 from ahunt.query import question_candidates
-from ahunt.scoring import LATENT_DTYPE, READ_BLOCK, RoundScores, Scorer, should_compile
 from ahunt.store.images import LazyImages, Store
 
 __all__ = ["Candidates", "connect", "dask_images", "score_round_dask", "candidates_dask"]
@@ -90,7 +90,7 @@ class _ScorerPlugin(_PluginBase):
         self.name = f"ahunt-scorer-{token}"
 
     def setup(self, worker) -> None:
-        from ahunt.train import resolve_device
+        from ahunt.learn.train import resolve_device
 
         blob = torch.load(io.BytesIO(self.payload), map_location="cpu", weights_only=True)
         model = HuntNet(ModelArgs(**blob["model_args"]))

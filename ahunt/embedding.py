@@ -25,10 +25,10 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ahunt.errors import WorkspaceError
+from ahunt.learn.train import resolve_device, score
 from ahunt.session import score_round
 from ahunt.store.answer_log import ClassInfo
 from ahunt.store.workspace import Workspace
-from ahunt.train import resolve_device, score
 
 __all__ = [
     "LatentView", "model_version_for", "round_view", "aligned_views", "view_images", "cache_dir",

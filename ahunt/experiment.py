@@ -27,12 +27,12 @@ import numpy as np
 from ahunt.baselines import METHOD_SPECS, IForestChooser, iforest_scores, make_detector
 from ahunt.config import Config
 from ahunt.demo import round_report, validate_stream_interest
+from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score
 from ahunt.oracle import TruthOracle
 from ahunt.peers import ActiveForestPeer
 from ahunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
 from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.store.workspace import Workspace
-from ahunt.train import load_checkpoint, resolve_device, save_checkpoint, score
 
 __all__ = ["trial_config", "run_task", "run_experiment", "read_results", "summarise", "hunt_summary", "FIELDS"]
 

@@ -21,9 +21,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ahunt.learn.train import resolve_device, score
 from ahunt.oracle import Oracle
 from ahunt.store.answer_log import QuestionRow
-from ahunt.train import resolve_device, score
 
 __all__ = ["PEERS", "ActiveForestPeer"]
 

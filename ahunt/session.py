@@ -14,15 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ahunt.errors import WorkspaceError
-from ahunt.model import HuntNet, ModelArgs
+from ahunt.learn.model import HuntNet, ModelArgs
+from ahunt.learn.scoring import RoundScores, score_store
+from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score, train_model
 from ahunt.novelty import Reference, boring_classes, novelty_scores
 from ahunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.progress import Track, no_progress
 from ahunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
-from ahunt.scoring import RoundScores, score_store
 from ahunt.store.answer_log import RESERVE, QuestionRow
 from ahunt.store.workspace import Workspace
-from ahunt.train import load_checkpoint, resolve_device, save_checkpoint, score, train_model
 
 __all__ = [
     "train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed",
@@ -73,8 +73,8 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
 def _train_unlabelled(model: HuntNet, images, labels, cfg, *, seed: int, device, track: Track) -> list[float]:
     """Round 0 with one known class (a hunt started from unlabelled images): cross-entropy has
     nothing to tell apart, so the encoder learns a self-supervised task on the images
-    (ahunt/pretrain.py), then the head alone learns that all of them are that class."""
-    from ahunt.pretrain import pretrain_encoder
+    (ahunt/learn/pretrain.py), then the head alone learns that all of them are that class."""
+    from ahunt.learn.pretrain import pretrain_encoder
 
     images = np.asarray(images)  # a round-0 sample is read whole, as ingest's pieces fit in memory
     losses = pretrain_encoder(model, images, cfg.train, objective=cfg.train.self_supervised,

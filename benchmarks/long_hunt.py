@@ -90,10 +90,10 @@ def hunt(args) -> None:
     import torch
 
     from ahunt.config import Config
+    from ahunt.learn.train import balanced_indices
     from ahunt.oracle import TruthOracle
     from ahunt.session import ask, prepare_questions, retrain, train_initial
     from ahunt.store.workspace import Workspace
-    from ahunt.train import balanced_indices
 
     config = Config(device="cpu")
     config = dataclasses.replace(

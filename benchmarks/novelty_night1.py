@@ -23,11 +23,11 @@ from sklearn.metrics import roc_auc_score
 
 from ahunt.config import load_config
 from ahunt.experiment import trial_config
+from ahunt.learn.train import score
 from ahunt.novelty import Reference, boring_classes, nearest_distance, normalise, pixel_features
 from ahunt.session import train_initial
 from ahunt.sources.streams import make_stream
 from ahunt.store.workspace import Workspace
-from ahunt.train import score
 
 
 def one_space(z_night: np.ndarray, z_ref: np.ndarray) -> np.ndarray:

@@ -84,8 +84,8 @@ def test_atomic_writes_follow_the_umask_and_leave_nothing_on_failure(tmp_path, m
 
 
 def test_checkpoints_follow_the_umask_so_a_group_can_share_a_hunt(tmp_path):
-    from ahunt.model import HuntNet, ModelArgs
-    from ahunt.train import save_checkpoint
+    from ahunt.learn.model import HuntNet, ModelArgs
+    from ahunt.learn.train import save_checkpoint
 
     old = os.umask(0o002)
     try:

@@ -123,9 +123,9 @@ def test_training_from_the_store_equals_training_from_memory(tmp_path):
     import torch
 
     from ahunt.config import TrainConfig
-    from ahunt.model import HuntNet, ModelArgs
+    from ahunt.learn.model import HuntNet, ModelArgs
+    from ahunt.learn.train import train_model
     from ahunt.store.labelled import LabelledImages
-    from ahunt.train import train_model
 
     rng = np.random.default_rng(0)
     images = rng.random((30, 1, 16, 16), dtype=np.float32)

@@ -170,7 +170,7 @@ def test_interest_weights_split_questions_by_class(tmp_path, sim_cache):
 def test_focal_loss_hand_computed():
     import torch
 
-    from ahunt.train import FocalLoss
+    from ahunt.learn.train import FocalLoss
 
     logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
     target = torch.tensor([0, 1])
@@ -194,7 +194,7 @@ def test_hunt_runs_with_each_loss(tmp_path, sim_cache, loss):
 
 
 def test_balanced_indices_upsample_to_the_largest_class_and_a_minimum():
-    from ahunt.train import balanced_indices
+    from ahunt.learn.train import balanced_indices
 
     labels = np.array([0] * 10 + [1] * 3 + [2] * 1)
     idx = balanced_indices(labels, np.random.default_rng(0))
@@ -205,7 +205,7 @@ def test_balanced_indices_upsample_to_the_largest_class_and_a_minimum():
 
 
 def test_balanced_indices_draw_a_fixed_budget_the_same_share_per_class():
-    from ahunt.train import balanced_indices
+    from ahunt.learn.train import balanced_indices
 
     labels = np.array([0] * 1000 + [1] * 5 + [2] * 1)
     idx = balanced_indices(labels, np.random.default_rng(0), size=30)
@@ -229,8 +229,8 @@ def test_an_epoch_holds_the_budget_however_many_labels(monkeypatch):
     import torch
 
     from ahunt.config import TrainConfig
-    from ahunt.model import HuntNet, ModelArgs
-    from ahunt.train import train_model
+    from ahunt.learn.model import HuntNet, ModelArgs
+    from ahunt.learn.train import train_model
 
     cfg = dataclasses.replace(TrainConfig(), epoch_size=96, batch_size=32)
     batches = []
@@ -291,7 +291,7 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
     # A replaced checkpoint (same round, other weights) makes the cached scores stale.
     import torch
 
-    from ahunt.train import load_checkpoint, save_checkpoint
+    from ahunt.learn.train import load_checkpoint, save_checkpoint
 
     model, meta = load_checkpoint(ws.checkpoint_path(1))
     with torch.no_grad():
@@ -307,8 +307,8 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
 
 def test_a_latent_forest_chooses_from_streamed_latents_without_loading_the_night(tmp_path, sim_cache, monkeypatch):
     from ahunt.baselines import IForestChooser, iforest_scores
+    from ahunt.learn.train import score
     from ahunt.store.images import Store
-    from ahunt.train import score
 
     ws, survey = _workspace(tmp_path, sim_cache)
     train_initial(ws)
@@ -334,8 +334,8 @@ def test_a_merged_class_gets_no_questions_and_leaves_the_head_at_the_next_retrai
     probability; a class that is named again gets its output back."""
     import dataclasses
 
+    from ahunt.learn.train import load_checkpoint
     from ahunt.session import score_round
-    from ahunt.train import load_checkpoint
 
     config = tiny_config()
     config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, interest={"reserve": 0.5, "typo": 0.5}))

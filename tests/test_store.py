@@ -94,8 +94,8 @@ def test_missing_round_and_file(tmp_path):
 def test_lazy_images_score_like_loaded_ones(tmp_path):
     import torch
 
-    from ahunt.model import HuntNet, ModelArgs
-    from ahunt.train import score
+    from ahunt.learn.model import HuntNet, ModelArgs
+    from ahunt.learn.train import score
 
     store = Store(tmp_path / "s.h5")
     data = _round(700, 0, size=32)

@@ -58,7 +58,7 @@ def test_round_0_with_one_known_class_is_self_supervised_and_says_normal(tmp_pat
     losses = train_initial(ws)
     assert len(losses) == cfg.train.epochs_initial
     model, _ = ws.load_model(0)
-    from ahunt.train import score
+    from ahunt.learn.train import score
 
     probs, _ = score(model, stream.load(1).images, device=torch.device("cpu"))
     assert (probs[:, 0] > 0.5).mean() > 0.9  # round 0 knows only 'normal'

@@ -40,7 +40,7 @@ from ahunt.store.images import RoundData, ScoreStore, Store
 from ahunt.store.labelled import LabelledImages, LabelledStore
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ahunt.model import HuntNet
+    from ahunt.learn.model import HuntNet
 
 __all__ = ["Workspace"]
 
@@ -253,7 +253,7 @@ class Workspace:
     def load_model(self, version: int | None = None) -> tuple[HuntNet, int]:
         # The network is the next step's (learn/): imported when a model is asked for, so that
         # opening a workspace needs no torch.
-        from ahunt.train import load_checkpoint
+        from ahunt.learn.train import load_checkpoint
 
         version = self.current_version() if version is None else version
         if version is None:

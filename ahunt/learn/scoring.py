@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ahunt.errors import AhuntWarning
-from ahunt.model import HuntNet, inference_copy
+from ahunt.learn.model import HuntNet, inference_copy
 from ahunt.progress import Track, no_progress
 from ahunt.store.images import ImageBlocks, Store
 

@@ -30,9 +30,9 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
 from ahunt.config import SELF_SUPERVISED, TrainConfig
-from ahunt.model import HuntNet, conv_depth
+from ahunt.learn.model import HuntNet, conv_depth
+from ahunt.learn.train import balanced_indices, make_augmentation
 from ahunt.progress import Track, no_progress
-from ahunt.train import balanced_indices, make_augmentation
 
 __all__ = ["OBJECTIVES", "pretrain_encoder", "nt_xent"]
 

@@ -19,9 +19,9 @@ from torchvision.transforms import v2
 
 from ahunt.config import TrainConfig
 from ahunt.errors import AhuntError
-from ahunt.model import HuntNet, ModelArgs
+from ahunt.learn.model import HuntNet, ModelArgs
+from ahunt.learn.scoring import score_images
 from ahunt.progress import Track, no_progress
-from ahunt.scoring import score_images
 
 __all__ = [
     "resolve_device",
@@ -207,7 +207,7 @@ def score(
     """Class probabilities (N, n_classes) and latents (N, latent_dim), both float32.
 
     ``images`` is anything sliceable with a length: an array, or an open HDF5 dataset, read one
-    block at a time.  See ``ahunt.scoring`` for how (and for whole rounds from the store).
+    block at a time.  See ``ahunt.learn.scoring`` for how (and for whole rounds from the store).
     """
     return score_images(model, images, device=device, batch_size=batch_size, track=track,
                         description=description)

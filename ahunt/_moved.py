@@ -33,6 +33,14 @@ MOVED: dict[str, str] = {
     "ahunt.train": "ahunt.learn.train",
     "ahunt.scoring": "ahunt.learn.scoring",
     "ahunt.pretrain": "ahunt.learn.pretrain",
+    "ahunt.query": "ahunt.hunt.query",
+    "ahunt.novelty": "ahunt.hunt.novelty",
+    "ahunt.oracle": "ahunt.hunt.oracle",
+    "ahunt.terminal_oracle": "ahunt.hunt.terminal_oracle",
+    "ahunt.terminal_image": "ahunt.hunt.terminal_image",
+    "ahunt.session": "ahunt.hunt.session",
+    "ahunt.contamination": "ahunt.hunt.contamination",
+    "ahunt.distributed": "ahunt.hunt.distributed",
 }
 
 

@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ahunt.hunt.query import Pick
 from ahunt.learn.model import conv_depth
 from ahunt.learn.train import make_augmentation
-from ahunt.query import Pick
 
 __all__ = ["AeActiveSettings", "ConvAutoencoder", "ActiveLayer", "AeActiveDetector", "error_features"]
 
@@ -152,7 +152,7 @@ class AeActiveDetector:
     name = "ae-active"
 
     def __init__(self, ws, *, device: torch.device, settings: AeActiveSettings = AeActiveSettings()):
-        from ahunt.session import round_seed
+        from ahunt.hunt.session import round_seed
 
         self.ws, self.device, self.settings = ws, device, settings
         cfg = ws.config
@@ -218,7 +218,7 @@ class AeActiveDetector:
 
     # -- the loop's hooks -----------------------------------------------------------------------
     def start_round(self, ws, r: int) -> None:
-        from ahunt.session import round_seed
+        from ahunt.hunt.session import round_seed
 
         self.ws, self.round = ws, r
         seed = round_seed(ws.config.seed, r)
@@ -234,7 +234,7 @@ class AeActiveDetector:
         return [Pick(int(i), "anomaly score", float(s[i])) for i in order]
 
     def learn(self, ws, r: int) -> list[float]:
-        from ahunt.session import round_seed
+        from ahunt.hunt.session import round_seed
 
         return self.fit_layer(ws, seed=round_seed(ws.config.seed, r))
 

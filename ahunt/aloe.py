@@ -46,10 +46,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ahunt.contamination import importance_weighted_fraction
+from ahunt.hunt.contamination import importance_weighted_fraction
+from ahunt.hunt.query import Pick
 from ahunt.learn.model import HuntNet
 from ahunt.learn.train import balanced_indices, make_augmentation
-from ahunt.query import Pick
 
 __all__ = [
     "AloeSettings", "AloeNet", "AloeDetector", "normal_loss", "anomaly_loss", "loe_losses",
@@ -270,7 +270,7 @@ class AloeDetector:
         if r not in self.estimates:
             self._estimate(ws, r)
         self.alpha = self.alphas[r] = self._pooled_alpha()
-        from ahunt.session import round_seed
+        from ahunt.hunt.session import round_seed
 
         lab_x, lab_idx, ids = ws.labelled_set()
         kind = {c.idx: c.kind for c in ws.classes()}

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from ahunt.query import Pick
+from ahunt.hunt.query import Pick
 
 __all__ = ["Method", "METHOD_SPECS", "iforest_scores", "IForestChooser", "make_detector"]
 

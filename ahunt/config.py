@@ -52,7 +52,7 @@ METHODS = (
     "aad-raw", "aad-latent", "pineforest-raw", "ahunt-reserve-probability", "ahunt-labelled",
 )
 DEVICES = ("auto", "cpu", "cuda")
-# How the labelling screen draws images (ahunt/terminal_image.py): auto-detected, forced, or not at all.
+# How the labelling screen draws images (ahunt/hunt/terminal_image.py): auto-detected, forced, or not at all.
 IMAGE_PROTOCOLS = ("auto", "kitty", "sixel", "iterm", "blocks", "none")
 
 
@@ -121,12 +121,12 @@ class HuntConfig:
     diversity_pool: int = 5
     interest: Mapping[str, float] = field(default_factory=lambda: {"reserve": 0.5, "merger": 0.5})
     # Share of each night's questions drawn uniformly from the rest of the night, so that the
-    # night's anomalous fraction can be estimated without bias (see ahunt/contamination.py).
+    # night's anomalous fraction can be estimated without bias (see ahunt/hunt/contamination.py).
     random_share: float = 0.0
     # Optional changes of interest over a hunt: {"6": {...}, "11": {...}} applies from that round on.
     interest_schedule: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # What ranks objects for the reserve (anything new): "novelty", the distance in latent space
-    # from every labelled object of a class without interest (ahunt/novelty.py), or
+    # from every labelled object of a class without interest (ahunt/hunt/novelty.py), or
     # "probability", the reserve output's softmax probability (the paper's; it never sees a
     # positive example, so it ranks noise).
     reserve_score: str = "novelty"

@@ -14,8 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from ahunt.errors import WorkspaceError
+from ahunt.hunt.session import score_round
 from ahunt.plots import class_styles, plt
-from ahunt.session import score_round
 from ahunt.store.atomic import savefig_atomic
 from ahunt.store.workspace import Workspace
 

@@ -25,8 +25,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ahunt.errors import WorkspaceError
+from ahunt.hunt.session import score_round
 from ahunt.learn.train import resolve_device, score
-from ahunt.session import score_round
 from ahunt.store.answer_log import ClassInfo
 from ahunt.store.workspace import Workspace
 

@@ -89,7 +89,7 @@ def candidate_table(ws: Workspace, *, rounds: Sequence[int] | None = None, top: 
     import astropy.units as u
     from astropy.table import Column, Table
 
-    from ahunt.session import score_round
+    from ahunt.hunt.session import score_round
 
     n_rounds = ws.store.n_rounds()
     if n_rounds == 0:

@@ -21,8 +21,8 @@ from typing import Sequence
 
 import numpy as np
 
+from ahunt.hunt.oracle import Oracle
 from ahunt.learn.train import resolve_device, score
-from ahunt.oracle import Oracle
 from ahunt.store.answer_log import QuestionRow
 
 __all__ = ["PEERS", "ActiveForestPeer"]
@@ -83,7 +83,7 @@ class ActiveForestPeer:
 
     def run_night(self, ws, r: int, oracle: Oracle, n: int, *, seed: int) -> np.ndarray:
         """Ask ``n`` questions of round ``r`` one at a time; return the final anomaly scores."""
-        from ahunt.session import ask
+        from ahunt.hunt.session import ask
 
         data = ws.store.load_round(r)
         x = self.features(data.images)

@@ -43,7 +43,7 @@ def round_table(ws: Workspace, truth_reports: dict | None = None) -> tuple[list[
     classes = ws.classes()
     kind = {c.idx: c.kind for c in classes}
     trained = set(ws.trained_rounds())
-    from ahunt.session import night_contamination
+    from ahunt.hunt.session import night_contamination
 
     header = ["round", "objects", "model", "questions", "labels", "skipped", "anomaly labels", "new classes",
               "anomalous fraction (est.)"]
@@ -132,8 +132,8 @@ def write_report(ws: Workspace, out: str | Path | None = None, *, notify: Notify
             note="no anomaly labelled yet" if not anomalies else "")
         report.notes.append("MCC needs the true class of every object (simulated data); this hunt has only "
                         "your answers, so the report shows the anomalies you labelled per round instead.")
+    from ahunt.hunt.query import RANDOM_SHARE
     from ahunt.plots import RANDOM_SHARE_COLOUR
-    from ahunt.query import RANDOM_SHARE
 
     report.figures["questions"] = plot_round_bars(
         questions, folder / "questions.png", rounds=hunted,

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from ahunt.config import Config
+from ahunt.hunt.oracle import TruthOracle
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.learn.model import HuntNet, ModelArgs
 from ahunt.learn.scoring import default_batch_size
 from ahunt.learn.train import resolve_device, score
-from ahunt.oracle import TruthOracle
-from ahunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.sources.galaxy_sim import draw_objects
 from ahunt.sources.simulated import SimulatedSurvey
 from ahunt.store.workspace import Workspace
@@ -69,7 +69,7 @@ def main() -> None:
 
     from rich.console import Console
 
-    from ahunt.terminal_image import HalfBlockImage
+    from ahunt.hunt.terminal_image import HalfBlockImage
 
     console = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor", width=120)
     console.print(HalfBlockImage(images[0, 0], width=56))  # warm-up

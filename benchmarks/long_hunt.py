@@ -90,9 +90,9 @@ def hunt(args) -> None:
     import torch
 
     from ahunt.config import Config
+    from ahunt.hunt.oracle import TruthOracle
+    from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
     from ahunt.learn.train import balanced_indices
-    from ahunt.oracle import TruthOracle
-    from ahunt.session import ask, prepare_questions, retrain, train_initial
     from ahunt.store.workspace import Workspace
 
     config = Config(device="cpu")

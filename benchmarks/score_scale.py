@@ -18,7 +18,7 @@ fresh subprocess so that its peak memory is its own:
   single  ``ahunt.learn.scoring.score_store`` reading the HDF5 store a block at a time (``--workers``
           DataLoader processes, default 0 as ahunt's default) and the questions chosen from
           the scores (``query.choose_questions``), as ``ahunt hunt``
-  dask    ``ahunt.distributed.candidates_dask`` on a ``LocalCluster`` of 2 worker processes
+  dask    ``ahunt.hunt.distributed.candidates_dask`` on a ``LocalCluster`` of 2 worker processes
           with 1 thread each, in chunks of ``[score] dask_chunk`` images, then
           ``choose_from_candidates``: what ``--dask-scheduler`` does
 
@@ -176,8 +176,8 @@ WEIGHTS = {"c4": 1.0, "reserve": 1.0}
 def worker_single(path: str, workers: int) -> dict:
     import resource
 
+    from ahunt.hunt.query import choose_questions
     from ahunt.learn.scoring import score_store
-    from ahunt.query import choose_questions
     from ahunt.store.images import Store
 
     model = _model()
@@ -195,8 +195,8 @@ def worker_dask(path: str) -> dict:
     from distributed import Client, LocalCluster
 
     from ahunt.config import ScoreConfig
-    from ahunt.distributed import candidates_dask
-    from ahunt.query import choose_from_candidates
+    from ahunt.hunt.distributed import candidates_dask
+    from ahunt.hunt.query import choose_from_candidates
     from ahunt.store.images import Store
 
     model = _model()

@@ -286,7 +286,7 @@ def test_hunt_without_random_share_says_how_to_get_an_estimate(hunt_ws):
 
 
 def test_interrupted_retrain_keeps_the_previous_model_and_says_so(hunt_ws, monkeypatch):
-    import ahunt.session as session
+    import ahunt.hunt.session as session
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt

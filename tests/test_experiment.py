@@ -9,7 +9,7 @@ from ahunt.baselines import IForestChooser, iforest_scores
 from ahunt.config import Config, ExperimentConfig, HuntConfig, SurveyConfig
 from ahunt.errors import ConfigError
 from ahunt.experiment import read_results, run_experiment, summarise, trial_config
-from ahunt.session import retrain, train_initial
+from ahunt.hunt.session import retrain, train_initial
 from ahunt.sources.streams import make_stream
 from conftest import tiny_config
 
@@ -31,8 +31,8 @@ def test_trial_config_shifts_seeds_and_sets_strategy():
 
 
 def test_static_baseline_retrains_only_the_head(tmp_path, sim_cache):
-    from ahunt.oracle import TruthOracle
-    from ahunt.session import ask, prepare_questions
+    from ahunt.hunt.oracle import TruthOracle
+    from ahunt.hunt.session import ask, prepare_questions
     from ahunt.store.workspace import Workspace
 
     cfg = tiny_config()

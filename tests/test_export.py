@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 from ahunt.cli import app
 from ahunt.errors import AhuntError
 from ahunt.export import candidate_table, export_candidates, write_table
-from ahunt.oracle import Label, Skip
-from ahunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.hunt.oracle import Label, Skip
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.store.images import RoundData
 from ahunt.store.workspace import Workspace
 from conftest import tiny_config
@@ -168,8 +168,8 @@ def test_export_writes_a_contact_sheet_for_sharing(tmp_path, sim_cache, monkeypa
 
 
 def _trained_workspace_for_sheet(tmp_path, sim_cache):
-    from ahunt.oracle import TruthOracle
-    from ahunt.session import ask, prepare_questions, retrain, train_initial
+    from ahunt.hunt.oracle import TruthOracle
+    from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
     from ahunt.sources.simulated import SimulatedSurvey
     from ahunt.store.workspace import Workspace
     from conftest import tiny_config

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ahunt.oracle import Label, Quit, Skip, TruthOracle, Undo
-from ahunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.hunt.oracle import Label, Quit, Skip, TruthOracle, Undo
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.store.images import Store
 from ahunt.store.labelled import LabelledStore
 from test_session import Scripted, _workspace

@@ -1,7 +1,7 @@
 import pytest
 
 from ahunt.errors import AhuntError
-from ahunt.oracle import AnswersFileOracle, Label, Question, Skip
+from ahunt.hunt.oracle import AnswersFileOracle, Label, Question, Skip
 from ahunt.store.answer_log import ClassInfo
 
 CLASSES = [ClassInfo(0, "elliptical", "known", 0), ClassInfo(1, "spiral", "known", 0),

@@ -5,8 +5,8 @@ import pytest
 
 from ahunt.demo import round_report
 from ahunt.errors import WorkspaceError
-from ahunt.oracle import Label, Quit, Skip, TruthOracle, Undo
-from ahunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.hunt.oracle import Label, Quit, Skip, TruthOracle, Undo
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.sources.simulated import SimulatedSurvey
 from ahunt.store.workspace import Workspace
 from conftest import tiny_config
@@ -126,7 +126,7 @@ def test_retrain_needs_previous_model_and_interrupted_retrain_keeps_it(tmp_path,
     prepare_questions(ws, r)
     ask(ws, r, TruthOracle(dict(zip(survey.load(1).ids, survey.load(1).truth))), with_images=False)
 
-    import ahunt.session as session
+    import ahunt.hunt.session as session
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
@@ -251,8 +251,8 @@ def test_an_epoch_holds_the_budget_however_many_labels(monkeypatch):
 def test_night_contamination_from_a_random_share(tmp_path, sim_cache):
     import dataclasses
 
-    from ahunt.query import RANDOM_SHARE
-    from ahunt.session import night_contamination
+    from ahunt.hunt.query import RANDOM_SHARE
+    from ahunt.hunt.session import night_contamination
 
     config = tiny_config()
     config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, random_share=0.34))
@@ -276,8 +276,8 @@ def test_night_contamination_from_a_random_share(tmp_path, sim_cache):
 
 
 def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_path, sim_cache, monkeypatch):
-    import ahunt.session as session
-    from ahunt.session import score_round
+    import ahunt.hunt.session as session
+    from ahunt.hunt.session import score_round
 
     ws = _hunt(tmp_path, sim_cache, nights=1)
     first = score_round(ws, 1)  # model of round 1; the hunt itself scored round 1 with round 0's
@@ -334,8 +334,8 @@ def test_a_merged_class_gets_no_questions_and_leaves_the_head_at_the_next_retrai
     probability; a class that is named again gets its output back."""
     import dataclasses
 
+    from ahunt.hunt.session import score_round
     from ahunt.learn.train import load_checkpoint
-    from ahunt.session import score_round
 
     config = tiny_config()
     config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, interest={"reserve": 0.5, "typo": 0.5}))

@@ -13,12 +13,12 @@ from ahunt.cli import app
 from ahunt.config import dump_config
 from ahunt.errors import ConfigError, WorkspaceError
 from ahunt.experiment import run_task
-from ahunt.oracle import Label
-from ahunt.session import train_initial
+from ahunt.hunt.oracle import Label
+from ahunt.hunt.session import train_initial
+from ahunt.hunt.terminal_oracle import StreamKeys, TerminalOracle
 from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.store.answer_log import NORMAL, AnswerLog
 from ahunt.store.workspace import Workspace
-from ahunt.terminal_oracle import StreamKeys, TerminalOracle
 from conftest import tiny_config
 
 runner = CliRunner()

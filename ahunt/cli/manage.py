@@ -46,7 +46,7 @@ def interest(
 
     Example: ahunt interest my-hunt reserve=0.8 merger=0.2
     """
-    from ahunt.query import split_quota, validate_interest
+    from ahunt.hunt.query import split_quota, validate_interest
 
     ws = Workspace.open(workspace)
     cfg = ws.config
@@ -141,7 +141,7 @@ def classes(
     table = Table(show_edge=False)
     for col in ("key", "class", "kind", "found in round", "labelled"):  # kind 'known': normal (boring)
         table.add_column(col, justify="right" if col in ("labelled", "found in round") else "left")
-    from ahunt.terminal_oracle import legend_keys
+    from ahunt.hunt.terminal_oracle import legend_keys
 
     key_of = {c.name: k for k, c in legend_keys(ws.classes()).items()}
     for c in ws.classes():

@@ -9,7 +9,7 @@ strategy for its share, never taking an object twice.
 A night can hold 10^5-10^6 objects, so nothing here sorts the whole night:
 ``question_candidates`` keeps, per class of interest, only the few objects the strategy could
 possibly pick (partial selection, linear in N), and the choosing runs on those.  The same
-function reduces each Dask chunk to its candidates (``ahunt.distributed``); the candidates of
+function reduces each Dask chunk to its candidates (``ahunt.hunt.distributed``); the candidates of
 merged chunks are a superset of the whole night's, so both paths pick exactly the same objects.
 """
 

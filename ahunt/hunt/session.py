@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ahunt.errors import WorkspaceError
+from ahunt.hunt.novelty import Reference, boring_classes, novelty_scores
+from ahunt.hunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
+from ahunt.hunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
 from ahunt.learn.model import HuntNet, ModelArgs
 from ahunt.learn.scoring import RoundScores, score_store
 from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score, train_model
-from ahunt.novelty import Reference, boring_classes, novelty_scores
-from ahunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.progress import Track, no_progress
-from ahunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
 from ahunt.store.answer_log import RESERVE, QuestionRow
 from ahunt.store.workspace import Workspace
 
@@ -153,12 +153,12 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
     if not cfg.score.dask_scheduler or use_novelty:
         s = round_scores(ws, r, model, version, track=track)
         probs = s.probs
-        if use_novelty:  # the reserve ranks by distance from everything boring (ahunt/novelty.py)
+        if use_novelty:  # the reserve ranks by distance from everything boring (ahunt/hunt/novelty.py)
             reference = reserve_reference(ws, model, weights, seed=cfg.seed)
             with ws.store.lazy_images(r) as images:
                 probs = novelty_scores(probs, s.latents, images, names, reference)
         return choose_questions(probs, s.latents, names, weights, cfg.hunt.questions, **options)
-    from ahunt.distributed import candidates_dask, connect
+    from ahunt.hunt.distributed import candidates_dask, connect
 
     columns = [names.index(c) for c in live_interest(weights, names)]
     n_strategy = cfg.hunt.questions - random_count(cfg.hunt.questions, cfg.hunt.random_share)
@@ -236,7 +236,7 @@ def round_scores(ws: Workspace, r: int, model: HuntNet, version: int, *, track: 
     if not cfg.score.dask_scheduler:
         scores = _score_here(ws, r, model, track)
     else:
-        from ahunt.distributed import connect, score_round_dask
+        from ahunt.hunt.distributed import connect, score_round_dask
 
         with connect(cfg.score.dask_scheduler) as client:
             scores = score_round_dask(client, ws.store, r, model, chunk=cfg.score.dask_chunk, device=cfg.device,
@@ -421,8 +421,8 @@ def night_contamination(ws: Workspace, r: int) -> Contamination | None:
     of the night.  An answer with an anomaly class counts as anomalous; a skipped strategy pick
     counts as not anomalous, and skipped random picks are left out of the sample.
     """
-    from ahunt.contamination import mixed_design_fraction
-    from ahunt.query import RANDOM_SHARE
+    from ahunt.hunt.contamination import mixed_design_fraction
+    from ahunt.hunt.query import RANDOM_SHARE
 
     questions = ws.log.questions(r)
     kind_of = {c.idx: c.kind for c in ws.classes()}
@@ -434,7 +434,7 @@ def night_contamination(ws: Workspace, r: int) -> Contamination | None:
             return None
         return kind_of.get(a.class_idx) == "anomaly"
 
-    from ahunt.contamination import mixed_design_interval
+    from ahunt.hunt.contamination import mixed_design_interval
 
     top = [anomalous(q) for q in questions if q.interest != RANDOM_SHARE]
     asked = [q for q in questions if q.interest == RANDOM_SHARE]

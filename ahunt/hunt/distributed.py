@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 from ahunt.errors import AhuntError
+from ahunt.hunt.query import question_candidates
 from ahunt.learn.model import HuntNet, ModelArgs
 from ahunt.learn.scoring import LATENT_DTYPE, READ_BLOCK, RoundScores, Scorer, should_compile
-from ahunt.query import question_candidates
 from ahunt.store.images import LazyImages, Store
 
 __all__ = ["Candidates", "connect", "dask_images", "score_round_dask", "candidates_dask"]

@@ -26,10 +26,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ahunt.errors import AhuntError
-from ahunt.oracle import Answer, Label, Question, Quit, Skip, Undo
-from ahunt.query import RANDOM_SHARE
+from ahunt.hunt.oracle import Answer, Label, Question, Quit, Skip, Undo
+from ahunt.hunt.query import RANDOM_SHARE
+from ahunt.hunt.terminal_image import Graphics, image_strip, terminal_image
 from ahunt.store.answer_log import RESERVE, ClassInfo
-from ahunt.terminal_image import Graphics, image_strip, terminal_image
 
 __all__ = ["KeyReader", "TerminalKeys", "StreamKeys", "TerminalOracle", "legend_keys", "terminal_restored",
            "acknowledgement"]
@@ -164,7 +164,7 @@ def legend_keys(classes: Sequence[ClassInfo]) -> dict[str, ClassInfo]:
 class TerminalOracle:
     """Draws each question and reads the answer from ``keys``.
 
-    ``graphics`` says how images are drawn (:func:`ahunt.terminal_image.choose_graphics`);
+    ``graphics`` says how images are drawn (:func:`ahunt.hunt.terminal_image.choose_graphics`);
     ``image_width`` is the image's width in cells with half blocks, and the most it may take
     with pixels.
     """

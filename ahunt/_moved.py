@@ -41,6 +41,10 @@ MOVED: dict[str, str] = {
     "ahunt.session": "ahunt.hunt.session",
     "ahunt.contamination": "ahunt.hunt.contamination",
     "ahunt.distributed": "ahunt.hunt.distributed",
+    "ahunt.baselines": "ahunt.methods.baselines",
+    "ahunt.aloe": "ahunt.methods.aloe",
+    "ahunt.ae_active": "ahunt.methods.ae_active",
+    "ahunt.peers": "ahunt.methods.peers",
 }
 
 

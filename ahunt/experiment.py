@@ -24,13 +24,13 @@ from typing import Callable
 
 import numpy as np
 
-from ahunt.baselines import METHOD_SPECS, IForestChooser, iforest_scores, make_detector
 from ahunt.config import Config
 from ahunt.demo import round_report, validate_stream_interest
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
 from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score
-from ahunt.peers import ActiveForestPeer
+from ahunt.methods.baselines import METHOD_SPECS, IForestChooser, iforest_scores, make_detector
+from ahunt.methods.peers import ActiveForestPeer
 from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.store.workspace import Workspace
 

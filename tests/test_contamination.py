@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from ahunt.aloe import kmeanspp_draws
 from ahunt.hunt.contamination import importance_weighted_fraction, mixed_design_fraction
+from ahunt.methods.aloe import kmeanspp_draws
 
 REPS = 2000
 

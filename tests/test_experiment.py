@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from ahunt.baselines import IForestChooser, iforest_scores
 from ahunt.config import Config, ExperimentConfig, HuntConfig, SurveyConfig
 from ahunt.errors import ConfigError
 from ahunt.experiment import read_results, run_experiment, summarise, trial_config
 from ahunt.hunt.session import retrain, train_initial
+from ahunt.methods.baselines import IForestChooser, iforest_scores
 from ahunt.sources.streams import make_stream
 from conftest import tiny_config
 
@@ -110,8 +110,8 @@ def test_experiment_config_rejects_unknown_method():
 
 
 def test_deep_detector_methods_are_known_and_leave_the_others_alone():
-    from ahunt.baselines import METHOD_SPECS, make_detector
     from ahunt.config import METHODS
+    from ahunt.methods.baselines import METHOD_SPECS, make_detector
 
     Config(experiment=ExperimentConfig(methods=("aloe", "ae-active"))).validate()
     assert {"aloe", "ae-active"} <= set(METHODS) and set(METHOD_SPECS) == set(METHODS)

@@ -8,7 +8,7 @@ from ahunt.config import ExperimentConfig
 from ahunt.experiment import hunt_summary, run_experiment
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.session import train_initial
-from ahunt.peers import ActiveForestPeer
+from ahunt.methods.peers import ActiveForestPeer
 from ahunt.sources.streams import make_stream
 from ahunt.store.workspace import Workspace
 from conftest import tiny_config

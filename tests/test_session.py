@@ -306,8 +306,8 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
 
 
 def test_a_latent_forest_chooses_from_streamed_latents_without_loading_the_night(tmp_path, sim_cache, monkeypatch):
-    from ahunt.baselines import IForestChooser, iforest_scores
     from ahunt.learn.train import score
+    from ahunt.methods.baselines import IForestChooser, iforest_scores
     from ahunt.store.images import Store
 
     ws, survey = _workspace(tmp_path, sim_cache)

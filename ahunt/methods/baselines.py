@@ -8,11 +8,11 @@
 - ``iforest-latent-dynamic``: isolation forest on the latent space of a network retrained
   every round on the answers to the forest's own questions;
 - ``aloe``: active latent outlier exposure, a one-class detector on the CNN backbone
-  (``ahunt/aloe.py``), diverse questions with recorded selection probabilities;
+  (``ahunt/methods/aloe.py``), diverse questions with recorded selection probabilities;
 - ``ae-active``: a convolutional autoencoder with an active layer over its reconstruction
-  errors (``ahunt/ae_active.py``), questions by top score;
+  errors (``ahunt/methods/ae_active.py``), questions by top score;
 - ``aad-raw``, ``aad-latent``, ``pineforest-raw``: coniferest's active anomaly forests, the
-  peers an astronomer would otherwise pick (``ahunt/peers.py``), one question at a time.
+  peers an astronomer would otherwise pick (``ahunt/methods/peers.py``), one question at a time.
 
 The isolation-forest methods ask their top-scoring objects, and their MCC uses the same top-k
 rule as AHUNT, on the forest's score.  The two deep detectors (``Method.detector``) keep their
@@ -42,7 +42,7 @@ class Method:
     iforest_space: str | None = None  # 'raw' or 'latent' for the isolation-forest methods
     detector: str | None = None  # 'aloe' or 'ae-active': a deep detector with its own network
     loss: str | None = None  # a training loss other than the config's (cross_entropy, focal, isomax)
-    peer: bool = False  # a coniferest active forest (``ahunt/peers.py``), one question at a time
+    peer: bool = False  # a coniferest active forest (``ahunt/methods/peers.py``), one question at a time
     reserve_score: str | None = None  # a reserve score other than the config's (novelty, probability)
     labelled_start: bool = False  # round 0 with its labels even when the experiment starts unlabelled
 
@@ -72,11 +72,11 @@ METHOD_SPECS: dict[str, Method] = {
 def make_detector(name: str, ws, *, device):
     """The detector a method names, set up on the workspace's round 0 (the round-0 model trained)."""
     if name == "aloe":
-        from ahunt.aloe import AloeDetector
+        from ahunt.methods.aloe import AloeDetector
 
         return AloeDetector(ws, device=device)
     if name == "ae-active":
-        from ahunt.ae_active import AeActiveDetector
+        from ahunt.methods.ae_active import AeActiveDetector
 
         return AeActiveDetector(ws, device=device)
     raise ValueError(f"unknown detector {name!r}")

@@ -45,6 +45,9 @@ MOVED: dict[str, str] = {
     "ahunt.aloe": "ahunt.methods.aloe",
     "ahunt.ae_active": "ahunt.methods.ae_active",
     "ahunt.peers": "ahunt.methods.peers",
+    "ahunt.demo": "ahunt.evaluate.demo",
+    "ahunt.experiment": "ahunt.evaluate.experiment",
+    "ahunt.metrics": "ahunt.evaluate.metrics",
 }
 
 

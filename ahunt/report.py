@@ -13,8 +13,8 @@ from typing import Callable
 
 
 from ahunt.contact_sheet import classes_of_interest, write_contact_sheet
-from ahunt.demo import round_report
 from ahunt.errors import AhuntError
+from ahunt.evaluate.demo import round_report
 from ahunt.plots import class_styles, plot_class_counts, plot_round_bars, plot_rounds
 from ahunt.store.atomic import write_bytes_atomic
 from ahunt.store.workspace import Workspace

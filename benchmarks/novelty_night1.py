@@ -22,7 +22,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ahunt.config import load_config
-from ahunt.experiment import trial_config
+from ahunt.evaluate.experiment import trial_config
 from ahunt.hunt.novelty import Reference, boring_classes, nearest_distance, normalise, pixel_features
 from ahunt.hunt.session import train_initial
 from ahunt.learn.train import score

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ahunt.config import SELF_SUPERVISED, load_config
-from ahunt.experiment import hunt_summary, run_experiment
+from ahunt.evaluate.experiment import hunt_summary, run_experiment
 
 
 def interesting_mean(summary: dict, prefix: str, classes: list[str]) -> tuple[float, float]:

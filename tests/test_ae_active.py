@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from ahunt.config import ExperimentConfig
-from ahunt.experiment import run_experiment
+from ahunt.evaluate.experiment import run_experiment
 from ahunt.hunt.session import train_initial
 from ahunt.methods.ae_active import ActiveLayer, AeActiveDetector, ConvAutoencoder, error_features, grid_size
 from ahunt.sources.streams import make_stream

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ahunt.config import ExperimentConfig
-from ahunt.experiment import run_experiment
+from ahunt.evaluate.experiment import run_experiment
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.session import ask, prepare_questions, train_initial
 from ahunt.methods.aloe import AloeDetector, anomaly_loss, kmeanspp_draws, loe_losses, normal_loss

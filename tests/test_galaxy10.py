@@ -126,7 +126,7 @@ def test_galaxy10_protocol_config_runs_as_a_stream(tmp_path):
     """configs/galaxy10-decals.toml drives the demo once its path points at a Galaxy10 file."""
     from pathlib import Path
 
-    from ahunt.demo import run_demo
+    from ahunt.evaluate.demo import run_demo
 
     ans = np.array([6] * 40 + [8] * 30 + [1] * 12, dtype=np.uint8)
     path = _g10(tmp_path / "g10.h5", ans=ans, size=64)

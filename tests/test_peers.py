@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 
 from ahunt.config import ExperimentConfig
-from ahunt.experiment import hunt_summary, run_experiment
+from ahunt.evaluate.experiment import hunt_summary, run_experiment
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.session import train_initial
 from ahunt.methods.peers import ActiveForestPeer

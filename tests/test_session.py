@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ahunt.demo import round_report
 from ahunt.errors import WorkspaceError
+from ahunt.evaluate.demo import round_report
 from ahunt.hunt.oracle import Label, Quit, Skip, TruthOracle, Undo
 from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.sources.simulated import SimulatedSurvey

@@ -234,7 +234,7 @@ def test_experiment_and_demo_on_a_labelled_stream_through_the_cli(tmp_path):
     from typer.testing import CliRunner
 
     from ahunt.cli import app
-    from ahunt.experiment import read_results
+    from ahunt.evaluate.experiment import read_results
     from ahunt.store.workspace import Workspace
 
     config_path = _digits_config(tmp_path)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from ahunt.cli import app
 from ahunt.config import dump_config
 from ahunt.errors import ConfigError, WorkspaceError
-from ahunt.experiment import run_task
+from ahunt.evaluate.experiment import run_task
 from ahunt.hunt.oracle import Label
 from ahunt.hunt.session import train_initial
 from ahunt.hunt.terminal_oracle import StreamKeys, TerminalOracle

@@ -14,11 +14,11 @@ from typing import Callable
 import numpy as np
 
 from ahunt.config import Config
+from ahunt.evaluate.metrics import auc, top_k_mcc, true_candidates
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.query import validate_interest
 from ahunt.hunt.session import ask, prepare_questions, reserve_scores, retrain, train_initial
 from ahunt.learn.train import resolve_device, score
-from ahunt.metrics import auc, top_k_mcc, true_candidates
 from ahunt.progress import Track, no_progress
 from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.store.answer_log import NORMAL, RESERVE

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from ahunt.config import Config
-from ahunt.demo import round_report, validate_stream_interest
+from ahunt.evaluate.demo import round_report, validate_stream_interest
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
 from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score

@@ -48,6 +48,12 @@ MOVED: dict[str, str] = {
     "ahunt.demo": "ahunt.evaluate.demo",
     "ahunt.experiment": "ahunt.evaluate.experiment",
     "ahunt.metrics": "ahunt.evaluate.metrics",
+    "ahunt.export": "ahunt.outputs.export",
+    "ahunt.contact_sheet": "ahunt.outputs.contact_sheet",
+    "ahunt.embedding": "ahunt.outputs.embedding",
+    "ahunt.latent_plots": "ahunt.outputs.latent_plots",
+    "ahunt.plots": "ahunt.outputs.plots",
+    "ahunt.report": "ahunt.outputs.report",
 }
 
 

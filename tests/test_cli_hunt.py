@@ -257,7 +257,7 @@ def test_hunt_prints_the_nights_anomalous_fraction(tmp_path, sim_cache, monkeypa
     assert "Anomalous fraction of the night ≈" in result.output and "2 uniformly random answers" in result.output
     assert "95% interval" in result.output and "nan" not in result.output and "±" not in result.output
     assert (ws / "config.toml").read_text().count("random_share = 0.34") == 1
-    from ahunt.report import round_table
+    from ahunt.outputs.report import round_table
 
     header, rows = round_table(Workspace.open(ws))
     column = header.index("anomalous fraction (est.)")

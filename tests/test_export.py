@@ -7,9 +7,9 @@ from typer.testing import CliRunner
 
 from ahunt.cli import app
 from ahunt.errors import AhuntError
-from ahunt.export import candidate_table, export_candidates, write_table
 from ahunt.hunt.oracle import Label, Skip
 from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.outputs.export import candidate_table, export_candidates, write_table
 from ahunt.store.images import RoundData
 from ahunt.store.workspace import Workspace
 from conftest import tiny_config

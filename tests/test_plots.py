@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-import ahunt.plots as plots
+import ahunt.outputs.plots as plots
 from ahunt.store.answer_log import ClassInfo
 
 

@@ -147,7 +147,7 @@ def run_demo(
             reports.append(report)
             on_round(report)
     write_metrics_csv(reports, out_dir / "metrics.csv")
-    from ahunt.plots import plot_rounds
+    from ahunt.outputs.plots import plot_rounds
 
     plot_rounds(reports, out_dir / "mcc.png", title=f"AHUNT demo: strategy '{config.hunt.strategy}'")
     return reports

@@ -19,11 +19,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ahunt.embedding import (
+from ahunt.errors import AhuntError
+from ahunt.outputs.embedding import (
     MIN_DIST, SOURCE_ROUND, LatentView, aligned_views, model_version_for, round_view, view_images,
 )
-from ahunt.errors import AhuntError
-from ahunt.plots import class_styles, plt
+from ahunt.outputs.plots import class_styles, plt
 from ahunt.store.workspace import Workspace
 
 __all__ = ["plot_latent", "plot_latent_rounds", "write_umap", "UmapResult", "FORMATS", "MAX_THUMBNAILS"]

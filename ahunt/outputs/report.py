@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Callable
 
 
-from ahunt.contact_sheet import classes_of_interest, write_contact_sheet
 from ahunt.errors import AhuntError
 from ahunt.evaluate.demo import round_report
-from ahunt.plots import class_styles, plot_class_counts, plot_round_bars, plot_rounds
+from ahunt.outputs.contact_sheet import classes_of_interest, write_contact_sheet
+from ahunt.outputs.plots import class_styles, plot_class_counts, plot_round_bars, plot_rounds
 from ahunt.store.atomic import write_bytes_atomic
 from ahunt.store.workspace import Workspace
 
@@ -101,7 +101,7 @@ def _figure_counts(ws: Workspace):
 def write_report(ws: Workspace, out: str | Path | None = None, *, notify: Notify = lambda message: None,
                  umap_max_points: int = 1500) -> Report:
     """Write the report folder (default ``WORKSPACE/report``) and return what it holds."""
-    from ahunt.latent_plots import write_umap
+    from ahunt.outputs.latent_plots import write_umap
 
     folder = Path(out) if out is not None else ws.root / "report"
     if folder.exists() and not folder.is_dir():
@@ -133,7 +133,7 @@ def write_report(ws: Workspace, out: str | Path | None = None, *, notify: Notify
         report.notes.append("MCC needs the true class of every object (simulated data); this hunt has only "
                         "your answers, so the report shows the anomalies you labelled per round instead.")
     from ahunt.hunt.query import RANDOM_SHARE
-    from ahunt.plots import RANDOM_SHARE_COLOUR
+    from ahunt.outputs.plots import RANDOM_SHARE_COLOUR
 
     report.figures["questions"] = plot_round_bars(
         questions, folder / "questions.png", rounds=hunted,

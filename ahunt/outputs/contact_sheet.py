@@ -15,7 +15,7 @@ import numpy as np
 
 from ahunt.errors import WorkspaceError
 from ahunt.hunt.session import score_round
-from ahunt.plots import class_styles, plt
+from ahunt.outputs.plots import class_styles, plt
 from ahunt.store.atomic import savefig_atomic
 from ahunt.store.workspace import Workspace
 

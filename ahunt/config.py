@@ -19,6 +19,8 @@ from typing import Any, Mapping
 from ahunt.errors import ConfigError
 
 __all__ = [
+    "RESERVE",
+    "NORMAL",
     "STRATEGIES",
     "ModelConfig",
     "TrainConfig",
@@ -36,6 +38,9 @@ __all__ = [
     "dump_config",
 ]
 
+# Class names with a meaning at every step, from the readers to the report.
+RESERVE = "reserve"  # the class that stands for anything new
+NORMAL = "normal"  # the one known class of a hunt started from unlabelled images
 STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
 LOSSES = ("cross_entropy", "focal", "isomax")
 RESERVE_SCORES = ("novelty", "probability")
@@ -47,7 +52,7 @@ METHODS = (
     "aad-raw", "aad-latent", "pineforest-raw", "ahunt-reserve-probability", "ahunt-labelled",
 )
 DEVICES = ("auto", "cpu", "cuda")
-# How the labelling screen draws images (ahunt/terminal_image.py): auto-detected, forced, or not at all.
+# How the labelling screen draws images (ahunt/hunt/terminal_image.py): auto-detected, forced, or not at all.
 IMAGE_PROTOCOLS = ("auto", "kitty", "sixel", "iterm", "blocks", "none")
 
 
@@ -88,8 +93,8 @@ class TrainConfig:
     # rule, every class up-sampled to the largest (the epoch grows with the hunt).
     epoch_size: int = 2048
     # Round 0 of a hunt with one known class (started from unlabelled images) learns its latent
-    # space with this self-supervised task (ahunt/pretrain.py).  Rotation found as many or more
-    # anomalies in the first nights than contrastive or autoencoder on all three scenarios
+    # space with this self-supervised task (ahunt/learn/pretrain.py).  Rotation found as many or
+    # more anomalies in the first nights than contrastive or autoencoder on all three scenarios
     # measured, at the lowest cost (README, "Start without labels").
     self_supervised: str = "rotation"
 
@@ -118,12 +123,12 @@ class HuntConfig:
     diversity_pool: int = 5
     interest: Mapping[str, float] = field(default_factory=lambda: {"reserve": 0.5, "merger": 0.5})
     # Share of each night's questions drawn uniformly from the rest of the night, so that the
-    # night's anomalous fraction can be estimated without bias (see ahunt/contamination.py).
+    # night's anomalous fraction can be estimated without bias (see ahunt/hunt/contamination.py).
     random_share: float = 0.0
     # Optional changes of interest over a hunt: {"6": {...}, "11": {...}} applies from that round on.
     interest_schedule: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     # What ranks objects for the reserve (anything new): "novelty", the distance in latent space
-    # from every labelled object of a class without interest (ahunt/novelty.py), or
+    # from every labelled object of a class without interest (ahunt/hunt/novelty.py), or
     # "probability", the reserve output's softmax probability (the paper's; it never sees a
     # positive example, so it ranks noise).
     reserve_score: str = "novelty"
@@ -185,16 +190,14 @@ class SurveyConfig:
     unlabelled: bool = False
 
     def class_names(self) -> tuple[str, ...]:
-        """Every class name the source can deliver; none for ``labelled``, whose classes are
-        known only once its data is read (``make_stream`` checks them then)."""
-        if self.source == "labelled":
+        """The class names a config is checked against on load: MNIST's digits and the
+        simulator's classes.  None for ``galaxy10`` and ``labelled``: their classes are the
+        data reader's to know, and ``make_stream`` checks them when it opens the data."""
+        if self.source in ("labelled", "galaxy10"):
             return ()
         if self.source == "mnist5k":
             return tuple(str(d) for d in range(10))
-        if self.source == "galaxy10":
-            from ahunt.sources.galaxy10 import GALAXY10_CLASSES
-
-            return tuple(GALAXY10_CLASSES)
+        # The simulator's module imports nothing of ahunt, so this import makes no circle.
         from ahunt.sources.galaxy_sim import ANOMALY_CLASSES, NORMAL_CLASSES
 
         return tuple(NORMAL_CLASSES) + tuple(ANOMALY_CLASSES)
@@ -213,7 +216,7 @@ class SurveyConfig:
             counts = getattr(self, section)
             for name, n in counts.items():
                 _require(
-                    name in known or self.source == "labelled",
+                    name in known or not known,
                     f"survey.{section}.{name}",
                     name,
                     f"unknown {self.source} class; choose from {', '.join(sorted(known))}",
@@ -221,7 +224,7 @@ class SurveyConfig:
                 _require(isinstance(n, int) and n >= 0, f"survey.{section}.{name}", n, "must be a count >= 0")
         _require(sum(self.initial.values()) > 0, "survey.initial", dict(self.initial), "round 0 needs images")
         _require(isinstance(self.unlabelled, bool), "survey.unlabelled", self.unlabelled, "must be true or false")
-        _require(not (self.unlabelled and "normal" in self.class_names()), "survey.unlabelled", self.unlabelled,
+        _require(not (self.unlabelled and NORMAL in self.class_names()), "survey.unlabelled", self.unlabelled,
                  "the source has a class named 'normal', which an unlabelled start would mix up with the round-0 images")
 
 
@@ -250,7 +253,7 @@ class DataConfig:
     """Reading survey data: the stretch of raw FITS fluxes (network and display) and a data path.
 
     ``stretch``: ``asinh`` (per band, over a robust ``interval``) or ``lupton`` (colour
-    composite, z r g -> R G B); see ``ahunt/stretch.py``.  ``path``: a data file or folder for
+    composite, z r g -> R G B); see ``ahunt/sources/stretch.py``.  ``path``: a data file or folder for
     ``ahunt init`` when ``--known`` is not given (e.g. the Galaxy10 DECaLS HDF5 file).
     """
 
@@ -273,7 +276,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """Scoring whole rounds (questions, catalogues, pictures); see ``ahunt/scoring.py``.
+    """Scoring whole rounds (questions, catalogues, pictures); see ``ahunt/learn/scoring.py``.
 
     ``workers``: DataLoader processes that read the store while the network runs.  0 reads in
     the scoring process, fastest on a CPU where torch already keeps every core busy (14.7k vs

@@ -16,14 +16,14 @@ import numpy as np
 import torch
 
 from ahunt.config import Config
-from ahunt.model import HuntNet, ModelArgs
-from ahunt.oracle import TruthOracle
-from ahunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.hunt.oracle import TruthOracle
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.learn.model import HuntNet, ModelArgs
+from ahunt.learn.scoring import default_batch_size
+from ahunt.learn.train import resolve_device, score
 from ahunt.sources.galaxy_sim import draw_objects
 from ahunt.sources.simulated import SimulatedSurvey
-from ahunt.scoring import default_batch_size
-from ahunt.train import resolve_device, score
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 
 
 def main() -> None:
@@ -62,14 +62,14 @@ def main() -> None:
     t = time.perf_counter()
     score(model, images, device=device)
     dt = time.perf_counter() - t
-    print(f"scoring at 64x64: {len(images) / dt:,.0f} images/s in memory (ahunt.train.score: BatchNorm folded, "
+    print(f"scoring at 64x64: {len(images) / dt:,.0f} images/s in memory (ahunt.learn.train.score: BatchNorm folded, "
           f"batch {default_batch_size(device)}; a whole night from the store: benchmarks/score_scale.py)")
 
     import io
 
     from rich.console import Console
 
-    from ahunt.terminal_image import HalfBlockImage
+    from ahunt.hunt.terminal_image import HalfBlockImage
 
     console = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor", width=120)
     console.print(HalfBlockImage(images[0, 0], width=56))  # warm-up

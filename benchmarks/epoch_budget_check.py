@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from ahunt.config import load_config
-from ahunt.experiment import hunt_summary, run_experiment
+from ahunt.evaluate.experiment import hunt_summary, run_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = [("found", "interesting_found_total", 1), ("first find", "first_find_night", 1),

@@ -10,7 +10,7 @@ flagged, MCC against the truth; mean over 5 seeds.
 import numpy as np
 from sklearn.ensemble import IsolationForest
 
-from ahunt.metrics import top_k_mcc
+from ahunt.evaluate.metrics import top_k_mcc
 from ahunt.sources.galaxy_sim import ANOMALY_CLASSES, draw_objects
 
 for anomaly in ANOMALY_CLASSES:

@@ -62,7 +62,7 @@ def write_npy(path: Path, n: int) -> None:
 
 def worker(mode: str, source: str, store_path: str) -> dict:
     from ahunt.sources.files import read_batch, stream_batch
-    from ahunt.store import Store
+    from ahunt.store.images import Store
 
     base = _vm_hwm_mb()
     t = time.perf_counter()

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from test_quality import reduced  # noqa: E402
 
-from ahunt.demo import run_demo, summarise_hunt  # noqa: E402
+from ahunt.evaluate.demo import run_demo, summarise_hunt  # noqa: E402
 
 SETTINGS = {
     "paper: lr 1e-5, 3 epochs": dict(learning_rate=1e-5, epochs_initial=3, epochs=3),

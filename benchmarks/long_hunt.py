@@ -72,7 +72,7 @@ class NightMaker:
         self.rng = np.random.default_rng(seed)
 
     def night(self, r: int):
-        from ahunt.store import RoundData
+        from ahunt.store.images import RoundData
 
         picks = np.concatenate([self.rng.choice(np.flatnonzero(self.truth == name), size=n)
                                 for name, n in self.counts.items()])
@@ -90,10 +90,10 @@ def hunt(args) -> None:
     import torch
 
     from ahunt.config import Config
-    from ahunt.oracle import TruthOracle
-    from ahunt.session import ask, prepare_questions, retrain, train_initial
-    from ahunt.train import balanced_indices
-    from ahunt.workspace import Workspace
+    from ahunt.hunt.oracle import TruthOracle
+    from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
+    from ahunt.learn.train import balanced_indices
+    from ahunt.store.workspace import Workspace
 
     config = Config(device="cpu")
     config = dataclasses.replace(
@@ -155,7 +155,7 @@ def hunt(args) -> None:
 
 def ingest_worker(folder: str, store_path: str) -> dict:
     from ahunt.sources.files import stream_batch
-    from ahunt.store import Store
+    from ahunt.store.images import Store
 
     cpu = time.process_time()
     _, n = Store(store_path).add_round_pieces(stream_batch(folder, image_size=64, channels=1).pieces)
@@ -168,7 +168,7 @@ def fill_store(path: Path, n_ids: int, per_round: int = 1_000_000) -> float:
     seconds of indexing."""
     import h5py
 
-    from ahunt.store import RoundWriter, Store
+    from ahunt.store.images import RoundWriter, Store
 
     with h5py.File(path, "w") as f:
         for r, s in enumerate(range(0, n_ids, per_round)):
@@ -212,7 +212,7 @@ def ingest(args) -> None:
 
 def answers(n: int, tmpdir) -> None:
     """Recording ``n`` scripted answers in one batch, against one commit each (100 of them)."""
-    from ahunt.labels import AnswerLog
+    from ahunt.store.answer_log import AnswerLog
 
     tmp = Path(tempfile.mkdtemp(prefix="ahunt_long_hunt_answers_", dir=tmpdir))
     try:

@@ -7,7 +7,7 @@ experiment's own stream and seeds) it trains round 0, scores night 1 and prints,
 the AUC for the interesting anomalies and how many of them (and of the boring ones, e.g.
 artefacts) the top ``questions`` would show.  Scores: the reserve output's probability (the
 paper's), the nearest-neighbour novelty in the latent space only, in 16x16 pixels only, and
-both (ahunt's default, ``ahunt/novelty.py``).
+both (ahunt's default, ``ahunt/hunt/novelty.py``).
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from ahunt.config import load_config
-from ahunt.experiment import trial_config
-from ahunt.novelty import Reference, boring_classes, nearest_distance, normalise, pixel_features
-from ahunt.session import train_initial
+from ahunt.evaluate.experiment import trial_config
+from ahunt.hunt.novelty import Reference, boring_classes, nearest_distance, normalise, pixel_features
+from ahunt.hunt.session import train_initial
+from ahunt.learn.train import score
 from ahunt.sources.streams import make_stream
-from ahunt.train import score
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 
 
 def one_space(z_night: np.ndarray, z_ref: np.ndarray) -> np.ndarray:

@@ -7,18 +7,18 @@
 First, what the network itself can do, on images already in memory: this machine's float32
 matmul rate (2048 x 2048 ``torch.matmul``, best of 10), the model's FLOPs per image
 (2 x multiply-adds of every Conv2d and Linear), hence the images/s a matmul-bound scorer would
-reach, and the ``ahunt.scoring.Scorer`` rate, eager and with ``torch.compile`` (compile time
+reach, and the ``ahunt.learn.scoring.Scorer`` rate, eager and with ``torch.compile`` (compile time
 printed apart), then where the eager time goes: each block of the network timed on its own.
 
 Then, for each N, a temporary store of N random 64 x 64 cutouts is written in the layout
-``ahunt.store.Store`` uses (written in slices, so the writer never holds the night; random
+``ahunt.store.images.Store`` uses (written in slices, so the writer never holds the night; random
 pixels do not compress: ~16 KB per image on disk), and scored end to end, each path in a
 fresh subprocess so that its peak memory is its own:
 
-  single  ``ahunt.scoring.score_store`` reading the HDF5 store a block at a time (``--workers``
+  single  ``ahunt.learn.scoring.score_store`` reading the HDF5 store a block at a time (``--workers``
           DataLoader processes, default 0 as ahunt's default) and the questions chosen from
           the scores (``query.choose_questions``), as ``ahunt hunt``
-  dask    ``ahunt.distributed.candidates_dask`` on a ``LocalCluster`` of 2 worker processes
+  dask    ``ahunt.hunt.distributed.candidates_dask`` on a ``LocalCluster`` of 2 worker processes
           with 1 thread each, in chunks of ``[score] dask_chunk`` images, then
           ``choose_from_candidates``: what ``--dask-scheduler`` does
 
@@ -57,7 +57,7 @@ def _vm_hwm_mb(pid: str = "self") -> float:
 
 
 def _model():
-    from ahunt.model import HuntNet, ModelArgs
+    from ahunt.learn.model import HuntNet, ModelArgs
 
     torch.manual_seed(0)
     return HuntNet(ModelArgs(n_classes=N_CLASSES, image_size=IMAGE_SIZE)).eval()
@@ -91,7 +91,7 @@ def flops_per_image(model: torch.nn.Module) -> float:
 def time_per_block(n: int = 4096, batch: int = 64, reps: int = 3) -> list[tuple[str, float, float]]:
     """(stage, MFLOP per image, microseconds per image) of the eager ``Scorer`` network, each
     stage timed on its own inputs (the previous stage's outputs), in the Scorer's batches."""
-    from ahunt.scoring import Scorer
+    from ahunt.learn.scoring import Scorer
 
     model = _model()
     net = Scorer(model, torch.device("cpu")).net
@@ -134,7 +134,7 @@ def matmul_flops(n: int = 2048, reps: int = 10) -> float:
 
 def compute_rate(compile: bool, n: int = 8192, reps: int = 3) -> tuple[float, float]:
     """(images/s of Scorer on in-memory images, seconds to build it incl. compiling)."""
-    from ahunt.scoring import Scorer
+    from ahunt.learn.scoring import Scorer
 
     x = np.random.default_rng(0).standard_normal((n, 1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     t = time.perf_counter()
@@ -154,7 +154,7 @@ def write_store(path: Path, n: int) -> None:
     """The layout Store writes, filled slice by slice."""
     import h5py
 
-    from ahunt.store import _STR
+    from ahunt.store.images import _STR
 
     rng = np.random.default_rng(n)
     shape = (n, 1, IMAGE_SIZE, IMAGE_SIZE)
@@ -176,9 +176,9 @@ WEIGHTS = {"c4": 1.0, "reserve": 1.0}
 def worker_single(path: str, workers: int) -> dict:
     import resource
 
-    from ahunt.query import choose_questions
-    from ahunt.scoring import score_store
-    from ahunt.store import Store
+    from ahunt.hunt.query import choose_questions
+    from ahunt.learn.scoring import score_store
+    from ahunt.store.images import Store
 
     model = _model()
     t = time.perf_counter()
@@ -195,16 +195,16 @@ def worker_dask(path: str) -> dict:
     from distributed import Client, LocalCluster
 
     from ahunt.config import ScoreConfig
-    from ahunt.distributed import candidates_dask
-    from ahunt.query import choose_from_candidates
-    from ahunt.store import Store
+    from ahunt.hunt.distributed import candidates_dask
+    from ahunt.hunt.query import choose_from_candidates
+    from ahunt.store.images import Store
 
     model = _model()
     store = Store(path)
     t0 = time.perf_counter()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as client:
-        client.run(lambda: __import__("ahunt.scoring") and None)  # import torch on the workers before the clock
+        client.run(lambda: __import__("ahunt.learn.scoring") and None)  # import torch on the workers before the clock
         startup = time.perf_counter() - t0
         t = time.perf_counter()
         cand = candidates_dask(client, store, 0, model, columns=[4, 5], n=QUESTIONS, strategy="anomaly",

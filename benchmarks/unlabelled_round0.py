@@ -5,7 +5,7 @@
 
 For each scenario the round-0 images are given without their labels (``[survey] unlabelled =
 true``: one known class, ``normal``), and AHUNT hunts the first ``--nights`` nights once per
-self-supervised objective of ``[train] self_supervised`` (ahunt/pretrain.py), on the same
+self-supervised objective of ``[train] self_supervised`` (ahunt/learn/pretrain.py), on the same
 streams and seeds.  It prints, per scenario and objective, mean ± std over the trials of the
 interesting anomalies the questions found, the night of the first find, the interesting
 classes' MCC averaged over the nights (held out too) and the CPU seconds of a trial.
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ahunt.config import SELF_SUPERVISED, load_config
-from ahunt.experiment import hunt_summary, run_experiment
+from ahunt.evaluate.experiment import hunt_summary, run_experiment
 
 
 def interesting_mean(summary: dict, prefix: str, classes: list[str]) -> tuple[float, float]:

@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from ahunt.ae_active import ActiveLayer, AeActiveDetector, ConvAutoencoder, error_features, grid_size
 from ahunt.config import ExperimentConfig
-from ahunt.experiment import run_experiment
-from ahunt.session import train_initial
+from ahunt.evaluate.experiment import run_experiment
+from ahunt.hunt.session import train_initial
+from ahunt.methods.ae_active import ActiveLayer, AeActiveDetector, ConvAutoencoder, error_features, grid_size
 from ahunt.sources.streams import make_stream
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import seeded_part, tiny_config
 
 

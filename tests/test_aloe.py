@@ -5,13 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from ahunt.aloe import AloeDetector, anomaly_loss, kmeanspp_draws, loe_losses, normal_loss
 from ahunt.config import ExperimentConfig
-from ahunt.experiment import run_experiment
-from ahunt.oracle import TruthOracle
-from ahunt.session import ask, prepare_questions, train_initial
+from ahunt.evaluate.experiment import run_experiment
+from ahunt.hunt.oracle import TruthOracle
+from ahunt.hunt.session import ask, prepare_questions, train_initial
+from ahunt.methods.aloe import AloeDetector, anomaly_loss, kmeanspp_draws, loe_losses, normal_loss
 from ahunt.sources.streams import make_stream
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import seeded_part, tiny_config
 
 

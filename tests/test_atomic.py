@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ahunt.atomic import disk_problem, require_space, savefig_atomic, umask_mode, write_bytes_atomic
 from ahunt.cli import app
 from ahunt.config import dump_config
 from ahunt.errors import AhuntError, StoreError
-from ahunt.workspace import Workspace
+from ahunt.store.atomic import disk_problem, require_space, savefig_atomic, umask_mode, write_bytes_atomic
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 runner = CliRunner()
@@ -84,8 +84,8 @@ def test_atomic_writes_follow_the_umask_and_leave_nothing_on_failure(tmp_path, m
 
 
 def test_checkpoints_follow_the_umask_so_a_group_can_share_a_hunt(tmp_path):
-    from ahunt.model import HuntNet, ModelArgs
-    from ahunt.train import save_checkpoint
+    from ahunt.learn.model import HuntNet, ModelArgs
+    from ahunt.learn.train import save_checkpoint
 
     old = os.umask(0o002)
     try:
@@ -99,7 +99,7 @@ def test_checkpoints_follow_the_umask_so_a_group_can_share_a_hunt(tmp_path):
 def test_the_store_refuses_a_round_that_does_not_fit_and_stays_readable(tmp_path, monkeypatch):
     import numpy as np
 
-    from ahunt.store import RoundData, Store
+    from ahunt.store.images import RoundData, Store
 
     store = Store(tmp_path / "store.h5")
     images = np.zeros((4, 1, 8, 8), np.float32)

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from ahunt.cli import app
 from ahunt.config import dump_config
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 runner = CliRunner()

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from ahunt.cli import app
 from ahunt.config import ScoreConfig, dump_config
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 runner = CliRunner()
@@ -257,7 +257,7 @@ def test_hunt_prints_the_nights_anomalous_fraction(tmp_path, sim_cache, monkeypa
     assert "Anomalous fraction of the night ≈" in result.output and "2 uniformly random answers" in result.output
     assert "95% interval" in result.output and "nan" not in result.output and "±" not in result.output
     assert (ws / "config.toml").read_text().count("random_share = 0.34") == 1
-    from ahunt.report import round_table
+    from ahunt.outputs.report import round_table
 
     header, rows = round_table(Workspace.open(ws))
     column = header.index("anomalous fraction (est.)")
@@ -286,7 +286,7 @@ def test_hunt_without_random_share_says_how_to_get_an_estimate(hunt_ws):
 
 
 def test_interrupted_retrain_keeps_the_previous_model_and_says_so(hunt_ws, monkeypatch):
-    import ahunt.session as session
+    import ahunt.hunt.session as session
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt

@@ -71,7 +71,7 @@ def test_section_must_be_table():
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
 def test_every_shipped_config_loads_and_its_weights_name_its_classes(path, tmp_path):
-    from ahunt.demo import validate_stream_interest
+    from ahunt.evaluate.demo import validate_stream_interest
 
     config = load_config(path)
     validate_stream_interest(config)

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from ahunt.aloe import kmeanspp_draws
-from ahunt.contamination import importance_weighted_fraction, mixed_design_fraction
+from ahunt.hunt.contamination import importance_weighted_fraction, mixed_design_fraction
+from ahunt.methods.aloe import kmeanspp_draws
 
 REPS = 2000
 
@@ -106,7 +106,7 @@ def test_mixed_design_is_unbiased():
 
 # -- an honest interval for a few random answers (issue 15) -----------------------------------
 def test_clopper_pearson_hand_values_and_coverage():
-    from ahunt.contamination import clopper_pearson
+    from ahunt.hunt.contamination import clopper_pearson
 
     assert clopper_pearson(0, 2) == pytest.approx((0.0, 1 - 0.025 ** 0.5))  # 0 of 2: up to 84 %
     assert clopper_pearson(2, 2) == pytest.approx((0.025 ** 0.5, 1.0))
@@ -121,7 +121,7 @@ def test_clopper_pearson_hand_values_and_coverage():
 
 
 def test_mixed_design_interval_counts_the_top_exactly_and_scales_the_rest():
-    from ahunt.contamination import mixed_design_interval
+    from ahunt.hunt.contamination import mixed_design_interval
 
     # 4 of 8 top picks anomalous, 0 of 2 random answers, 1000 objects: at least 4, at most 4 + 992 * 0.84
     low, high = mixed_design_interval([1, 1, 1, 1, 0, 0, 0, 0], [0, 0], 1000)

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from ahunt.config import ScoreConfig
-from ahunt.distributed import candidates_dask, score_round_dask
-from ahunt.query import choose_from_candidates, choose_questions
-from ahunt.scoring import score_store
-from ahunt.session import prepare_questions, score_round, train_initial
+from ahunt.hunt.distributed import candidates_dask, score_round_dask
+from ahunt.hunt.query import choose_from_candidates, choose_questions
+from ahunt.hunt.session import prepare_questions, score_round, train_initial
+from ahunt.learn.scoring import score_store
 from conftest import tiny_config
 from test_scoring import _model, _store
 

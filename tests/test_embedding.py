@@ -6,13 +6,13 @@ import shutil
 import numpy as np
 import pytest
 
-from ahunt import embedding
-from ahunt.embedding import SOURCE_ANCHOR, SOURCE_ANSWER, SOURCE_ROUND, aligned_views, model_version_for, round_view
 from ahunt.errors import WorkspaceError
-from ahunt.oracle import TruthOracle
-from ahunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.hunt.oracle import TruthOracle
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.outputs import embedding
+from ahunt.outputs.embedding import SOURCE_ANCHOR, SOURCE_ANSWER, SOURCE_ROUND, aligned_views, model_version_for, round_view
 from ahunt.sources.simulated import SimulatedSurvey
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 SMALL = {"max_points": 80, "n_neighbors": 5}  # tiny maps: fast UMAP

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from ahunt.baselines import IForestChooser, iforest_scores
 from ahunt.config import Config, ExperimentConfig, HuntConfig, SurveyConfig
 from ahunt.errors import ConfigError
-from ahunt.experiment import read_results, run_experiment, summarise, trial_config
-from ahunt.session import retrain, train_initial
+from ahunt.evaluate.experiment import read_results, run_experiment, summarise, trial_config
+from ahunt.hunt.session import retrain, train_initial
+from ahunt.methods.baselines import IForestChooser, iforest_scores
 from ahunt.sources.streams import make_stream
 from conftest import tiny_config
 
@@ -31,9 +31,9 @@ def test_trial_config_shifts_seeds_and_sets_strategy():
 
 
 def test_static_baseline_retrains_only_the_head(tmp_path, sim_cache):
-    from ahunt.oracle import TruthOracle
-    from ahunt.session import ask, prepare_questions
-    from ahunt.workspace import Workspace
+    from ahunt.hunt.oracle import TruthOracle
+    from ahunt.hunt.session import ask, prepare_questions
+    from ahunt.store.workspace import Workspace
 
     cfg = tiny_config()
     stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
@@ -65,7 +65,7 @@ def test_experiment_rows_resume_and_summary(tmp_path, sim_cache, monkeypatch):
     mean, std, n = summary["ahunt"]["mcc:merger"]
     assert n == 2 and -1 <= mean <= 1 and std >= 0
 
-    import ahunt.experiment as experiment
+    import ahunt.evaluate.experiment as experiment
 
     def fail(*args, **kwargs):
         raise AssertionError("a finished task was run again")
@@ -110,8 +110,8 @@ def test_experiment_config_rejects_unknown_method():
 
 
 def test_deep_detector_methods_are_known_and_leave_the_others_alone():
-    from ahunt.baselines import METHOD_SPECS, make_detector
     from ahunt.config import METHODS
+    from ahunt.methods.baselines import METHOD_SPECS, make_detector
 
     Config(experiment=ExperimentConfig(methods=("aloe", "ae-active"))).validate()
     assert {"aloe", "ae-active"} <= set(METHODS) and set(METHOD_SPECS) == set(METHODS)
@@ -140,7 +140,7 @@ def test_loss_variants_are_methods():
 
 
 def test_hunt_summary_counts_over_the_hunt_and_the_first_find():
-    from ahunt.experiment import hunt_summary
+    from ahunt.evaluate.experiment import hunt_summary
 
     rows = []
     for trial, found in enumerate(([0, 2, 3], [0, 0, 0])):
@@ -168,7 +168,7 @@ def test_streams_and_experiments_do_not_depend_on_the_hash_seed(tmp_path):
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from conftest import tiny_config
         from ahunt.config import ExperimentConfig, ModelConfig, SurveyConfig
-        from ahunt.experiment import run_experiment
+        from ahunt.evaluate.experiment import run_experiment
         from ahunt.sources.streams import make_stream
         survey = SurveyConfig(source="mnist5k", seed=0, nights=1, initial={{"0": 30, "1": 30, "7": 30}},
                               nightly={{"0": 8, "1": 8, "7": 8, "2": 3, "3": 2}}, late={{}})

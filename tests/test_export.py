@@ -7,11 +7,11 @@ from typer.testing import CliRunner
 
 from ahunt.cli import app
 from ahunt.errors import AhuntError
-from ahunt.export import candidate_table, export_candidates, write_table
-from ahunt.oracle import Label, Skip
-from ahunt.session import ask, prepare_questions, retrain, train_initial
-from ahunt.store import RoundData
-from ahunt.workspace import Workspace
+from ahunt.hunt.oracle import Label, Skip
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.outputs.export import candidate_table, export_candidates, write_table
+from ahunt.store.images import RoundData
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 
@@ -168,10 +168,10 @@ def test_export_writes_a_contact_sheet_for_sharing(tmp_path, sim_cache, monkeypa
 
 
 def _trained_workspace_for_sheet(tmp_path, sim_cache):
-    from ahunt.oracle import TruthOracle
-    from ahunt.session import ask, prepare_questions, retrain, train_initial
+    from ahunt.hunt.oracle import TruthOracle
+    from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
     from ahunt.sources.simulated import SimulatedSurvey
-    from ahunt.workspace import Workspace
+    from ahunt.store.workspace import Workspace
     from conftest import tiny_config
 
     config = tiny_config()

@@ -204,10 +204,10 @@ def test_ingest_fails_on_a_late_piece_and_stores_nothing(tmp_path, monkeypatch, 
     """The second piece of the night clashes with the store: the first is not kept either."""
     from typer.testing import CliRunner
 
-    import ahunt.sources.files as files
     from ahunt.cli import app
     from ahunt.config import dump_config
-    from ahunt.workspace import Workspace
+    import ahunt.sources.files as files
+    from ahunt.store.workspace import Workspace
     from conftest import tiny_config
 
     monkeypatch.setenv("AHUNT_CACHE_DIR", str(sim_cache))

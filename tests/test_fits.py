@@ -156,7 +156,7 @@ def test_cli_init_and_ingest_print_what_was_skipped(tmp_path):
 
     from ahunt.cli import app
     from ahunt.config import dump_config
-    from ahunt.workspace import Workspace
+    from ahunt.store.workspace import Workspace
     from conftest import tiny_config
 
     known = tmp_path / "known"

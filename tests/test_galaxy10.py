@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import ahunt.sources.galaxy10 as g10
 from ahunt.cli import app
 from ahunt.config import ModelConfig, dump_config
 from ahunt.errors import StoreError
 from ahunt.sources.files import read_batch, read_labelled, to_model_input
+import ahunt.sources.galaxy10 as g10
 from ahunt.sources.galaxy10 import GALAXY10_CLASSES, galaxy10_labels, read_galaxy10
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 ANS = np.array([6, 8, 1, 6, 8, 6, 8, 1, 6, 8] * 3, dtype=np.uint8)  # 30 rows
@@ -126,7 +126,7 @@ def test_galaxy10_protocol_config_runs_as_a_stream(tmp_path):
     """configs/galaxy10-decals.toml drives the demo once its path points at a Galaxy10 file."""
     from pathlib import Path
 
-    from ahunt.demo import run_demo
+    from ahunt.evaluate.demo import run_demo
 
     ans = np.array([6] * 40 + [8] * 30 + [1] * 12, dtype=np.uint8)
     path = _g10(tmp_path / "g10.h5", ans=ans, size=64)

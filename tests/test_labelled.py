@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from ahunt.labelled import LabelledStore
-from ahunt.oracle import Label, Quit, Skip, TruthOracle, Undo
-from ahunt.session import ask, prepare_questions, retrain, train_initial
-from ahunt.store import Store
+from ahunt.hunt.oracle import Label, Quit, Skip, TruthOracle, Undo
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.store.images import Store
+from ahunt.store.labelled import LabelledStore
 from test_session import Scripted, _workspace
 
 
@@ -123,9 +123,9 @@ def test_training_from_the_store_equals_training_from_memory(tmp_path):
     import torch
 
     from ahunt.config import TrainConfig
-    from ahunt.labelled import LabelledImages
-    from ahunt.model import HuntNet, ModelArgs
-    from ahunt.train import train_model
+    from ahunt.learn.model import HuntNet, ModelArgs
+    from ahunt.learn.train import train_model
+    from ahunt.store.labelled import LabelledImages
 
     rng = np.random.default_rng(0)
     images = rng.random((30, 1, 16, 16), dtype=np.float32)

@@ -5,7 +5,7 @@ import textwrap
 import pytest
 
 from ahunt.errors import WorkspaceError
-from ahunt.labels import AnswerLog, QuestionRow
+from ahunt.store.answer_log import AnswerLog, QuestionRow
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_answers_committed_one_by_one_survive_a_kill(log, tmp_path):
     """A process killed by SIGKILL between answers loses none of those already recorded."""
     script = textwrap.dedent(f"""
         import os, signal, sys
-        from ahunt.labels import AnswerLog
+        from ahunt.store.answer_log import AnswerLog
         log = AnswerLog({str(log.path)!r})
         for i in range(3):
             log.record(round=1, object_id=f"o{{i}}", kind="label", class_name="spiral", oracle="t")

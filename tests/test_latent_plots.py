@@ -4,11 +4,11 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from ahunt.embedding import SOURCE_ANCHOR, SOURCE_ANSWER, SOURCE_ROUND, LatentView
 from ahunt.errors import AhuntError
-from ahunt import latent_plots
-from ahunt.labels import ClassInfo
-from ahunt.latent_plots import plot_latent, plot_latent_rounds, write_umap
+from ahunt.outputs import latent_plots
+from ahunt.outputs.embedding import SOURCE_ANCHOR, SOURCE_ANSWER, SOURCE_ROUND, LatentView
+from ahunt.outputs.latent_plots import plot_latent, plot_latent_rounds, write_umap
+from ahunt.store.answer_log import ClassInfo
 from test_embedding import tiny_hunt
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -1,6 +1,6 @@
 import torch
 
-from ahunt.model import HuntNet, ModelArgs, conv_depth
+from ahunt.learn.model import HuntNet, ModelArgs, conv_depth
 
 
 def test_depth_follows_image_size():
@@ -45,7 +45,7 @@ def test_grow_head_keeps_every_old_weight():
 
 
 def test_isomax_head_distances_and_growth():
-    from ahunt.model import IsoMaxHead
+    from ahunt.learn.model import IsoMaxHead
 
     torch.manual_seed(0)
     model = HuntNet(ModelArgs(n_classes=3, image_size=32, head="isomax")).eval()

@@ -1,7 +1,7 @@
 import pytest
 
-from ahunt.labels import ClassInfo
-from ahunt.names import check_new_name, close_name, find_name, is_legend_key, waiting_weights
+from ahunt.store.answer_log import ClassInfo
+from ahunt.store.names import check_new_name, close_name, find_name, is_legend_key, waiting_weights
 
 NAMES = ["elliptical", "spiral", "edge-on", "reserve", "merger"]
 

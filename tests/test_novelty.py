@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ahunt.labels import ClassInfo
-from ahunt.novelty import Reference, boring_classes, nearest_distance, normalise, novelty_scores, pixel_features
+from ahunt.hunt.novelty import Reference, boring_classes, nearest_distance, normalise, novelty_scores, pixel_features
+from ahunt.store.answer_log import ClassInfo
 
 
 def _images(z):
@@ -79,9 +79,9 @@ def test_reserve_questions_are_chosen_by_novelty_in_the_session(tmp_path, sim_ca
     import pytest
 
     from ahunt.config import ConfigError, HuntConfig
-    from ahunt.session import prepare_questions, reserve_reference, round_scores, train_initial
+    from ahunt.hunt.session import prepare_questions, reserve_reference, round_scores, train_initial
     from ahunt.sources.streams import make_stream
-    from ahunt.workspace import Workspace
+    from ahunt.store.workspace import Workspace
     from conftest import tiny_config
 
     with pytest.raises(ConfigError, match="reserve_score"):
@@ -108,10 +108,10 @@ def test_reserve_questions_are_chosen_by_novelty_in_the_session(tmp_path, sim_ca
 
 
 def test_each_question_knows_its_rank_in_the_night_as_when_it_was_chosen(tmp_path, sim_cache):
-    from ahunt.oracle import Label, Quit
-    from ahunt.session import ask, prepare_questions, train_initial
+    from ahunt.hunt.oracle import Label, Quit
+    from ahunt.hunt.session import ask, prepare_questions, train_initial
     from ahunt.sources.streams import make_stream
-    from ahunt.workspace import Workspace
+    from ahunt.store.workspace import Workspace
     from conftest import tiny_config
 
     cfg = tiny_config(interest={"reserve": 1.0})

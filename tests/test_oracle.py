@@ -1,8 +1,8 @@
 import pytest
 
 from ahunt.errors import AhuntError
-from ahunt.labels import ClassInfo
-from ahunt.oracle import AnswersFileOracle, Label, Question, Skip
+from ahunt.hunt.oracle import AnswersFileOracle, Label, Question, Skip
+from ahunt.store.answer_log import ClassInfo
 
 CLASSES = [ClassInfo(0, "elliptical", "known", 0), ClassInfo(1, "spiral", "known", 0),
            ClassInfo(2, "reserve", "reserve", 0), ClassInfo(3, "merger", "anomaly", 1)]

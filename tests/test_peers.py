@@ -5,12 +5,12 @@ import dataclasses
 import numpy as np
 
 from ahunt.config import ExperimentConfig
-from ahunt.experiment import hunt_summary, run_experiment
-from ahunt.oracle import TruthOracle
-from ahunt.peers import ActiveForestPeer
-from ahunt.session import train_initial
+from ahunt.evaluate.experiment import hunt_summary, run_experiment
+from ahunt.hunt.oracle import TruthOracle
+from ahunt.hunt.session import train_initial
+from ahunt.methods.peers import ActiveForestPeer
 from ahunt.sources.streams import make_stream
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 

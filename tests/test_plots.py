@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-import ahunt.plots as plots
-from ahunt.labels import ClassInfo
+import ahunt.outputs.plots as plots
+from ahunt.store.answer_log import ClassInfo
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def test_one_night_gets_a_whole_round_tick(figures, tmp_path):
 def test_random_share_and_reserve_have_different_colours(figures, tmp_path):
     from matplotlib.colors import to_hex
 
-    from ahunt.query import RANDOM_SHARE
+    from ahunt.hunt.query import RANDOM_SHARE
 
     classes = [ClassInfo(0, "spiral", "known", 0), ClassInfo(1, "reserve", "reserve", 0)]
     styles = {**plots.class_styles(classes), RANDOM_SHARE: (plots.RANDOM_SHARE_COLOUR, "s", "random")}

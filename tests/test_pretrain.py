@@ -1,13 +1,13 @@
-"""Round 0 from unlabelled images: the self-supervised tasks of ahunt/pretrain.py."""
+"""Round 0 from unlabelled images: the self-supervised tasks of ahunt/learn/pretrain.py."""
 
 import numpy as np
 import pytest
 import torch
 
 from ahunt.config import TrainConfig
-from ahunt.model import HuntNet, ModelArgs
-from ahunt.pretrain import OBJECTIVES, nt_xent, pretrain_encoder
-from ahunt.train import score
+from ahunt.learn.model import HuntNet, ModelArgs
+from ahunt.learn.pretrain import OBJECTIVES, nt_xent, pretrain_encoder
+from ahunt.learn.train import score
 
 
 def two_kinds(n: int = 64, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

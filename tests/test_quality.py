@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ahunt.config import Config, HuntConfig, ModelConfig, SurveyConfig, TrainConfig
-from ahunt.demo import run_demo
+from ahunt.evaluate.demo import run_demo
 
 
 def reduced(strategy: str) -> Config:

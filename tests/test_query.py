@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ahunt.errors import QueryError
-from ahunt.query import (
+from ahunt.hunt.query import (
     choose_from_candidates,
     question_candidates,
     random_count,
@@ -148,7 +148,7 @@ def test_choose_rejects_unknown_strategy_and_dead_weights():
 
 
 def test_random_share_is_drawn_from_what_the_strategy_left():
-    from ahunt.query import RANDOM_SHARE
+    from ahunt.hunt.query import RANDOM_SHARE
 
     probs, z = _probs()
     names = ["elliptical", "spiral", "reserve", "merger"]
@@ -189,7 +189,7 @@ def test_candidate_reduction_picks_exactly_what_the_whole_night_gives(strategy):
 
 
 def test_candidates_of_chunks_merge_to_the_nights_choice():
-    """What ahunt.distributed does: reduce each chunk, merge, choose; same picks as one machine."""
+    """What ahunt.hunt.distributed does: reduce each chunk, merge, choose; same picks as one machine."""
     rng = np.random.default_rng(3)
     names = ["a", "b", "reserve"]
     probs = rng.dirichlet(np.full(3, 0.5), size=5000).astype(np.float32)
@@ -213,7 +213,7 @@ def test_candidates_of_chunks_merge_to_the_nights_choice():
 
 
 def test_top_is_a_stable_partial_sort():
-    from ahunt.query import _top
+    from ahunt.hunt.query import _top
 
     rng = np.random.default_rng(0)
     values = rng.integers(0, 5, size=1000).astype(float)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from ahunt import embedding
 from ahunt.cli import app
-from ahunt.contact_sheet import classes_of_interest, sheet_dpi, to_display, write_contact_sheet
 from ahunt.errors import WorkspaceError
-from ahunt.report import write_report
+from ahunt.outputs import embedding
+from ahunt.outputs.contact_sheet import classes_of_interest, sheet_dpi, to_display, write_contact_sheet
+from ahunt.outputs.report import write_report
 from test_embedding import copy_of, fake_fit, tiny_hunt
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from ahunt.model import HuntNet, ModelArgs, inference_copy
-from ahunt.scoring import READ_BLOCK, Scorer, score_store
-from ahunt.store import RoundData, Store
-from ahunt.train import score
+from ahunt.learn.model import HuntNet, ModelArgs, inference_copy
+from ahunt.learn.scoring import READ_BLOCK, Scorer, score_store
+from ahunt.learn.train import score
+from ahunt.store.images import RoundData, Store
 
 CPU = torch.device("cpu")
 
@@ -68,7 +68,7 @@ def test_inference_copy_handles_bands_and_odd_sizes(channels, image_size):
 
 @pytest.mark.parametrize("size", [7, 8, 31])
 def test_phase_stem_is_conv_pool_relu(size):
-    from ahunt.model import _PhaseStem
+    from ahunt.learn.model import _PhaseStem
 
     torch.manual_seed(3)
     conv = torch.nn.Conv2d(2, 5, 3, padding=1)

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from ahunt.demo import round_report
 from ahunt.errors import WorkspaceError
-from ahunt.oracle import Label, Quit, Skip, TruthOracle, Undo
-from ahunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.evaluate.demo import round_report
+from ahunt.hunt.oracle import Label, Quit, Skip, TruthOracle, Undo
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.sources.simulated import SimulatedSurvey
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 
@@ -93,7 +93,7 @@ def test_undo_skip_quit_and_resume_from_same_list(tmp_path, sim_cache):
 
 
 def test_a_person_s_answers_are_committed_one_by_one_a_script_s_together(tmp_path, sim_cache):
-    from ahunt.labels import AnswerLog
+    from ahunt.store.answer_log import AnswerLog
 
     ws, survey = _workspace(tmp_path, sim_cache)
     train_initial(ws)
@@ -126,7 +126,7 @@ def test_retrain_needs_previous_model_and_interrupted_retrain_keeps_it(tmp_path,
     prepare_questions(ws, r)
     ask(ws, r, TruthOracle(dict(zip(survey.load(1).ids, survey.load(1).truth))), with_images=False)
 
-    import ahunt.session as session
+    import ahunt.hunt.session as session
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
@@ -170,7 +170,7 @@ def test_interest_weights_split_questions_by_class(tmp_path, sim_cache):
 def test_focal_loss_hand_computed():
     import torch
 
-    from ahunt.train import FocalLoss
+    from ahunt.learn.train import FocalLoss
 
     logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
     target = torch.tensor([0, 1])
@@ -194,7 +194,7 @@ def test_hunt_runs_with_each_loss(tmp_path, sim_cache, loss):
 
 
 def test_balanced_indices_upsample_to_the_largest_class_and_a_minimum():
-    from ahunt.train import balanced_indices
+    from ahunt.learn.train import balanced_indices
 
     labels = np.array([0] * 10 + [1] * 3 + [2] * 1)
     idx = balanced_indices(labels, np.random.default_rng(0))
@@ -205,7 +205,7 @@ def test_balanced_indices_upsample_to_the_largest_class_and_a_minimum():
 
 
 def test_balanced_indices_draw_a_fixed_budget_the_same_share_per_class():
-    from ahunt.train import balanced_indices
+    from ahunt.learn.train import balanced_indices
 
     labels = np.array([0] * 1000 + [1] * 5 + [2] * 1)
     idx = balanced_indices(labels, np.random.default_rng(0), size=30)
@@ -229,8 +229,8 @@ def test_an_epoch_holds_the_budget_however_many_labels(monkeypatch):
     import torch
 
     from ahunt.config import TrainConfig
-    from ahunt.model import HuntNet, ModelArgs
-    from ahunt.train import train_model
+    from ahunt.learn.model import HuntNet, ModelArgs
+    from ahunt.learn.train import train_model
 
     cfg = dataclasses.replace(TrainConfig(), epoch_size=96, batch_size=32)
     batches = []
@@ -251,8 +251,8 @@ def test_an_epoch_holds_the_budget_however_many_labels(monkeypatch):
 def test_night_contamination_from_a_random_share(tmp_path, sim_cache):
     import dataclasses
 
-    from ahunt.query import RANDOM_SHARE
-    from ahunt.session import night_contamination
+    from ahunt.hunt.query import RANDOM_SHARE
+    from ahunt.hunt.session import night_contamination
 
     config = tiny_config()
     config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, random_share=0.34))
@@ -276,8 +276,8 @@ def test_night_contamination_from_a_random_share(tmp_path, sim_cache):
 
 
 def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_path, sim_cache, monkeypatch):
-    import ahunt.session as session
-    from ahunt.session import score_round
+    import ahunt.hunt.session as session
+    from ahunt.hunt.session import score_round
 
     ws = _hunt(tmp_path, sim_cache, nights=1)
     first = score_round(ws, 1)  # model of round 1; the hunt itself scored round 1 with round 0's
@@ -291,7 +291,7 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
     # A replaced checkpoint (same round, other weights) makes the cached scores stale.
     import torch
 
-    from ahunt.train import load_checkpoint, save_checkpoint
+    from ahunt.learn.train import load_checkpoint, save_checkpoint
 
     model, meta = load_checkpoint(ws.checkpoint_path(1))
     with torch.no_grad():
@@ -306,9 +306,9 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
 
 
 def test_a_latent_forest_chooses_from_streamed_latents_without_loading_the_night(tmp_path, sim_cache, monkeypatch):
-    from ahunt.baselines import IForestChooser, iforest_scores
-    from ahunt.store import Store
-    from ahunt.train import score
+    from ahunt.learn.train import score
+    from ahunt.methods.baselines import IForestChooser, iforest_scores
+    from ahunt.store.images import Store
 
     ws, survey = _workspace(tmp_path, sim_cache)
     train_initial(ws)
@@ -334,8 +334,8 @@ def test_a_merged_class_gets_no_questions_and_leaves_the_head_at_the_next_retrai
     probability; a class that is named again gets its output back."""
     import dataclasses
 
-    from ahunt.session import score_round
-    from ahunt.train import load_checkpoint
+    from ahunt.hunt.session import score_round
+    from ahunt.learn.train import load_checkpoint
 
     config = tiny_config()
     config = dataclasses.replace(config, hunt=dataclasses.replace(config.hunt, interest={"reserve": 0.5, "typo": 0.5}))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from ahunt.errors import StoreError
-from ahunt.store import RoundData, Store
+from ahunt.store.images import RoundData, Store
 
 
 def _round(n=5, start=0, c=1, size=8, labels=True):
@@ -94,8 +94,8 @@ def test_missing_round_and_file(tmp_path):
 def test_lazy_images_score_like_loaded_ones(tmp_path):
     import torch
 
-    from ahunt.model import HuntNet, ModelArgs
-    from ahunt.train import score
+    from ahunt.learn.model import HuntNet, ModelArgs
+    from ahunt.learn.train import score
 
     store = Store(tmp_path / "s.h5")
     data = _round(700, 0, size=32)
@@ -173,7 +173,7 @@ def test_duplicate_check_reads_the_id_index_not_the_stored_id_lists(tmp_path, mo
 
 
 def test_id_index_follows_the_store_after_a_crash_or_loss(tmp_path, monkeypatch):
-    from ahunt.store import IdIndex
+    from ahunt.store.images import IdIndex
 
     store = Store(tmp_path / "s.h5")
     store.add_round(_round(5, 0))

@@ -80,6 +80,16 @@ def test_labelled_source_needs_a_path_and_leaves_class_names_to_the_data():
     SurveyConfig(source="labelled", path="x.npz", initial={"anything": 3}, nightly={"else": 1}, late={}).validate()
 
 
+def test_galaxy10_class_names_are_checked_by_its_reader_not_by_the_config(tmp_path):
+    from ahunt.sources.streams import make_stream
+
+    cfg = SurveyConfig(source="galaxy10", path=str(tmp_path / "none.h5"), initial={"Round Smooth": 3},
+                       nightly={"Merging": 1, "unicorn": 1}, late={})
+    cfg.validate()  # the config holds no Galaxy10 class list: only the Galaxy10 reader does
+    with pytest.raises(ConfigError, match="survey.nightly.unicorn = 'unicorn': unknown galaxy10 class; choose from "):
+        make_stream(cfg, image_size=16)
+
+
 def test_labelled_folder_of_pngs_is_a_stream_named_by_its_folders(tmp_path):
     import numpy as np
 
@@ -224,8 +234,8 @@ def test_experiment_and_demo_on_a_labelled_stream_through_the_cli(tmp_path):
     from typer.testing import CliRunner
 
     from ahunt.cli import app
-    from ahunt.experiment import read_results
-    from ahunt.workspace import Workspace
+    from ahunt.evaluate.experiment import read_results
+    from ahunt.store.workspace import Workspace
 
     config_path = _digits_config(tmp_path)
     runner = CliRunner()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ahunt.config import DataConfig
-from ahunt.stretch import asinh_bands, clean_bands, lupton_rgb, stretch_bands
+from ahunt.sources.stretch import asinh_bands, clean_bands, lupton_rgb, stretch_bands
 
 
 def _galaxy(n=48, bands=3, seed=0):

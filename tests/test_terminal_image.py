@@ -17,7 +17,7 @@ from rich.text import Text
 
 from PIL import Image
 
-from ahunt.terminal_image import (
+from ahunt.hunt.terminal_image import (
     DEFAULT_CELL, RAMP, Graphics, GraphicsImage, HalfBlockImage, choose_graphics, detect_graphics, display_pixels,
     display_stretch, image_strip, query_terminal, terminal_image,
 )

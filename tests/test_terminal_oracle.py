@@ -17,11 +17,11 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from ahunt.labels import ClassInfo
-from ahunt.oracle import Label, Question, Skip, Undo
-from ahunt.query import RANDOM_SHARE
-from ahunt.terminal_image import Graphics
-from ahunt.terminal_oracle import StreamKeys, TerminalKeys, TerminalOracle, legend_keys, terminal_restored
+from ahunt.hunt.oracle import Label, Question, Skip, Undo
+from ahunt.hunt.query import RANDOM_SHARE
+from ahunt.hunt.terminal_image import Graphics
+from ahunt.hunt.terminal_oracle import StreamKeys, TerminalKeys, TerminalOracle, legend_keys, terminal_restored
+from ahunt.store.answer_log import ClassInfo
 
 CLASSES = [ClassInfo(i, n, k, 0) for i, (n, k) in enumerate([
     ("elliptical", "known"), ("spiral", "known"), ("edge-on", "known"), ("reserve", "reserve"),

@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 from ahunt.cli import app
 from ahunt.config import dump_config
 from ahunt.errors import ConfigError, WorkspaceError
-from ahunt.experiment import run_task
-from ahunt.labels import NORMAL, AnswerLog
-from ahunt.oracle import Label
-from ahunt.session import train_initial
+from ahunt.evaluate.experiment import run_task
+from ahunt.hunt.oracle import Label
+from ahunt.hunt.session import train_initial
+from ahunt.hunt.terminal_oracle import StreamKeys, TerminalOracle
 from ahunt.sources.streams import make_stream, oracle_truth
-from ahunt.terminal_oracle import StreamKeys, TerminalOracle
-from ahunt.workspace import Workspace
+from ahunt.store.answer_log import NORMAL, AnswerLog
+from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 
 runner = CliRunner()
@@ -58,7 +58,7 @@ def test_round_0_with_one_known_class_is_self_supervised_and_says_normal(tmp_pat
     losses = train_initial(ws)
     assert len(losses) == cfg.train.epochs_initial
     model, _ = ws.load_model(0)
-    from ahunt.train import score
+    from ahunt.learn.train import score
 
     probs, _ = score(model, stream.load(1).images, device=torch.device("cpu"))
     assert (probs[:, 0] > 0.5).mean() > 0.9  # round 0 knows only 'normal'

@@ -72,7 +72,7 @@ def handle_errors(func):
         except (OSError, sqlite3.Error, RuntimeError) as exc:
             # A full or read-only disk reached from a path the library does not wrap (a figure, a
             # cache): one line that says so, not a traceback.  Anything else is a bug: re-raised.
-            from ahunt.atomic import disk_problem
+            from ahunt.store.atomic import disk_problem
 
             problem = disk_problem(exc)
             if problem is None:
@@ -122,7 +122,7 @@ def _with_overrides(config: Config, **changes) -> Config:
 def waiting_line(weights, live_names) -> str | None:
     """One line naming the interest weights that wait for a class not found yet (with a
     "did you mean" where the name is close to a class), or None when every weight has its class."""
-    from ahunt.names import waiting_weights
+    from ahunt.store.names import waiting_weights
 
     waiting = waiting_weights([k for k, w in weights.items() if w > 0], live_names)
     if not waiting:
@@ -142,7 +142,7 @@ DaskOption = Annotated[Optional[str], typer.Option(
 
 def open_workspace(path: Path, dask_scheduler: Optional[str] = None):
     """Open a workspace; ``--dask-scheduler`` changes its config in memory, not on disk."""
-    from ahunt.workspace import Workspace
+    from ahunt.store.workspace import Workspace
 
     ws = Workspace.open(path)
     if dask_scheduler is not None:

@@ -66,7 +66,7 @@ def export(
 
     Example: ahunt export my-hunt --top 20 --out mergers.fits --contact-sheet mergers.png
     """
-    from ahunt.export import export_candidates
+    from ahunt.outputs.export import export_candidates
 
     if round_ is not None and all_rounds:
         raise AhuntError("give at most one of --round N and --all-rounds")
@@ -82,7 +82,7 @@ def export(
         for col in ("rank", "ranked_by", "id", "round", "predicted", "label"):
             preview.add_column(col)
         preview.add_column("p", justify="right")
-        from ahunt.export import score_column
+        from ahunt.outputs.export import score_column
 
         for row in table[:10]:
             col = score_column(str(row["ranked_by"]))
@@ -91,7 +91,7 @@ def export(
                             escape(str(row["label"])) or "-", p)
         out.print(preview)
     if contact_sheet is not None:
-        from ahunt.contact_sheet import write_contact_sheet
+        from ahunt.outputs.contact_sheet import write_contact_sheet
 
         if contact_sheet.exists() and not overwrite:
             raise AhuntError(f"{contact_sheet}: exists; add --overwrite to replace it")

@@ -48,7 +48,7 @@ def demo(
 
     Example: ahunt demo --unlabelled --out runs/demo-unlabelled
     """
-    from ahunt.demo import run_demo, summarise_hunt
+    from ahunt.evaluate.demo import run_demo, summarise_hunt
 
     config = load_config(config_path) if config_path else Config()
     config = _with_overrides(config, strategy=strategy, seed=seed, device=device)

@@ -37,8 +37,8 @@ def experiment(
 
     Example: ahunt experiment configs/experiment-sim.toml --trials 3
     """
-    from ahunt.experiment import hunt_summary, run_experiment
-    from ahunt.plots import plot_experiment
+    from ahunt.evaluate.experiment import hunt_summary, run_experiment
+    from ahunt.outputs.plots import plot_experiment
 
     config = load_config(config_path)
     if unlabelled:

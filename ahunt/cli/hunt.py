@@ -14,7 +14,7 @@ from rich.table import Table
 from ahunt.cli._app import DaskOption, app, err, handle_errors, open_workspace, out, progress_bars, waiting_line
 from ahunt.config import Config, load_config
 from ahunt.errors import AhuntError
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 
 ORACLES = ("terminal", "truth")
 
@@ -50,10 +50,10 @@ def init(
     Example: ahunt init my-hunt --unlabelled cutouts/first-nights/
     """
     from ahunt.cli.data import print_skipped
-    from ahunt.labels import NORMAL, RESERVE
-    from ahunt.session import train_initial
+    from ahunt.hunt.session import train_initial
     from ahunt.sources.files import read_labelled
     from ahunt.sources.simulated import SimulatedSurvey
+    from ahunt.store.answer_log import NORMAL, RESERVE
 
     config = _config(config_path, image_size, channels)
     if known is None and unlabelled is None and not simulated and config.data.path:
@@ -126,8 +126,8 @@ def _read_unlabelled(path: Path, config: Config):
     """Round 0 from unlabelled images: what ingest reads, every object labelled 'normal'."""
     import numpy as np
 
-    from ahunt.labels import NORMAL
     from ahunt.sources.files import read_batch
+    from ahunt.store.answer_log import NORMAL
 
     with progress_bars() as track:
         initial, skipped = read_batch(path, image_size=config.model.image_size, channels=config.model.channels,
@@ -193,10 +193,10 @@ def ingest(
 
 
 def _oracle(ws: Workspace, oracle: str, answers: Optional[Path], keys_from_stdin: bool, images: Optional[str] = None):
-    from ahunt.oracle import AnswersFileOracle, TruthOracle
-    from ahunt.session import round_to_hunt
-    from ahunt.terminal_image import choose_graphics
-    from ahunt.terminal_oracle import StreamKeys, TerminalKeys, TerminalOracle
+    from ahunt.hunt.oracle import AnswersFileOracle, TruthOracle
+    from ahunt.hunt.session import round_to_hunt
+    from ahunt.hunt.terminal_image import choose_graphics
+    from ahunt.hunt.terminal_oracle import StreamKeys, TerminalKeys, TerminalOracle
 
     if answers is not None:
         chosen = AnswersFileOracle.from_csv(answers)
@@ -247,8 +247,8 @@ def _contamination_line(s, random_share: float) -> str:
 
 def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,
              must_exist: bool, dask_scheduler: Optional[str] = None, images: Optional[str] = None) -> None:
-    from ahunt.terminal_image import PROTOCOLS
-    from ahunt.terminal_oracle import terminal_restored
+    from ahunt.hunt.terminal_image import PROTOCOLS
+    from ahunt.hunt.terminal_oracle import terminal_restored
 
     if images is not None and images not in PROTOCOLS:
         raise AhuntError(f"--images {images!r}: choose one of {', '.join(PROTOCOLS)}")
@@ -258,7 +258,7 @@ def _session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: 
 
 def _run_session(workspace: Path, oracle: str, answers: Optional[Path], neighbours: int, keys_from_stdin: bool,
                  must_exist: bool, dask_scheduler: Optional[str], images: Optional[str]) -> None:
-    from ahunt.session import prepare_questions, retrain, round_to_hunt, run_session, summarise_round
+    from ahunt.hunt.session import prepare_questions, retrain, round_to_hunt, run_session, summarise_round
 
     ws = open_workspace(workspace, dask_scheduler)
     with ws.lock():
@@ -372,7 +372,7 @@ def train(workspace: Path = typer.Argument(..., help="The hunt's folder.")) -> N
 
     Example: ahunt train my-hunt
     """
-    from ahunt.session import retrain, round_to_hunt, train_initial
+    from ahunt.hunt.session import retrain, round_to_hunt, train_initial
 
     ws = Workspace.open(workspace)
     with ws.lock(), progress_bars() as track:

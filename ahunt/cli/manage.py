@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ahunt.cli._app import app, handle_errors, out, waiting_line
 from ahunt.errors import AhuntError
-from ahunt.workspace import Workspace
+from ahunt.store.workspace import Workspace
 
 
 def _parse_weights(pairs: List[str]) -> dict[str, float]:
@@ -46,12 +46,12 @@ def interest(
 
     Example: ahunt interest my-hunt reserve=0.8 merger=0.2
     """
-    from ahunt.query import split_quota, validate_interest
+    from ahunt.hunt.query import split_quota, validate_interest
 
     ws = Workspace.open(workspace)
     cfg = ws.config
     if weights:
-        from ahunt.names import find_name
+        from ahunt.store.names import find_name
 
         names = ws.live_class_names()
         # 'Merger=0.5' sets the weight of 'merger': names match ignoring case, as answers do
@@ -141,7 +141,7 @@ def classes(
     table = Table(show_edge=False)
     for col in ("key", "class", "kind", "found in round", "labelled"):  # kind 'known': normal (boring)
         table.add_column(col, justify="right" if col in ("labelled", "found in round") else "left")
-    from ahunt.terminal_oracle import legend_keys
+    from ahunt.hunt.terminal_oracle import legend_keys
 
     key_of = {c.name: k for k, c in legend_keys(ws.classes()).items()}
     for c in ws.classes():

@@ -30,7 +30,7 @@ def umap(
 
     Example: ahunt umap my-hunt --round 3 --out round3.pdf
     """
-    from ahunt.latent_plots import write_umap
+    from ahunt.outputs.latent_plots import write_umap
 
     if all_rounds and round is not None:
         raise AhuntError("give either --round N or --all-rounds, not both")
@@ -68,7 +68,7 @@ def report(
 
     Example: ahunt report my-hunt --out my-hunt-report/
     """
-    from ahunt.report import write_report
+    from ahunt.outputs.report import write_report
 
     ws = open_workspace(workspace, dask_scheduler)
     with err.status("writing the report", spinner="dots") as status:

@@ -1,1 +1,1 @@
-"""Data sources for ahunt: simulated and survey galaxy cutouts."""
+"""Ingest: where images come in: readers (FITS, image folders, Galaxy10, arrays), stretches, the simulated survey."""

@@ -6,7 +6,7 @@ time, so a night's size is limited by disk, not memory): resized to the model's 
 (``to_model_input``).  Pixel scaling: integer images are divided by their type's maximum (255
 for 8-bit), float arrays are kept as they are (they are assumed to be stretched already, as the
 simulator's are), and raw FITS fluxes are stretched to [0, 1] as ``[data]`` of the config says
-(``ahunt/stretch.py``).
+(``ahunt/sources/stretch.py``).
 
 Inputs (``read_labelled`` for round 0, ``read_batch`` for a night):
 
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 import numpy as np
 
 from ahunt.errors import AhuntWarning, StoreError
-from ahunt.store import RoundData
+from ahunt.sources.rounds import RoundData
 
 if TYPE_CHECKING:  # pragma: no cover
     from ahunt.config import DataConfig

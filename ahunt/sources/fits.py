@@ -7,7 +7,7 @@
   one plane per band, sorted by wavelength; a lone ``STEM_BAND.fits`` is an ordinary file.
 
 The first HDU holding an image is used (compressed ``.fits.fz`` included).  Integer images with
-a ``BLANK`` value, NaN and masked pixels are replaced before the stretch (``ahunt/stretch.py``);
+a ``BLANK`` value, NaN and masked pixels are replaced before the stretch (``ahunt/sources/stretch.py``);
 an image with no finite pixel is an error.  RA/Dec come from the celestial part of the header's
 WCS at the image centre, in ICRS degrees; NaN when the header has none.
 """
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from ahunt.sources.files import InputError
-from ahunt.stretch import stretch_bands
+from ahunt.sources.stretch import stretch_bands
 
 if TYPE_CHECKING:  # pragma: no cover
     from ahunt.config import DataConfig

@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from ahunt.sources.files import InputError, to_model_input
-from ahunt.store import RoundData
+from ahunt.sources.rounds import RoundData
 
 __all__ = [
     "GALAXY10_CLASSES", "is_galaxy10", "galaxy10_labels", "galaxy10_class_indices", "read_galaxy10",

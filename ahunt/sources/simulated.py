@@ -12,12 +12,16 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ahunt.config import SurveyConfig
-from ahunt.store import RoundData, Store
-from ahunt.train import Track, no_progress
+from ahunt.progress import Track, no_progress
+from ahunt.sources.rounds import RoundData
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ahunt.store.images import Store
 
 __all__ = ["round_kinds", "simulate_round", "SimulatedSurvey", "default_cache_dir", "is_simulated_hunt"]
 
@@ -94,6 +98,9 @@ class SimulatedSurvey:
 
     def ensure(self, *, track: Track = no_progress) -> Store:
         """Simulate into the cache unless it is already there; the cache appears only when complete."""
+        # The cache is an image store: the one place a source writes to the next step.
+        from ahunt.store.images import Store
+
         if self.cache_path.exists():
             return Store(self.cache_path)
         self.cache_path.parent.mkdir(parents=True, exist_ok=True)

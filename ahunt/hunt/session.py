@@ -1,0 +1,509 @@
+"""One AHUNT round: score -> choose questions -> ask the oracle -> record -> retrain.
+
+The same functions serve a person at the terminal, a scripted answers file and the
+ground-truth oracle of the demo and experiments, so simulations exercise the production path.
+Every step is resumable: questions are stored when chosen, answers when given, and a model
+only becomes current when its checkpoint is completely written.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+
+from ahunt.errors import WorkspaceError
+from ahunt.hunt.novelty import Reference, boring_classes, novelty_scores
+from ahunt.hunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
+from ahunt.hunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
+from ahunt.learn.model import HuntNet, ModelArgs
+from ahunt.learn.scoring import RoundScores, score_store
+from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score, train_model
+from ahunt.progress import Track, no_progress
+from ahunt.store.answer_log import RESERVE, QuestionRow
+from ahunt.store.workspace import Workspace
+
+__all__ = [
+    "train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed",
+    "round_to_hunt", "run_session", "summarise_round", "SessionSummary", "score_round",
+    "Contamination", "night_contamination",
+]
+
+
+def round_seed(seed: int, r: int) -> int:
+    """A distinct, reproducible seed per round."""
+    return int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
+
+
+def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
+    """Train the round-0 model on the known classes (the reserve output has no examples yet)."""
+    cfg = ws.config
+    images, labels, _ = ws.labelled_view()
+    if images.shape[1] != cfg.model.channels or images.shape[2] != cfg.model.image_size:
+        raise WorkspaceError(
+            f"stored images are {images.shape[1:]} but the config expects "
+            f"({cfg.model.channels}, {cfg.model.image_size}, {cfg.model.image_size})"
+        )
+    args = ModelArgs(
+        n_classes=len(ws.classes()),
+        image_size=cfg.model.image_size,
+        channels=cfg.model.channels,
+        latent_dim=cfg.model.latent_dim,
+        width=cfg.model.width,
+        head="isomax" if cfg.train.loss == "isomax" else "linear",
+    )
+    seed = round_seed(cfg.seed, 0)
+    import torch
+
+    torch.manual_seed(seed)
+    model = HuntNet(args)
+    device = resolve_device(cfg.device)
+    if sum(c.kind == "known" for c in ws.classes()) == 1:
+        losses = _train_unlabelled(model, images, labels, cfg, seed=seed, device=device, track=track)
+    else:
+        losses = train_model(
+            model, images, labels, cfg.train, epochs=cfg.train.epochs_initial, seed=seed,
+            device=device, track=track, description="training round 0",
+        )
+    save_checkpoint(ws.checkpoint_path(0), model, {"round": 0, "classes": ws.class_names(), "losses": losses})
+    return losses
+
+
+def _train_unlabelled(model: HuntNet, images, labels, cfg, *, seed: int, device, track: Track) -> list[float]:
+    """Round 0 with one known class (a hunt started from unlabelled images): cross-entropy has
+    nothing to tell apart, so the encoder learns a self-supervised task on the images
+    (ahunt/learn/pretrain.py), then the head alone learns that all of them are that class."""
+    from ahunt.learn.pretrain import pretrain_encoder
+
+    images = np.asarray(images)  # a round-0 sample is read whole, as ingest's pieces fit in memory
+    losses = pretrain_encoder(model, images, cfg.train, objective=cfg.train.self_supervised,
+                              epochs=cfg.train.epochs_initial, seed=seed, device=device, track=track)
+    _fit_head(model, score(model, images, device=device)[1], np.asarray(labels), device=device)
+    return losses
+
+
+def _fit_head(model: HuntNet, latents: np.ndarray, labels: np.ndarray, *, device, steps: int = 200) -> None:
+    """The class head alone on fixed latents (full batch, cheap: one linear layer)."""
+    import torch
+
+    z = torch.from_numpy(latents).to(device)
+    y = torch.from_numpy(labels.astype(np.int64)).to(device)
+    optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model.head(z), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, chooser=None) -> list[QuestionRow]:
+    """The questions of round ``r``: chosen and stored on first call, read back afterwards.
+
+    ``chooser`` replaces the configured strategy (baselines such as isolation forests): a
+    callable ``(images, latents, exclude, n, rng) -> list[Pick]`` with a ``name``.
+    """
+    stored = ws.log.questions(r)
+    if stored:
+        return stored
+    if r < 1 or r >= ws.store.n_rounds():
+        raise WorkspaceError(f"round {r} has no unlabelled batch; ingest a night first")
+    version = ws.current_version()
+    if version is None or version < r - 1:
+        raise WorkspaceError(
+            f"round {r} needs the model trained through round {r - 1}, but the current model is "
+            f"from round {version}; run `ahunt train {ws.root}` first"
+        )
+    model, version = ws.load_model(r - 1)
+    cfg = ws.config
+    meta = ws.store.load_round(r, images=False)
+    asked = ws.log.asked_ids()
+    exclude = [i for i, oid in enumerate(meta.ids) if oid in asked]
+    rng = np.random.default_rng(round_seed(cfg.seed, r))
+    if chooser is None:
+        picks = _strategy_picks(ws, r, model, version, exclude, rng, track)
+        strategy = cfg.hunt.strategy
+    else:
+        device = resolve_device(cfg.device)
+        if getattr(chooser, "needs_pixels", True):  # baselines that look at the pixels need the whole night
+            images = ws.store.load_round(r).images
+            _, latents = score(model, images, device=device, track=track, description=f"scoring round {r}")
+        else:  # latents only, streamed from the store (float32: the forest splits on them)
+            images = None
+            latents = _score_here(ws, r, model, track, latent_dtype=np.float32).latents
+        picks, strategy = chooser(images, latents, exclude, cfg.hunt.questions, rng), chooser.name
+    rows = [
+        QuestionRow(r, k, str(meta.ids[p.index]), p.index, strategy, p.interest, p.score, version)
+        for k, p in enumerate(picks)
+    ]
+    ws.log.add_questions(rows)
+    return rows
+
+
+def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude: list[int],
+                    rng: np.random.Generator, track: Track) -> list[Pick]:
+    """The configured strategy's questions for round ``r``, scored here or on a Dask cluster."""
+    cfg = ws.config
+    names = ws.class_names()[: model.n_classes]
+    retired = {c.name for c in ws.classes() if c.retired}  # no labels left: no questions either
+    weights = {k: w for k, w in cfg.hunt.interest_for(r).items() if k not in retired}
+    options = dict(strategy=cfg.hunt.strategy, rng=rng, exclude=exclude,
+                   diversity_pool=cfg.hunt.diversity_pool, random_share=cfg.hunt.random_share)
+    use_novelty = cfg.hunt.reserve_score == "novelty" and RESERVE in live_interest(weights, names)
+    if not cfg.score.dask_scheduler or use_novelty:
+        s = round_scores(ws, r, model, version, track=track)
+        probs = s.probs
+        if use_novelty:  # the reserve ranks by distance from everything boring (ahunt/hunt/novelty.py)
+            reference = reserve_reference(ws, model, weights, seed=cfg.seed)
+            with ws.store.lazy_images(r) as images:
+                probs = novelty_scores(probs, s.latents, images, names, reference)
+        return choose_questions(probs, s.latents, names, weights, cfg.hunt.questions, **options)
+    from ahunt.hunt.distributed import candidates_dask, connect
+
+    columns = [names.index(c) for c in live_interest(weights, names)]
+    n_strategy = cfg.hunt.questions - random_count(cfg.hunt.questions, cfg.hunt.random_share)
+    with connect(cfg.score.dask_scheduler) as client:
+        cand = candidates_dask(client, ws.store, r, model, columns=columns, n=n_strategy,
+                               strategy=cfg.hunt.strategy, diversity_pool=cfg.hunt.diversity_pool,
+                               exclude=exclude, chunk=cfg.score.dask_chunk, device=cfg.device,
+                               batch_size=cfg.score.batch_size, compile=cfg.score.compile)
+    return choose_from_candidates(cand.index, cand.probs, cand.latents, names, weights, cfg.hunt.questions,
+                                  n_objects=ws.store.round_size(r), **options)
+
+
+def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int,
+                      leave_out: set[str] = frozenset()) -> Reference:
+    """The labelled objects of classes without interest, in ``model``'s latent space
+    (``leave_out``: object ids to leave out, e.g. tonight's answers when ranking as at choosing)."""
+    images, labels, ids = ws.labelled_view()  # pixels from the labelled store, no old night re-read
+    _, latents = score(model, images, device=resolve_device(ws.config.device))
+    if leave_out:
+        labels = np.where(np.isin(np.asarray(ids, dtype=object), list(leave_out)), -1, labels)
+    return Reference(latents, images, labels, boring_classes(ws.classes(), weights), seed=seed)
+
+
+def question_ranks(ws: Workspace, r: int, questions: list[QuestionRow], model: HuntNet, version: int) -> list[int | None]:
+    """Each question's rank among the night's objects by the score it was chosen by (1 = the
+    highest), as when it was chosen: the round's scores under that model and, for the reserve's
+    novelty, the labels given before tonight.  None for the random share."""
+    s = round_scores(ws, r, model, version)
+    names = ws.class_names()[: model.n_classes]
+    by_interest: dict[str, np.ndarray] = {}
+    out: list[int | None] = []
+    for q in questions:
+        if q.interest not in names:
+            out.append(None)
+            continue
+        if q.interest not in by_interest:
+            if q.interest == RESERVE and ws.config.hunt.reserve_score == "novelty":
+                reference = reserve_reference(ws, model, ws.config.hunt.interest_for(r), seed=ws.config.seed,
+                                              leave_out={x.object_id for x in questions})
+                with ws.store.lazy_images(r) as images:
+                    by_interest[q.interest] = reference.scores(s.latents, images)
+            else:
+                by_interest[q.interest] = s.probs[:, names.index(q.interest)]
+        out.append(int(np.sum(by_interest[q.interest] > q.score + 1e-6)) + 1)
+    return out
+
+
+def reserve_scores(ws: Workspace, r: int, model: HuntNet, probs: np.ndarray, latents: np.ndarray,
+                   images) -> np.ndarray:
+    """The reserve's score for every object of round ``r``: the novelty score, or the reserve
+    output's probability when the config asks for the paper's."""
+    names = ws.class_names()[: model.n_classes]
+    if ws.config.hunt.reserve_score == "probability":
+        return probs[:, names.index(RESERVE)]
+    reference = reserve_reference(ws, model, ws.config.hunt.interest_for(r), seed=ws.config.seed)
+    return reference.scores(latents, images)
+
+
+def _score_here(ws: Workspace, r: int, model: HuntNet, track: Track, latent_dtype=np.float16) -> RoundScores:
+    cfg = ws.config.score
+    return score_store(ws.store, r, model, device=resolve_device(ws.config.device), workers=cfg.workers,
+                       batch_size=cfg.batch_size or None, compile=cfg.compile, track=track,
+                       description=f"scoring round {r}", latent_dtype=latent_dtype)
+
+
+def round_scores(ws: Workspace, r: int, model: HuntNet, version: int, *, track: Track = no_progress) -> RoundScores:
+    """Every object's probabilities and float16 latents under model ``version``: from the
+    workspace's score cache when that model scored the round before, else computed here or on
+    the Dask scheduler the config names, then cached (``scores.h5``)."""
+    model_id = ws.model_id(version)
+    cached = ws.scores.load(r, model_id)
+    if cached is not None:
+        return RoundScores(*cached)
+    cfg = ws.config
+    if not cfg.score.dask_scheduler:
+        scores = _score_here(ws, r, model, track)
+    else:
+        from ahunt.hunt.distributed import connect, score_round_dask
+
+        with connect(cfg.score.dask_scheduler) as client:
+            scores = score_round_dask(client, ws.store, r, model, chunk=cfg.score.dask_chunk, device=cfg.device,
+                                      batch_size=cfg.score.batch_size, compile=cfg.score.compile)
+    ws.scores.save(r, model_id, scores.probs, scores.latents)
+    return scores
+
+
+@dataclass(frozen=True)
+class AskResult:
+    complete: bool  # every question of the round has a standing answer
+    answered: int
+    total: int
+
+
+def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neighbours: int = 0) -> AskResult:
+    """Ask the round's pending questions in order; each answer is committed as it is given.
+
+    Undo withdraws the newest standing answer (as a retraction row) and asks that question
+    again; Quit returns with everything so far kept.  With ``neighbours`` > 0 each question
+    carries that many nearest labelled objects in the model's latent space.  An oracle with
+    ``batch_commits = True`` (a script, whose answers can be given again) has its answers
+    committed together (``AnswerLog.batch``); a person's answers are committed one by one.
+    """
+    questions = ws.log.questions(r)
+    if not questions:
+        raise WorkspaceError(f"round {r} has no questions yet")
+    cfg = ws.config
+    version = questions[0].model_version
+    model, _ = ws.load_model(version)
+    idx = [q.object_index for q in questions]
+    images = ws.store.load_images(r, idx)
+    device = resolve_device(cfg.device)
+    probs, q_latents = score(model, images, device=device)
+    near = _nearest_labelled(ws, model, q_latents, neighbours, device) if neighbours else [()] * len(questions)
+    meta = ws.store.load_round(r, images=False)
+    # The screen says why it asks: each question's rank among the night (not needed by scripts).
+    ranks = question_ranks(ws, r, questions, model, version) if with_images else [None] * len(questions)
+    with ws.log.batch() if getattr(oracle, "batch_commits", False) else nullcontext():
+        return _ask_each(ws, r, oracle, questions, probs, images if with_images else None, meta, near, version,
+                         ranks)
+
+
+def _ask_each(ws: Workspace, r: int, oracle: Oracle, questions: list[QuestionRow], probs: np.ndarray,
+              images: np.ndarray | None, meta, near: list, version: int, ranks: list[int | None]) -> AskResult:
+    """The loop of ``ask``.  What is answered is tracked here as answers are recorded (read
+    from the log again only after an undo), so a night of 1,000 questions costs 1,000 answers."""
+    def standing_now() -> tuple[set[str], int]:
+        ids = {a.object_id for a in ws.log.standing_answers(r)}
+        return ids, sum(q.object_id in ids for q in questions)
+
+    deferred: set[str] = set()
+    n_objects = ws.store.round_size(r)
+    standing, answered = standing_now()
+    classes = ws.classes()
+    k = 0  # every question before k is answered or deferred
+    while True:
+        while k < len(questions) and (questions[k].object_id in standing or questions[k].object_id in deferred):
+            k += 1
+        if k == len(questions):
+            return AskResult(answered == len(questions), answered, len(questions))
+        q = questions[k]
+        names = [c.name for c in classes][: probs.shape[1]]
+        question = Question(
+            round=r, position=q.position, total=len(questions), answered=answered,
+            object_id=q.object_id, object_index=q.object_index, strategy=q.strategy,
+            interest=q.interest, probs=dict(zip(names, map(float, probs[k]))),
+            image=images[k] if images is not None else None,
+            ra=float(meta.ra[q.object_index]) if meta.ra is not None else None,
+            dec=float(meta.dec[q.object_index]) if meta.dec is not None else None,
+            neighbours=near[k], score=q.score, rank=ranks[k], n_objects=n_objects,
+        )
+        answer = oracle(question, classes)
+        if isinstance(answer, Quit):
+            return AskResult(False, answered, len(questions))
+        if isinstance(answer, Defer):
+            deferred.add(q.object_id)
+            continue
+        if isinstance(answer, Undo):
+            ws.log.retract_last(r, oracle=oracle.name)
+            standing, answered = standing_now()
+            k = 0
+        elif isinstance(answer, Skip):
+            ws.log.record(round=r, object_id=q.object_id, kind="skip", strategy=q.strategy,
+                          model_version=version, oracle=oracle.name)
+            standing.add(q.object_id)
+            answered += 1
+        elif isinstance(answer, Label):
+            ws.log.record(round=r, object_id=q.object_id, kind="label", class_name=answer.name,
+                          new_class=answer.new, class_kind="known" if answer.normal else "anomaly",
+                          strategy=q.strategy, model_version=version,
+                          oracle=oracle.name)
+            standing.add(q.object_id)
+            answered += 1
+            if answer.new:
+                classes = ws.classes()
+        else:
+            raise TypeError(f"oracle returned {answer!r}, not an answer")
+
+
+def _nearest_labelled(ws: Workspace, model: HuntNet, q_latents: np.ndarray, k: int, device) -> list[tuple]:
+    """For each question, its ``k`` nearest labelled objects as (id, class name, image)."""
+    images, labels, ids = ws.labelled_set()
+    _, latents = score(model, images, device=device)
+    names = ws.class_names()
+    d2 = ((q_latents[:, None, :] - latents[None, :, :]) ** 2).sum(-1)
+    order = np.argsort(d2, axis=1, kind="stable")[:, :k]
+    return [tuple((ids[j], names[labels[j]], images[j]) for j in row) for row in order]
+
+
+def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: bool = False) -> list[float]:
+    """Retrain the whole network on every labelled object so far; the result is model ``r``.
+
+    Starts from the model of round ``r - 1`` (warm start keeps what was learnt) and grows its
+    head for classes created since.  ``head_only`` freezes everything but the last layer (the
+    static transfer-learning baseline).
+    """
+    cfg = ws.config
+    previous = ws.current_version()
+    if previous is None:
+        raise WorkspaceError(f"{ws.root}: round 0 is not trained yet")
+    if previous >= r:
+        raise WorkspaceError(f"round {r} is already trained (current model: round {previous})")
+    import torch
+
+    model, meta = load_checkpoint(ws.checkpoint_path(previous))
+    classes = ws.classes()
+    if len(classes) > model.n_classes:
+        model.grow_head(len(classes) - model.n_classes, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r)))
+    retired = [c.idx for c in classes if c.retired]
+    revived = [i for i in meta.get("retired", []) if i not in retired and i < len(classes)]
+    model.reset_outputs(revived, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r) + 1))
+    images, labels, _ = ws.labelled_view()
+    seed = round_seed(cfg.seed, r)
+    losses = train_model(
+        model, images, labels, cfg.train, epochs=cfg.train.epochs, seed=seed,
+        device=resolve_device(cfg.device), track=track, description=f"retraining round {r}",
+        trainable=(lambda m: m.head.parameters()) if head_only else None,
+    )
+    model.silence_outputs(retired)  # a class merged away or undone leaves the head
+    save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": [c.name for c in classes],
+                                                   "retired": retired, "losses": losses})
+    return losses
+
+
+def round_to_hunt(ws: Workspace) -> int:
+    """The oldest round whose model is not trained yet (nights are hunted in order)."""
+    version = ws.current_version()
+    if version is None:
+        raise WorkspaceError(f"{ws.root}: round 0 is not trained yet; run `ahunt train {ws.root}`")
+    r = version + 1
+    if r >= ws.store.n_rounds():
+        raise WorkspaceError(f"every night is hunted (last: round {version}); add the next with `ahunt ingest {ws.root} PATH`")
+    return r
+
+
+MIN_RANDOM_ANSWERS = 2  # below this, no estimate is shown: "too few random answers yet"
+
+
+@dataclass(frozen=True)
+class Contamination:
+    """The night's estimated anomalous fraction (Horvitz-Thompson, top picks + random share),
+    with a 95 % interval that is honest for a few random answers (Clopper-Pearson on the share)."""
+
+    estimate: float  # NaN while fewer than MIN_RANDOM_ANSWERS random questions are answered
+    se: float
+    random_questions: int  # answered questions of the random share behind the estimate
+    random_asked: int = 0  # questions of the random share this night
+    low: float = float("nan")
+    high: float = float("nan")
+
+    @property
+    def too_few(self) -> bool:
+        return self.random_questions < min(MIN_RANDOM_ANSWERS, max(self.random_asked, 1))
+
+
+def night_contamination(ws: Workspace, r: int) -> Contamination | None:
+    """Estimate the anomalous fraction of round ``r`` from its answers, or None without a random
+    share; with too few random answers yet, only the counts (``Contamination.too_few``).
+
+    The strategy's own picks are counted exactly; the uniform random share stands for the rest
+    of the night.  An answer with an anomaly class counts as anomalous; a skipped strategy pick
+    counts as not anomalous, and skipped random picks are left out of the sample.
+    """
+    from ahunt.hunt.contamination import mixed_design_fraction
+    from ahunt.hunt.query import RANDOM_SHARE
+
+    questions = ws.log.questions(r)
+    kind_of = {c.idx: c.kind for c in ws.classes()}
+    answers = {a.object_id: a for a in ws.log.standing_answers(r)}
+
+    def anomalous(q) -> bool | None:
+        a = answers.get(q.object_id)
+        if a is None or a.kind == "skip":
+            return None
+        return kind_of.get(a.class_idx) == "anomaly"
+
+    from ahunt.hunt.contamination import mixed_design_interval
+
+    top = [anomalous(q) for q in questions if q.interest != RANDOM_SHARE]
+    asked = [q for q in questions if q.interest == RANDOM_SHARE]
+    if all(q.strategy == "random" for q in questions) and questions:
+        top, asked = [], questions
+    if not asked:
+        return None
+    rand = [x for x in (anomalous(q) for q in asked) if x is not None]
+    if len(rand) < min(MIN_RANDOM_ANSWERS, len(asked)):
+        nan = float("nan")
+        return Contamination(nan, nan, len(rand), len(asked))
+    # skipped random picks are taken as missing at random: the answered ones are the sample
+    top = [bool(x) for x in top]
+    estimate, se = mixed_design_fraction(top, rand, ws.store.round_size(r))
+    low, high = mixed_design_interval(top, rand, ws.store.round_size(r))
+    return Contamination(estimate, se, len(rand), len(asked), low, high)
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    round: int
+    complete: bool
+    answered: int
+    total: int
+    labels: dict[str, int]  # class name -> standing labels this round
+    skipped: int
+    new_classes: list[str]
+    retrained: bool
+    model_version: int | None
+    contamination: Contamination | None = None
+
+
+def run_session(ws: Workspace, oracle: Oracle, *, retrain_when_complete: bool = True,
+                track: Track = no_progress, with_images: bool = True, neighbours: int = 0) -> SessionSummary:
+    """Choose (or resume) the questions of the next night, ask them, retrain once all are answered."""
+    r = round_to_hunt(ws)
+    prepare_questions(ws, r, track=track)
+    result = ask(ws, r, oracle, with_images=with_images, neighbours=neighbours)
+    retrained = False
+    if result.complete and retrain_when_complete:
+        retrain(ws, r, track=track)
+        retrained = True
+    return summarise_round(ws, r, complete=result.complete, retrained=retrained)
+
+
+def summarise_round(ws: Workspace, r: int, *, complete: bool, retrained: bool) -> SessionSummary:
+    classes = ws.classes()
+    name_of = {c.idx: c.name for c in classes}
+    standing = ws.log.standing_answers(r)
+    labels: dict[str, int] = {}
+    for a in standing:
+        if a.kind == "label":
+            labels[name_of[a.class_idx]] = labels.get(name_of[a.class_idx], 0) + 1
+    return SessionSummary(
+        round=r, complete=complete, answered=len(standing), total=len(ws.log.questions(r)), labels=labels,
+        skipped=sum(a.kind == "skip" for a in standing),
+        new_classes=[c.name + (" (normal)" if c.kind == "known" else "") for c in classes
+                     if c.created_round == r and not c.retired],
+        retrained=retrained, model_version=ws.current_version(), contamination=night_contamination(ws, r),
+    )
+
+
+def score_round(ws: Workspace, r: int, *, version: int | None = None,
+                track: Track = no_progress) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """(probs, latents, class names, model version) for every object of round ``r``.
+
+    Uses the current model unless ``version`` names another; class names are in output order.
+    """
+    model, version = ws.load_model(version)
+    scores = round_scores(ws, r, model, version, track=track)
+    probs, latents = scores.probs, scores.latents
+    return probs, latents, ws.class_names()[: model.n_classes], version

@@ -1,0 +1,107 @@
+"""Baselines AHUNT must beat, run through the same session loop, stream and question budget.
+
+- ``static``: the round-0 network, then only its last layer retrained on the answers (the
+  paper's "Static", the closest analogue to Astronomaly and Zoobot);
+- ``random``: full retraining with random questions;
+- ``iforest-raw``: isolation forest on raw pixels;
+- ``iforest-latent-static``: isolation forest on the round-0 network's latent space;
+- ``iforest-latent-dynamic``: isolation forest on the latent space of a network retrained
+  every round on the answers to the forest's own questions;
+- ``aloe``: active latent outlier exposure, a one-class detector on the CNN backbone
+  (``ahunt/methods/aloe.py``), diverse questions with recorded selection probabilities;
+- ``ae-active``: a convolutional autoencoder with an active layer over its reconstruction
+  errors (``ahunt/methods/ae_active.py``), questions by top score;
+- ``aad-raw``, ``aad-latent``, ``pineforest-raw``: coniferest's active anomaly forests, the
+  peers an astronomer would otherwise pick (``ahunt/methods/peers.py``), one question at a time.
+
+The isolation-forest methods ask their top-scoring objects, and their MCC uses the same top-k
+rule as AHUNT, on the forest's score.  The two deep detectors (``Method.detector``) keep their
+own network in memory through a task: the loop calls ``start_round``, uses the detector as the
+question chooser, then calls ``learn`` after the answers, ``scores`` for the MCC and
+``contamination`` for an estimate of the night's anomalous fraction (None if it has none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.ensemble import IsolationForest
+
+from ahunt.hunt.query import Pick
+
+__all__ = ["Method", "METHOD_SPECS", "iforest_scores", "IForestChooser", "make_detector"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """How one method runs the shared loop."""
+
+    strategy: str | None  # question strategy for the class-based methods; None for iforest
+    retrain: str  # 'full', 'head' or 'none'
+    iforest_space: str | None = None  # 'raw' or 'latent' for the isolation-forest methods
+    detector: str | None = None  # 'aloe' or 'ae-active': a deep detector with its own network
+    loss: str | None = None  # a training loss other than the config's (cross_entropy, focal, isomax)
+    peer: bool = False  # a coniferest active forest (``ahunt/methods/peers.py``), one question at a time
+    reserve_score: str | None = None  # a reserve score other than the config's (novelty, probability)
+    labelled_start: bool = False  # round 0 with its labels even when the experiment starts unlabelled
+
+
+METHOD_SPECS: dict[str, Method] = {
+    "ahunt": Method(strategy=None, retrain="full"),  # the config's strategy
+    "ahunt-uncertainty": Method(strategy="uncertainty", retrain="full"),
+    "ahunt-diversity": Method(strategy="diversity", retrain="full"),
+    "random": Method(strategy="random", retrain="full"),
+    "ahunt-focal": Method(strategy=None, retrain="full", loss="focal"),
+    "ahunt-isomax": Method(strategy=None, retrain="full", loss="isomax"),
+    "ahunt-reserve-probability": Method(strategy=None, retrain="full", reserve_score="probability"),
+    # What the labels are worth: in an experiment started unlabelled, AHUNT as if round 0 were labelled.
+    "ahunt-labelled": Method(strategy=None, retrain="full", labelled_start=True),
+    "static": Method(strategy=None, retrain="head"),
+    "iforest-raw": Method(strategy=None, retrain="none", iforest_space="raw"),
+    "iforest-latent-static": Method(strategy=None, retrain="none", iforest_space="latent"),
+    "iforest-latent-dynamic": Method(strategy=None, retrain="full", iforest_space="latent"),
+    "aloe": Method(strategy=None, retrain="none", detector="aloe"),
+    "ae-active": Method(strategy=None, retrain="none", detector="ae-active"),
+    "aad-raw": Method(strategy=None, retrain="none", peer=True),
+    "aad-latent": Method(strategy=None, retrain="none", peer=True),
+    "pineforest-raw": Method(strategy=None, retrain="none", peer=True),
+}
+
+
+def make_detector(name: str, ws, *, device):
+    """The detector a method names, set up on the workspace's round 0 (the round-0 model trained)."""
+    if name == "aloe":
+        from ahunt.methods.aloe import AloeDetector
+
+        return AloeDetector(ws, device=device)
+    if name == "ae-active":
+        from ahunt.methods.ae_active import AeActiveDetector
+
+        return AeActiveDetector(ws, device=device)
+    raise ValueError(f"unknown detector {name!r}")
+
+
+def iforest_scores(features: np.ndarray, *, seed: int) -> np.ndarray:
+    """Anomaly score per row (higher = more anomalous), from a forest fit on these rows."""
+    x = features.reshape(len(features), -1)
+    forest = IsolationForest(n_estimators=200, random_state=seed).fit(x)
+    return -forest.score_samples(x)
+
+
+class IForestChooser:
+    """Question chooser for ``session.prepare_questions``: the top isolation-forest scores."""
+
+    def __init__(self, space: str, *, seed: int):
+        self.space, self.seed = space, seed
+        self.name = f"iforest-{space}"
+        self.needs_pixels = space == "raw"  # a latent forest needs no images in memory
+
+    def features(self, images: np.ndarray, latents: np.ndarray) -> np.ndarray:
+        return images if self.space == "raw" else latents
+
+    def __call__(self, images, latents, exclude, n, rng) -> list[Pick]:
+        s = iforest_scores(self.features(images, latents), seed=self.seed)
+        available = np.setdiff1d(np.arange(len(s)), np.asarray(exclude, dtype=np.int64))
+        order = available[np.argsort(-s[available], kind="stable")[:n]]
+        return [Pick(int(i), "anomaly score", float(s[i])) for i in order]

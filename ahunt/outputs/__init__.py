@@ -1,0 +1,1 @@
+"""Outputs: what a hunt shows: candidate catalogues, contact sheets, latent-space maps, plots and the report."""

@@ -35,6 +35,16 @@ def _flags(values, name: str) -> np.ndarray:
     return y
 
 
+def _mixed_sample(top_is_anomaly, random_is_anomaly, n_pool: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The top-k and random answers as flags, and the rest of the pool the random ones stand for."""
+    top = _flags(top_is_anomaly, "top_is_anomaly")
+    rand = _flags(random_is_anomaly, "random_is_anomaly")
+    rest = n_pool - len(top)
+    if rest < 0 or len(rand) > rest:
+        raise ValueError(f"{len(top)} top and {len(rand)} random questions do not fit a pool of {n_pool}")
+    return top, rand, rest
+
+
 def importance_weighted_fraction(is_anomaly, probabilities, n_pool: int, *,
                                  sequential: bool = False) -> tuple[float, float]:
     """Importance-weighted estimate of the anomalous fraction of a pool, and its standard error.
@@ -72,12 +82,8 @@ def mixed_design_fraction(top_is_anomaly, random_is_anomaly, n_pool: int) -> tup
     ``(n_pool - k) / m`` objects.  The standard error is that of a simple random sample without
     replacement, with the finite-population correction: ``(n_pool - k) sqrt((1 - m/(n_pool-k)) s^2 / m) / n_pool``.
     """
-    top = _flags(top_is_anomaly, "top_is_anomaly")
-    rand = _flags(random_is_anomaly, "random_is_anomaly")
-    k, m = len(top), len(rand)
-    rest = n_pool - k
-    if rest < 0 or m > rest:
-        raise ValueError(f"{k} top and {m} random questions do not fit a pool of {n_pool}")
+    top, rand, rest = _mixed_sample(top_is_anomaly, random_is_anomaly, n_pool)
+    m = len(rand)
     if rest == 0:
         return float(top.sum() / n_pool), 0.0
     if m == 0:
@@ -116,12 +122,8 @@ def mixed_design_interval(top_is_anomaly, random_is_anomaly, n_pool: int,
     random sample (conservative: it ignores the finite-population correction), so the interval
     is honest for the handful of random answers a night gives.
     """
-    top = _flags(top_is_anomaly, "top_is_anomaly")
-    rand = _flags(random_is_anomaly, "random_is_anomaly")
-    k, m = len(top), len(rand)
-    rest = n_pool - k
-    if rest < 0 or m > rest:
-        raise ValueError(f"{k} top and {m} random questions do not fit a pool of {n_pool}")
+    top, rand, rest = _mixed_sample(top_is_anomaly, random_is_anomaly, n_pool)
+    m = len(rand)
     if rest == 0 or m == rest:  # nothing left to estimate: the count is exact
         exact = float((top.sum() + rand.sum()) / n_pool)
         return exact, exact

@@ -18,6 +18,7 @@ from ahunt.hunt.novelty import Reference, boring_classes, novelty_scores
 from ahunt.hunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.hunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
 from ahunt.learn.model import HuntNet, ModelArgs
+from ahunt.learn.pretrain import train_unlabelled
 from ahunt.learn.scoring import RoundScores, score_store
 from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score, train_model
 from ahunt.progress import Track, no_progress
@@ -60,7 +61,8 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
     model = HuntNet(args)
     device = resolve_device(cfg.device)
     if sum(c.kind == "known" for c in ws.classes()) == 1:
-        losses = _train_unlabelled(model, images, labels, cfg, seed=seed, device=device, track=track)
+        # one known class (a hunt started from unlabelled images): nothing for cross-entropy to tell apart
+        losses = train_unlabelled(model, images, labels, cfg.train, seed=seed, device=device, track=track)
     else:
         losses = train_model(
             model, images, labels, cfg.train, epochs=cfg.train.epochs_initial, seed=seed,
@@ -68,33 +70,6 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
         )
     save_checkpoint(ws.checkpoint_path(0), model, {"round": 0, "classes": ws.class_names(), "losses": losses})
     return losses
-
-
-def _train_unlabelled(model: HuntNet, images, labels, cfg, *, seed: int, device, track: Track) -> list[float]:
-    """Round 0 with one known class (a hunt started from unlabelled images): cross-entropy has
-    nothing to tell apart, so the encoder learns a self-supervised task on the images
-    (ahunt/learn/pretrain.py), then the head alone learns that all of them are that class."""
-    from ahunt.learn.pretrain import pretrain_encoder
-
-    images = np.asarray(images)  # a round-0 sample is read whole, as ingest's pieces fit in memory
-    losses = pretrain_encoder(model, images, cfg.train, objective=cfg.train.self_supervised,
-                              epochs=cfg.train.epochs_initial, seed=seed, device=device, track=track)
-    _fit_head(model, score(model, images, device=device)[1], np.asarray(labels), device=device)
-    return losses
-
-
-def _fit_head(model: HuntNet, latents: np.ndarray, labels: np.ndarray, *, device, steps: int = 200) -> None:
-    """The class head alone on fixed latents (full batch, cheap: one linear layer)."""
-    import torch
-
-    z = torch.from_numpy(latents).to(device)
-    y = torch.from_numpy(labels.astype(np.int64)).to(device)
-    optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)
-    for _ in range(steps):
-        loss = torch.nn.functional.cross_entropy(model.head(z), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
 
 
 def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, chooser=None) -> list[QuestionRow]:

@@ -97,8 +97,12 @@ class HuntNet(nn.Module):
     def n_classes(self) -> int:
         return self.head.out_features
 
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The latent alone (self-supervised round 0 trains this part)."""
+        return self.to_latent(self.features(x))
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        latent = self.to_latent(self.features(x))
+        latent = self.encode(x)
         return self.head(latent), latent
 
     def grow_head(self, n_new: int = 1, *, generator: torch.Generator | None = None) -> None:

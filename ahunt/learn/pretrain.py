@@ -31,10 +31,10 @@ from torchvision.transforms import v2
 
 from ahunt.config import SELF_SUPERVISED, TrainConfig
 from ahunt.learn.model import HuntNet, conv_depth
-from ahunt.learn.train import balanced_indices, make_augmentation
+from ahunt.learn.train import balanced_indices, make_augmentation, score
 from ahunt.progress import Track, no_progress
 
-__all__ = ["OBJECTIVES", "pretrain_encoder", "nt_xent"]
+__all__ = ["OBJECTIVES", "pretrain_encoder", "train_unlabelled", "nt_xent"]
 
 OBJECTIVES = SELF_SUPERVISED
 TEMPERATURE = 0.2  # NT-Xent's; SimCLR's small-batch choice
@@ -101,7 +101,7 @@ class _Views(Dataset):
 def _task(model: HuntNet, objective: str) -> tuple[nn.Module, Callable]:
     """The objective's throw-away head and its loss on one batch."""
     d = model.args.latent_dim
-    encode = lambda x: model(x.contiguous(memory_format=torch.channels_last))[1]  # noqa: E731
+    encode = lambda x: model.encode(x.contiguous(memory_format=torch.channels_last))  # noqa: E731
     if objective == "contrastive":
         head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 32))
         return head, lambda a, b: nt_xent(head(encode(a)), head(encode(b)))
@@ -158,3 +158,27 @@ def pretrain_encoder(
         losses.append(total / max(count, 1))
     model.eval()
     return losses
+
+
+def train_unlabelled(model: HuntNet, images, labels: np.ndarray, cfg: TrainConfig, *, seed: int,
+                     device: torch.device, track: Track = no_progress) -> list[float]:
+    """Round 0 of a hunt with one known class: the encoder learns ``cfg.self_supervised`` on the
+    images, then the head alone learns that all of them are that class.  Returns the task's losses."""
+    images = np.asarray(images)  # a round-0 sample is read whole, as ingest's pieces fit in memory
+    losses = pretrain_encoder(model, images, cfg, objective=cfg.self_supervised, epochs=cfg.epochs_initial,
+                              seed=seed, device=device, track=track)
+    _fit_head(model, score(model, images, device=device)[1], np.asarray(labels), device=device)
+    return losses
+
+
+def _fit_head(model: HuntNet, latents: np.ndarray, labels: np.ndarray, *, device: torch.device,
+              steps: int = 200) -> None:
+    """The class head alone on fixed latents (full batch, cheap: one linear layer)."""
+    z = torch.from_numpy(latents).to(device)
+    y = torch.from_numpy(labels.astype(np.int64)).to(device)
+    optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = nn.functional.cross_entropy(model.head(z), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()

@@ -26,9 +26,10 @@ def _round_axis(ax, rounds: Sequence[int]) -> None:
         ax.set_xlim(rounds[0] - 0.6, rounds[0] + 0.6)
 
 
-def _save(fig, path: str | Path) -> Path:
-    """Lay out, write and close a figure (a closed figure frees its memory in long runs)."""
-    fig.tight_layout()
+def _save(fig, path: str | Path, *, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> Path:
+    """Lay out (within ``rect`` of the figure), write and close a figure (a closed figure frees
+    its memory in long runs)."""
+    fig.tight_layout(rect=rect)
     path = Path(path)
     try:
         savefig_atomic(fig, path)
@@ -177,13 +178,7 @@ def plot_round_bars(counts: dict[int, dict[str, int]], path: str | Path, *, roun
         ax.set_title(title)
     if note and names:
         fig.text(0.01, 0.01, note, fontsize=8, color="0.35")
-    fig.tight_layout(rect=(0, 0.04 if note and names else 0, 1, 1))
-    path = Path(path)
-    try:
-        savefig_atomic(fig, path)
-    finally:
-        plt.close(fig)
-    return path
+    return _save(fig, path, rect=(0, 0.04 if note and names else 0, 1, 1))
 
 
 def plot_class_counts(counts: dict[str, tuple[int, int]], path: str | Path, *, styles: dict | None = None,

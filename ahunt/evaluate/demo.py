@@ -149,7 +149,8 @@ def run_demo(
     write_metrics_csv(reports, out_dir / "metrics.csv")
     from ahunt.outputs.plots import plot_rounds
 
-    plot_rounds(reports, out_dir / "mcc.png", title=f"AHUNT demo: strategy '{config.hunt.strategy}'")
+    plot_rounds(reports, out_dir / "mcc.png", title=f"AHUNT demo: strategy '{config.hunt.strategy}'"
+               + (", started without labels" if config.survey.unlabelled else ""))
     return reports
 
 

@@ -49,7 +49,7 @@ SOURCES = ("simulated", "mnist5k", "galaxy10", "labelled")
 METHODS = (
     "ahunt", "ahunt-uncertainty", "ahunt-diversity", "ahunt-focal", "ahunt-isomax", "random", "static",
     "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic", "aloe", "ae-active",
-    "aad-raw", "aad-latent", "pineforest-raw", "ahunt-reserve-probability", "ahunt-labelled",
+    "aad-raw", "aad-latent", "pineforest-raw", "fixmatch", "ahunt-reserve-probability", "ahunt-labelled",
 )
 DEVICES = ("auto", "cpu", "cuda")
 # How the labelling screen draws images (ahunt/hunt/terminal_image.py): auto-detected, forced, or not at all.
@@ -239,9 +239,13 @@ class ExperimentConfig:
     # their own class like any other, but not counted as found, and a "regular" answer for the
     # binary peers (aad-*, pineforest-*).
     uninteresting: tuple[str, ...] = ()
+    # The catalogue pool: this many objects at the nights' proportions, drawn once per trial,
+    # never shown as a night and never asked; every method ranks it after every night (0: none).
+    catalogue_pool: int = 2000
 
     def validate(self) -> None:
         _require(self.trials >= 1, "experiment.trials", self.trials, "must be >= 1")
+        _require(self.catalogue_pool >= 0, "experiment.catalogue_pool", self.catalogue_pool, "must be >= 0")
         _require(self.jobs >= 1, "experiment.jobs", self.jobs, "must be >= 1")
         bad = [m for m in self.methods if m not in METHODS]
         _require(not bad, "experiment.methods", bad, f"unknown method; choose from {', '.join(METHODS)}")

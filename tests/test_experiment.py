@@ -7,7 +7,7 @@ import torch
 
 from ahunt.config import Config, ExperimentConfig, HuntConfig, SurveyConfig
 from ahunt.errors import ConfigError
-from ahunt.evaluate.experiment import read_results, run_experiment, summarise, trial_config
+from ahunt.evaluate.experiment import hunt_summary, read_results, run_experiment, trial_config
 from ahunt.hunt.session import retrain, train_initial
 from ahunt.methods.baselines import IForestChooser, iforest_scores
 from ahunt.sources.streams import make_stream
@@ -61,8 +61,8 @@ def test_experiment_rows_resume_and_summary(tmp_path, sim_cache, monkeypatch):
     assert {"mcc:merger", "auc:merger", "true_candidates:merger", "anomalies_found"} <= {r["metric"] for r in rows}
     assert repr(read_results(tmp_path / "exp" / "results.csv")) == repr(rows)  # NaN where nothing is held out
     assert not (tmp_path / "exp" / "work" / "ahunt-trial0").exists()  # workspaces removed
-    summary = summarise(rows)
-    mean, std, n = summary["ahunt"]["mcc:merger"]
+    summary = hunt_summary(rows)
+    mean, std, n = summary["ahunt"]["final_mcc:merger"]
     assert n == 2 and -1 <= mean <= 1 and std >= 0
 
     import ahunt.evaluate.experiment as experiment
@@ -151,8 +151,9 @@ def test_hunt_summary_counts_over_the_hunt_and_the_first_find():
                 {"trial": trial, "method": "m", "round": r, "metric": "mcc:a", "value": 0.1 * r},
             ]
     s = hunt_summary(rows)["m"]
-    assert s["found_total:a"] == (2.5, 2.5, 2) and s["interesting_found_total"][0] == 2.5
-    assert s["first_find_night"] == (3.0, 1.0, 2)  # night 2, and never (= one past the 3 nights)
+    # the sample std over the trials (ddof=1): 5 and 0 spread by 3.54, not the population's 2.5
+    assert s["found_total:a"] == pytest.approx((2.5, np.sqrt(12.5), 2)) and s["interesting_found_total"][0] == 2.5
+    assert s["first_find_night"] == pytest.approx((3.0, np.sqrt(2), 2))  # night 2, and never (= one past the 3 nights)
     assert np.isclose(s["mean_mcc:a"][0], 0.2) and np.isclose(s["final_mcc:a"][0], 0.3)
 
 
@@ -190,3 +191,19 @@ def test_streams_and_experiments_do_not_depend_on_the_hash_seed(tmp_path):
         # every column but the CPU seconds, which no two runs share
         outputs.append((done.stdout, [row for row in rows if row[3] != "cpu_seconds"]))
     assert outputs[0] == outputs[1]
+
+
+def test_mean_std_is_the_sample_std_and_counts_the_trials_with_a_value():
+    from ahunt.cli.experiment import _cell
+    from ahunt.evaluate.experiment import mean_std
+
+    assert mean_std([1.0, 2.0, 3.0]) == pytest.approx((2.0, 1.0, 3))
+    mean, std, n = mean_std([0.49, float("nan"), float("nan")])
+    assert (mean, n) == (0.49, 1) and np.isnan(std)  # one trial: no spread to show, never "± 0.00"
+    assert np.isnan(mean_std([float("nan")])[0]) and mean_std([float("nan")])[2] == 0
+    by = {"x": mean_std([0.49, float("nan"), float("nan")]), "y": mean_std([1.0, 3.0, float("nan")]),
+          "z": mean_std([1.0, 2.0, 3.0])}
+    assert _cell(by, "x", 2, 3) == "0.49 (n=1)"
+    assert _cell(by, "y", 2, 3) == "2.00 ± 1.41 (n=2)"
+    assert _cell(by, "z", 1, 3) == "2.0 ± 1.0"
+    assert _cell(by, "missing", 2, 3) == "–"

@@ -25,7 +25,8 @@ from typing import Callable
 import numpy as np
 
 from ahunt.config import Config
-from ahunt.evaluate.demo import round_report, validate_stream_interest
+from ahunt.evaluate.catalogue import catalogue_metrics
+from ahunt.evaluate.demo import ANY, class_rankings, round_report, validate_stream_interest
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
 from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score
@@ -34,7 +35,7 @@ from ahunt.methods.peers import ActiveForestPeer
 from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.store.workspace import Workspace
 
-__all__ = ["trial_config", "run_task", "run_experiment", "read_results", "summarise", "hunt_summary", "FIELDS"]
+__all__ = ["trial_config", "run_task", "run_experiment", "read_results", "hunt_summary", "mean_std", "FIELDS"]
 
 FIELDS = ["trial", "method", "round", "metric", "value"]
 _PIXEL_ONLY = ("iforest-raw", "aad-raw", "pineforest-raw")
@@ -79,8 +80,12 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
     detector = make_detector(spec.detector, ws, device=device) if spec.detector else None
     if detector is not None:
         chooser = detector
+    # The truth's classes are for the evaluation alone; the methods learn what is interesting
+    # from the answers and the config (`[experiment] uninteresting`), as a user would tell them.
     interesting = [c for c in stream.anomalies if c not in cfg.experiment.uninteresting]
-    peer = ActiveForestPeer(method, ws, seed=cfg.seed, interesting=interesting) if spec.peer else None
+    peer = ActiveForestPeer(method, ws, seed=cfg.seed, uninteresting=cfg.experiment.uninteresting) if spec.peer else None
+    # The catalogue pool: drawn once per trial, never a night, never asked (evaluate/catalogue.py).
+    pool = stream.pool(cfg.experiment.catalogue_pool) if cfg.experiment.catalogue_pool else None
     rows = []
     for night in range(1, stream.n_rounds):
         data = stream.load(night)
@@ -107,12 +112,18 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
             _, latents = score(model, images, device=device)
             scores = iforest_scores(chooser.features(images, latents), seed=round_seed(cfg.seed, r))
         t = time.process_time()
-        report = round_report(ws, r, anomaly_names=stream.anomalies, scores=scores)
-        overhead += time.process_time() - t
+        report = round_report(ws, r, anomaly_names=stream.anomalies, scores=scores, any_interesting=interesting)
         base = {"trial": trial, "method": method, "round": r}
+        if pool is not None:
+            rows += _catalogue_rows(base, ws, r, pool, stream.anomalies, interesting,
+                                    _single_scorer(ws, r, cfg, device, detector, chooser, peer))
+        overhead += time.process_time() - t
         rows.append({**base, "metric": "anomalies_found", "value": report.anomalies_found})
         rows.append({**base, "metric": "interesting_found",
                      "value": sum(c.true_candidates for c in report.classes if c.name in interesting)})
+        # the ideal hunt: every question an interesting anomaly while the night has any left
+        rows.append({**base, "metric": "ideal_found",
+                     "value": min(cfg.hunt.questions, int(np.isin(data.truth, interesting).sum()))})
         for c in report.classes:
             rows += [
                 {**base, "metric": f"mcc:{c.name}", "value": c.mcc},
@@ -137,6 +148,45 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
                  "value": time.process_time() - cpu_start - overhead})
     if not keep_workspace:
         shutil.rmtree(root)  # a workspace per task would fill the disk; the rows are what count
+    return rows
+
+
+def _single_scorer(ws: Workspace, r: int, cfg: Config, device, detector, chooser, peer):
+    """A binary method's anomaly score for any images after night ``r``; None for the
+    class-based methods, whose catalogue ranks by class (``class_rankings``)."""
+    if detector is not None:
+        return detector.scores
+    if peer is not None:
+        return peer.scores
+    if chooser is not None:
+        model, _ = ws.load_model(r)
+        images = ws.store.load_round(r).images
+        _, latents = score(model, images, device=device)
+        night = chooser.features(images, latents)
+
+        def forest(pool_images: np.ndarray) -> np.ndarray:
+            _, pool_latents = score(model, pool_images, device=device)
+            return iforest_scores(night, seed=round_seed(cfg.seed, r), others=chooser.features(pool_images, pool_latents))
+        return forest
+    return None
+
+
+def _catalogue_rows(base: dict, ws: Workspace, r: int, pool, anomalies: list[str], interesting: list[str],
+                    single) -> list[dict]:
+    """Rows ``catalogue_<metric>:<class>`` for the pool as ranked after night ``r``, per anomaly
+    class the pool holds and for ``any`` interesting class."""
+    targets = [c for c in anomalies if (pool.truth == c).any()] + ([ANY] if interesting else [])
+    if single is not None:
+        s = single(pool.images)
+        ranking = {name: s for name in targets}
+    else:
+        model, _ = ws.load_model(r)
+        ranking = class_rankings(ws, r, model, pool.images, targets, any_interesting=interesting)
+    rows = []
+    for name in targets:
+        is_class = np.isin(pool.truth, interesting) if name == ANY else pool.truth == name
+        for metric, value in catalogue_metrics(ranking[name], is_class).items():
+            rows.append({**base, "metric": f"catalogue_{metric}:{name}", "value": value})
     return rows
 
 
@@ -224,20 +274,7 @@ def run_experiment(
     return rows
 
 
-def summarise(rows: list[dict], metrics: list[str] | None = None) -> dict[str, dict[str, tuple[float, float, int]]]:
-    """Final-round mean and standard deviation per method and metric: {method: {metric: (mean, std, n)}}."""
-    final = max(r["round"] for r in rows)
-    out: dict[str, dict[str, list[float]]] = {}
-    for r in rows:
-        if r["round"] == final and (metrics is None or r["metric"] in metrics):
-            out.setdefault(r["method"], {}).setdefault(r["metric"], []).append(r["value"])
-    return {
-        method: {m: (float(np.nanmean(v)), float(np.nanstd(v)), len(v)) for m, v in by_metric.items()}
-        for method, by_metric in out.items()
-    }
-
-
-_COUNTS = ("anomalies_found", "interesting_found", "true_candidates")  # per night: summed over the hunt
+_COUNTS = ("anomalies_found", "interesting_found", "ideal_found", "true_candidates")  # per night: summed over the hunt
 
 
 def _per_trial(series: dict[str, list[tuple[int, float]]], last_round: int) -> dict[str, float]:
@@ -254,9 +291,11 @@ def _per_trial(series: dict[str, list[tuple[int, float]]], last_round: int) -> d
             out["cpu_seconds"] = values[-1]
         else:
             out[f"final_{kind}{suffix}"] = values[-1]
-            if kind.startswith(("mcc", "auc")):
+            if kind.startswith(("mcc", "auc", "catalogue_")):
                 defined = [v for v in values if not np.isnan(v)]
                 out[f"mean_{kind}{suffix}"] = float(np.mean(defined)) if defined else float("nan")
+    if out.get("ideal_found_total"):
+        out["found_share"] = out["interesting_found_total"] / out["ideal_found_total"]
     finds = sorted(r for r, v in series.get("interesting_found", []) if v > 0)
     out["first_find_night"] = float(finds[0]) if finds else float(last_round + 1)  # never: one past the end
     return out
@@ -265,7 +304,8 @@ def _per_trial(series: dict[str, list[tuple[int, float]]], last_round: int) -> d
 def hunt_summary(rows: list[dict]) -> dict[str, dict[str, tuple[float, float, int]]]:
     """Per method, mean and std over trials of: anomalies found over the whole hunt
     (``interesting_found_total``, ``found_total:<class>``, ``anomalies_found_total``, all
-    cumulative), the night of the first interesting find (``first_find_night``; a hunt that
+    cumulative; ``ideal_found_total`` for a hunt whose every question finds one while the night
+    has any left, and ``found_share``, the share of it found), the night of the first interesting find (``first_find_night``; a hunt that
     never finds one counts as one night past the end), MCC and AUC averaged over all nights
     (``mean_mcc:<class>``, ``mean_mcc_heldout:<class>``), on the last night
     (``final_mcc:<class>``, ``final_mcc_heldout:<class>``, ...) and ``cpu_seconds``."""
@@ -277,10 +317,18 @@ def hunt_summary(rows: list[dict]) -> dict[str, dict[str, tuple[float, float, in
     for (method, _), metrics in series.items():
         for name, value in _per_trial(metrics, last_round).items():
             by_method.setdefault(method, {}).setdefault(name, []).append(value)
-    def stats(v: list[float]) -> tuple[float, float, int]:
-        v = np.asarray(v, dtype=float)
-        if np.isnan(v).all():  # e.g. held out on a night whose every anomaly was asked
-            return float("nan"), float("nan"), 0
-        return float(np.nanmean(v)), float(np.nanstd(v)), int(np.sum(~np.isnan(v)))
+    return {method: {m: mean_std(v) for m, v in sorted(by_metric.items())} for method, by_metric in by_method.items()}
 
-    return {method: {m: stats(v) for m, v in sorted(by_metric.items())} for method, by_metric in by_method.items()}
+
+def mean_std(values: list[float]) -> tuple[float, float, int]:
+    """(mean, sample standard deviation, n) over the trials where the value is defined.
+
+    n is below the number of trials where a value is NaN (e.g. held out on a night whose every
+    anomaly was asked); the std is NaN for n = 1, never a misleading 0.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if len(v) == 0:
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
+

@@ -12,7 +12,9 @@
 - ``ae-active``: a convolutional autoencoder with an active layer over its reconstruction
   errors (``ahunt/methods/ae_active.py``), questions by top score;
 - ``aad-raw``, ``aad-latent``, ``pineforest-raw``: coniferest's active anomaly forests, the
-  peers an astronomer would otherwise pick (``ahunt/methods/peers.py``), one question at a time.
+  peers an astronomer would otherwise pick (``ahunt/methods/peers.py``), one question at a time;
+- ``fixmatch``: AnomalyMatch-style semi-supervised search, FixMatch on the labelled set and the
+  nights' unlabelled objects, questions by top score (``ahunt/methods/fixmatch.py``).
 
 The isolation-forest methods ask their top-scoring objects, and their MCC uses the same top-k
 rule as AHUNT, on the forest's score.  The two deep detectors (``Method.detector``) keep their
@@ -46,6 +48,11 @@ class Method:
     reserve_score: str | None = None  # a reserve score other than the config's (novelty, probability)
     labelled_start: bool = False  # round 0 with its labels even when the experiment starts unlabelled
 
+    @property
+    def single_score(self) -> bool:
+        """A binary detector: one anomaly score, which its per-class metrics rank for every class."""
+        return bool(self.iforest_space or self.detector or self.peer)
+
 
 METHOD_SPECS: dict[str, Method] = {
     "ahunt": Method(strategy=None, retrain="full"),  # the config's strategy
@@ -66,6 +73,7 @@ METHOD_SPECS: dict[str, Method] = {
     "aad-raw": Method(strategy=None, retrain="none", peer=True),
     "aad-latent": Method(strategy=None, retrain="none", peer=True),
     "pineforest-raw": Method(strategy=None, retrain="none", peer=True),
+    "fixmatch": Method(strategy=None, retrain="none", detector="fixmatch"),
 }
 
 
@@ -79,14 +87,19 @@ def make_detector(name: str, ws, *, device):
         from ahunt.methods.ae_active import AeActiveDetector
 
         return AeActiveDetector(ws, device=device)
+    if name == "fixmatch":
+        from ahunt.methods.fixmatch import FixMatchDetector
+
+        return FixMatchDetector(ws, device=device)
     raise ValueError(f"unknown detector {name!r}")
 
 
-def iforest_scores(features: np.ndarray, *, seed: int) -> np.ndarray:
-    """Anomaly score per row (higher = more anomalous), from a forest fit on these rows."""
+def iforest_scores(features: np.ndarray, *, seed: int, others: np.ndarray | None = None) -> np.ndarray:
+    """Anomaly score per row (higher = more anomalous), from a forest fit on these rows; with
+    ``others``, the scores of those rows instead, under the same forest (a catalogue)."""
     x = features.reshape(len(features), -1)
     forest = IsolationForest(n_estimators=200, random_state=seed).fit(x)
-    return -forest.score_samples(x)
+    return -forest.score_samples(x if others is None else others.reshape(len(others), -1))
 
 
 class IForestChooser:

@@ -23,7 +23,7 @@ from ahunt.sources.rounds import RoundData
 if TYPE_CHECKING:  # pragma: no cover
     from ahunt.store.images import Store
 
-__all__ = ["round_kinds", "simulate_round", "SimulatedSurvey", "default_cache_dir", "is_simulated_hunt"]
+__all__ = ["round_kinds", "pool_counts", "simulate_round", "SimulatedSurvey", "default_cache_dir", "is_simulated_hunt"]
 
 # Bump when the simulator's output changes, so old caches are not reused.
 SIMULATOR_VERSION = 1
@@ -51,19 +51,45 @@ def round_kinds(cfg: SurveyConfig, r: int) -> list[str]:
     return [kinds[i] for i in rng.permutation(len(kinds))]
 
 
-def simulate_round(cfg: SurveyConfig, r: int, *, image_size: int) -> RoundData:
+POOL = -1  # the round number that stands for an experiment's catalogue pool
+
+
+def pool_counts(cfg: SurveyConfig, size: int) -> dict[str, int]:
+    """Class counts of a catalogue pool of about ``size`` objects at the last night's proportions
+    (every class of that night keeps at least one object)."""
+    night = dict(cfg.nightly)
+    if cfg.nights >= cfg.late_from_night:
+        for name, n in cfg.late.items():
+            night[name] = night.get(name, 0) + n
+    total = sum(night.values())
+    return {name: max(1, round(size * n / total)) for name, n in night.items() if n > 0}
+
+
+def _kinds(cfg: SurveyConfig, r: int, pool_size: int = 0) -> list[str]:
+    if r != POOL:
+        return round_kinds(cfg, r)
+    kinds = [name for name, n in pool_counts(cfg, pool_size).items() for _ in range(n)]
+    rng = np.random.default_rng([cfg.seed, 10**6, 1])
+    return [kinds[i] for i in rng.permutation(len(kinds))]
+
+
+def simulate_round(cfg: SurveyConfig, r: int, *, image_size: int, pool_size: int = 0) -> RoundData:
+    """Round ``r`` of the survey, or with ``r = POOL`` a catalogue pool of ``pool_size`` objects
+    drawn apart from every night (its own seeds and ids)."""
     from ahunt.sources.galaxy_sim import draw_objects
 
-    kinds = round_kinds(cfg, r)
-    images = draw_objects(kinds, image_size=image_size, seed=cfg.seed * 100_003 + r)[:, None]
-    rng = np.random.default_rng([cfg.seed, r, 2])
+    kinds = _kinds(cfg, r, pool_size)
+    r_seed = 10**6 if r == POOL else r
+    images = draw_objects(kinds, image_size=image_size, seed=cfg.seed * 100_003 + r_seed)[:, None]
+    rng = np.random.default_rng([cfg.seed, r_seed, 2])
     # Positions scattered over a 2x2 degree field, so catalogues have something real to show.
     ra = 150.0 + rng.uniform(-1, 1, len(kinds))
     dec = 2.0 + rng.uniform(-1, 1, len(kinds))
     truth = np.array(kinds, dtype=object)
     return RoundData(
         images=images.astype(np.float32),
-        ids=np.array([f"sim-{r:02d}-{i:04d}" for i in range(len(kinds))], dtype=object),
+        ids=np.array([f"pool-{i:06d}" if r == POOL else f"sim-{r:02d}-{i:04d}" for i in range(len(kinds))],
+                     dtype=object),
         labels=truth if r == 0 else None,
         truth=truth,
         ra=ra,
@@ -115,6 +141,27 @@ class SimulatedSurvey:
             tmp.unlink(missing_ok=True)
             store.index_path.unlink(missing_ok=True)  # the cache's own index is made if ever needed
         return Store(self.cache_path)
+
+    def pool(self, size: int, *, track: Track = no_progress) -> RoundData:
+        """The catalogue pool (``pool_counts``), simulated once and cached beside the survey."""
+        from ahunt.store.images import Store
+
+        path = self.cache_path.with_name(f"{self.cache_path.stem}-pool{size}.h5")
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.unlink(missing_ok=True)
+            store = Store(tmp)
+            try:
+                for _ in track(range(1), description="simulating the catalogue pool", total=1):
+                    store.add_round(simulate_round(self.cfg, POOL, image_size=self.image_size, pool_size=size))
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+                store.index_path.unlink(missing_ok=True)
+        data = Store(path).load_round(0)
+        data.labels = None
+        return data
 
     def load(self, r: int, *, track: Track = no_progress) -> RoundData:
         data = self.ensure(track=track).load_round(r)

@@ -24,7 +24,7 @@ from ahunt.errors import ConfigError
 from ahunt.progress import Track, no_progress
 from ahunt.sources.files import InputError, read_labelled, to_model_input
 from ahunt.sources.rounds import RoundData
-from ahunt.sources.simulated import SimulatedSurvey, round_kinds
+from ahunt.sources.simulated import SimulatedSurvey, pool_counts, round_kinds
 
 if TYPE_CHECKING:  # pragma: no cover
     from ahunt.config import DataConfig
@@ -40,6 +40,8 @@ class Stream(Protocol):
     def ensure(self, *, track: Track = no_progress) -> object: ...
 
     def load(self, r: int, *, track: Track = no_progress) -> RoundData: ...
+
+    def pool(self, size: int, *, track: Track = no_progress) -> RoundData: ...
 
 
 def _classes(cfg: SurveyConfig) -> tuple[list[str], list[str]]:
@@ -91,6 +93,18 @@ class SampledStream:
         for r in range(self.n_rounds):
             picked = [pools[kind].pop() for kind in round_kinds(cfg, r)]
             self.indices.append(np.asarray(picked, dtype=np.int64))
+        self._left = pools  # what no round drew: the catalogue pool comes from here
+
+    def pool(self, size: int, *, track: Track = no_progress) -> RoundData:
+        """A catalogue pool at the last night's proportions from the images no round drew: about
+        ``size`` objects, fewer where a class runs short (every class shrinks alike)."""
+        want = pool_counts(self.cfg, size)
+        scale = min([1.0] + [len(self._left.get(c, [])) / n for c, n in want.items()])
+        counts = {c: int(n * scale) for c, n in want.items()}
+        idx = np.concatenate([np.asarray(self._left.get(c, [])[:n], dtype=np.int64) for c, n in counts.items()])
+        data = self.read(np.sort(idx))
+        data.labels = None
+        return data
 
     def ensure(self, *, track: Track = no_progress) -> None:
         return None
@@ -214,6 +228,9 @@ class UnlabelledStart:
 
     def ensure(self, *, track: Track = no_progress) -> object:
         return self.stream.ensure(track=track)
+
+    def pool(self, size: int, *, track: Track = no_progress) -> RoundData:
+        return self.stream.pool(size, track=track)
 
     def load(self, r: int, *, track: Track = no_progress) -> RoundData:
         data = self.stream.load(r, track=track)

@@ -1,0 +1,110 @@
+"""Semi-supervised training: FixMatch (Sohn et al. 2020) on the labelled set and the nights'
+unlabelled objects.
+
+Each step draws a class-balanced labelled batch (as ``train_model`` does) and an unlabelled
+batch of the same size.  The unlabelled images are seen twice: a weakly augmented view (the
+hunt's usual rotations, shifts, zooms and flips) whose confident prediction (maximum probability
+at least ``threshold``) becomes the pseudo-label of a strongly augmented view (the same plus
+noise, a brightness change and a cut-out patch).  The loss is the labelled cross-entropy plus
+``weight`` times the pseudo-label cross-entropy.
+
+The number of steps is fixed by ``[train] epoch_size``, so a night of a million objects costs
+what a night of a thousand does: only the unlabelled sample it draws from is larger.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ahunt.config import TrainConfig
+from ahunt.errors import AhuntError
+from ahunt.learn.model import HuntNet
+from ahunt.learn.train import balanced_indices, make_augmentation, make_loss
+from ahunt.progress import Track, no_progress
+
+__all__ = ["strong_augment", "train_fixmatch", "THRESHOLD"]
+
+THRESHOLD = 0.95  # FixMatch's confidence for a pseudo-label
+
+
+def strong_augment(x: torch.Tensor, weak, generator: torch.Generator) -> torch.Tensor:
+    """A strong view of a batch (N, C, H, W): the weak augmentation, then a random brightness
+    scale, Gaussian noise and a random cut-out square (RandAugment's spirit, for one-band cutouts)."""
+    x = torch.stack([weak(img) for img in x])
+    n, _, h, w = x.shape
+    scale = 0.7 + 0.6 * torch.rand(n, 1, 1, 1, generator=generator)
+    noise = 0.05 * torch.randn(x.shape, generator=generator)
+    x = x * scale + noise
+    side = max(2, h // 4)
+    ys = torch.randint(0, h - side + 1, (n,), generator=generator)
+    xs = torch.randint(0, w - side + 1, (n,), generator=generator)
+    for i in range(n):
+        x[i, :, ys[i]:ys[i] + side, xs[i]:xs[i] + side] = 0.0
+    return x
+
+
+def train_fixmatch(
+    model: HuntNet,
+    images: np.ndarray,
+    labels: np.ndarray,
+    unlabelled: np.ndarray,
+    cfg: TrainConfig,
+    *,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    threshold: float = THRESHOLD,
+    weight: float = 1.0,
+    track: Track = no_progress,
+    description: str = "training (semi-supervised)",
+) -> list[float]:
+    """Train ``model`` in place on labelled ``images``/``labels`` and ``unlabelled`` images
+    (both (N, C, H, W), arrays or row-indexable array-likes); returns each epoch's mean loss."""
+    if len(images) == 0:
+        raise AhuntError("nothing to train on: no labelled images")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    weak = make_augmentation(cfg)
+    loss_fn = make_loss(cfg.loss)
+    y_all = np.asarray(labels, dtype=np.int64)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    losses = []
+    for epoch in range(epochs):
+        order = balanced_indices(y_all, rng, min_total=cfg.min_epoch_size, size=cfg.epoch_size)
+        steps = max(1, len(order) // cfg.batch_size)
+        u_order = rng.integers(0, len(unlabelled), size=steps * cfg.batch_size) if len(unlabelled) else None
+        total = 0.0
+        for step in track(range(steps), description=f"{description} (epoch {epoch + 1}/{epochs})", total=steps):
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            rows, at = np.unique(idx, return_inverse=True)
+            xb = torch.from_numpy(np.ascontiguousarray(images[rows], dtype=np.float32))[torch.from_numpy(at)]
+            xb = torch.stack([weak(img) for img in xb]).to(device)
+            yb = torch.from_numpy(y_all[idx]).to(device)
+            logits, _ = model(xb)
+            loss = loss_fn(logits, yb)
+            if u_order is not None:
+                u_idx = u_order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                u_rows, u_at = np.unique(u_idx, return_inverse=True)
+                u = torch.from_numpy(np.ascontiguousarray(unlabelled[u_rows], dtype=np.float32))[torch.from_numpy(u_at)]
+                with torch.no_grad():
+                    weak_u = torch.stack([weak(img) for img in u]).to(device)
+                    probs = torch.softmax(model(weak_u)[0], dim=1)
+                    confidence, pseudo = probs.max(dim=1)
+                    keep = confidence >= threshold
+                if keep.any():
+                    strong_u = strong_augment(u[keep.cpu()], weak, generator).to(device)
+                    u_logits, _ = model(strong_u)
+                    # averaged over the whole unlabelled batch, as FixMatch does: few confident
+                    # pseudo-labels weigh little
+                    loss = loss + weight * nn.functional.cross_entropy(u_logits, pseudo[keep], reduction="sum") / len(u)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+        losses.append(total / steps)
+    model.eval()
+    return losses

@@ -1,0 +1,93 @@
+"""``fixmatch``: the AnomalyMatch-style peer (semi-supervised search with active learning).
+
+AnomalyMatch (ESA; arXiv:2505.03509) trains a classifier with FixMatch on a few labelled
+anomalies, labelled normals and every unlabelled cutout, then asks the astronomer about its
+top-scoring objects and trains again.  Here, with the same information as every other method
+of the runner:
+
+- **network**: AHUNT's CNN, started from the round-0 network (trained on the known classes),
+  with two more outputs, ``boring`` (an anomaly class the config names uninteresting, or a
+  normal kind made by an answer) and ``interesting`` (any other anomaly class);
+- **labels**: round 0's known classes and every answer so far, nothing else;
+- **unlabelled**: a uniform sample (``UNLABELLED_SAMPLE``, reservoir sampling) of round 0 and
+  every night so far;
+- **training**: after each night's answers, ``[train] epochs`` epochs of FixMatch
+  (``ahunt/learn/semi.py``), warm-started from the night before;
+- **questions**: the night's top anomaly scores, ``[hunt] questions`` of them;
+- **anomaly score**: ``p(interesting)`` once an interesting object is labelled; before that
+  it has no positive example, so the maximum-softmax-probability score (1 - the largest class
+  probability; Hendrycks & Gimpel) ranks the objects, as an out-of-distribution detector.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ahunt.hunt.query import Pick
+from ahunt.learn.train import score
+
+__all__ = ["FixMatchDetector", "UNLABELLED_SAMPLE"]
+
+UNLABELLED_SAMPLE = 4096
+
+
+class FixMatchDetector:
+    name = "fixmatch"
+    needs_pixels = True
+
+    def __init__(self, ws, *, device):
+        import torch
+
+        from ahunt.methods.peers import SeenSample
+
+        self.device = device
+        self.net, _ = ws.load_model(0)
+        self.n_known = self.net.n_classes
+        self.net.grow_head(2, generator=torch.Generator().manual_seed(ws.config.seed))
+        self.boring, self.interesting = self.n_known, self.n_known + 1
+        self.uninteresting = set(ws.config.experiment.uninteresting)
+        self.unlabelled = SeenSample(UNLABELLED_SAMPLE, seed=ws.config.seed)
+        self.unlabelled.add(ws.store.load_round(0).images)
+        self.has_interesting = False
+
+    # -- the loop's hooks -------------------------------------------------------------------
+    def start_round(self, ws, r: int) -> None:
+        self.unlabelled.add(ws.store.load_round(r).images)
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        probs, _ = score(self.net, images, device=self.device)
+        if self.has_interesting:
+            return probs[:, self.interesting].astype(np.float64)
+        return 1.0 - probs.max(axis=1).astype(np.float64)
+
+    def __call__(self, images, latents, exclude, n, rng) -> list[Pick]:
+        s = self.scores(images)
+        available = np.setdiff1d(np.arange(len(s)), np.asarray(exclude, dtype=np.int64))
+        order = available[np.argsort(-s[available], kind="stable")[:n]]
+        return [Pick(int(i), "anomaly score", float(s[i])) for i in order]
+
+    def _targets(self, ws, labels: np.ndarray) -> np.ndarray:
+        """The labelled set's classes in this network's outputs (round-0 classes keep theirs)."""
+        classes = {c.idx: c for c in ws.classes()}
+        out = np.empty(len(labels), dtype=np.int64)
+        for k, c in enumerate(labels):
+            info = classes[int(c)]
+            if info.kind == "anomaly":
+                out[k] = self.boring if info.name in self.uninteresting else self.interesting
+            else:
+                out[k] = int(c) if int(c) < self.n_known else self.boring
+        return out
+
+    def learn(self, ws, r: int) -> list[float]:
+        from ahunt.hunt.session import round_seed
+        from ahunt.learn.semi import train_fixmatch
+
+        images, labels, _ = ws.labelled_view()
+        y = self._targets(ws, labels)
+        self.has_interesting = bool((y == self.interesting).any())
+        cfg = ws.config.train
+        return train_fixmatch(self.net, images, y, self.unlabelled.sample(), cfg, epochs=cfg.epochs,
+                              seed=round_seed(ws.config.seed, r), device=self.device)
+
+    def contamination(self, ws, r: int) -> None:
+        return None  # top-score questions: no selection probabilities to weight by

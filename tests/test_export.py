@@ -92,6 +92,23 @@ def test_table_columns_labels_and_ranks(hunt):
     assert np.isnan(t["dec"][list(t["id"]).index("n0")])
 
 
+def test_the_reserve_ranks_by_the_novelty_its_questions_use(hunt):
+    """Not by p_reserve: the reserve output never sees an example, so its probability ranks noise."""
+    from ahunt.hunt.session import reserve_scores, score_round
+
+    t = candidate_table(hunt)
+    probs, latents, _, version = score_round(hunt, 1)
+    model, _ = hunt.load_model(version)
+    with hunt.store.lazy_images(1) as images:
+        novelty = reserve_scores(hunt, 1, model, probs, latents, images)
+    by_id = dict(zip(hunt.store.load_round(1, images=False).ids.tolist(), novelty))
+    np.testing.assert_allclose(np.asarray(t["novelty"]), [by_id[i] for i in t["id"]], rtol=1e-5)
+    order = np.argsort(-np.asarray(t["novelty"]), kind="stable")
+    assert list(np.asarray(t["rank_reserve"])[order]) == list(range(1, len(t) + 1))
+    assert not np.array_equal(np.argsort(-np.asarray(t["p_reserve"])), order)  # a different ranking
+    assert t.meta["RANKBY"] == "rank_reserve=novelty, rank_merger=p_merger"
+
+
 def test_top_k_and_all_rounds(hunt):
     top = candidate_table(hunt, top=3)
     assert 3 <= len(top) <= 6

@@ -17,7 +17,8 @@ from ahunt.config import Config
 from ahunt.evaluate.metrics import auc, top_k_mcc, true_candidates
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.query import validate_interest
-from ahunt.hunt.session import ask, prepare_questions, reserve_scores, retrain, train_initial
+from ahunt.hunt.ranking import class_scores
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
 from ahunt.learn.train import resolve_device, score
 from ahunt.progress import Track, no_progress
 from ahunt.sources.streams import make_stream, oracle_truth
@@ -25,7 +26,7 @@ from ahunt.store.answer_log import NORMAL, RESERVE
 from ahunt.store.workspace import Workspace
 
 __all__ = [
-    "ClassMetrics", "RoundReport", "round_report", "run_demo", "write_metrics_csv", "summarise_hunt",
+    "ANY", "ClassMetrics", "RoundReport", "class_rankings", "interesting_score", "round_report", "run_demo", "write_metrics_csv", "summarise_hunt",
     "validate_stream_interest",
 ]
 
@@ -53,23 +54,53 @@ class RoundReport:
     classes: list[ClassMetrics] = field(default_factory=list)
 
 
-def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> RoundReport:
+ANY = "any"  # the union of the interesting classes, as one class of the report
+
+
+def interesting_score(ws: Workspace, probs: np.ndarray) -> np.ndarray:
+    """A class-based method's own score for "anything interesting": 1 - the probability of
+    every class the hunt knows to be boring (the known classes, and the anomaly classes the
+    config names uninteresting), so the reserve and every interesting class count."""
+    boring = set(ws.config.experiment.uninteresting)
+    cols = [c.idx for c in ws.classes() if c.idx < probs.shape[1] and (c.kind == "known" or c.name in boring)]
+    return 1.0 - probs[:, cols].sum(axis=1)
+
+
+def class_rankings(ws: Workspace, r: int, model, images, names: list[str], *,
+                   any_interesting=None) -> dict[str, np.ndarray]:
+    """Each class's ranking score for ``images`` under model ``r``, as the hunt ranks it
+    (``ahunt/hunt/ranking.py``; an anomaly not met yet is the reserve's to find); ``any`` ranks
+    by ``interesting_score``."""
+    probs, latents = score(model, images, device=resolve_device(ws.config.device))
+    out = class_scores(ws, r, model, probs, latents, images, [n for n in names if n != ANY])
+    if ANY in names and any_interesting:
+        out[ANY] = interesting_score(ws, probs)
+    return out
+
+
+def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None, any_interesting=None) -> RoundReport:
     """Metrics for round ``r`` from the model trained at the end of that round.
 
     ``anomaly_names`` defaults to every true class absent from round 0; ``scores`` (an array
-    per object) replaces the model's class probability, for class-agnostic baselines.
+    per object) replaces the model's class probability, for class-agnostic baselines.  With
+    ``any_interesting`` (class names), the report adds the class ``any``: their union, ranked
+    by ``scores`` or by ``interesting_score``, which compares a binary detector's single score
+    with a class-based method on the same footing.
     """
     model, _ = ws.load_model(r)
     data = ws.store.load_round(r, images=False)
-    with ws.store.lazy_images(r) as images:
-        probs, latents = score(model, images, device=resolve_device(ws.config.device))
-    reserve = None  # the reserve's score, computed once if a class has no output of its own yet
-    names = ws.class_names()[: probs.shape[1]]  # an older model lacks classes created after it
+    names = ws.class_names()[: model.n_classes]
     if anomaly_names is None:
         r0 = ws.store.load_round(0, images=False)
         # the true round-0 classes: a hunt started unlabelled has them all as 'normal'
         known = set((r0.truth if r0.truth is not None else r0.labels).tolist())
         anomaly_names = sorted(set(data.truth.tolist()) - known)
+    targets = [n for n in anomaly_names if (data.truth == n).any()] + ([ANY] if any_interesting else [])
+    if scores is None:
+        with ws.store.lazy_images(r) as images:
+            ranking = class_rankings(ws, r, model, images, targets, any_interesting=any_interesting)
+    else:
+        ranking = {name: scores for name in targets}
     questions = ws.log.questions(r)
     asked = {}
     for q in questions:
@@ -79,25 +110,17 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None) -> R
     held_out = np.ones(len(data.ids), dtype=bool)
     held_out[[q.object_index for q in questions]] = False
     out = []
-    for name in anomaly_names:
-        is_class = data.truth == name
+    for name in targets:
+        is_class = np.isin(data.truth, list(any_interesting)) if name == ANY else data.truth == name
         if not is_class.any():
             continue
-        own = name in names
-        # Once the class exists the object must land in it: reserve no longer counts.
-        if scores is not None:
-            p = scores
-        elif own:
-            p = probs[:, names.index(name)]
-        else:
-            if reserve is None:
-                with ws.store.lazy_images(r) as images:
-                    reserve = reserve_scores(ws, r, model, probs, latents, images)
-            p = reserve
+        p = ranking[name]
         out.append(ClassMetrics(
             name=name, n_true=int(is_class.sum()), questions=asked.get(name, 0),
-            true_candidates=true_candidates(q_truth, name), mcc=top_k_mcc(p, is_class),
-            auc=auc(p, is_class), own_class=own,
+            true_candidates=(int(np.isin(q_truth, list(any_interesting)).sum()) if name == ANY
+                             else true_candidates(q_truth, name)),
+            mcc=top_k_mcc(p, is_class),
+            auc=auc(p, is_class), own_class=name in names,
             # NaN when the questions took every member of the class: nothing of it is held out
             mcc_heldout=top_k_mcc(p[held_out], is_class[held_out]) if is_class[held_out].any() else float("nan"),
             auc_heldout=auc(p[held_out], is_class[held_out]),

@@ -1,8 +1,9 @@
 """A contact sheet of the top candidates: one row per class of interest, best first.
 
 Thumbnails are the stored images, in colour for three-band hunts, at least pixel for pixel (the
-figure's resolution grows with the cutouts).  Each thumbnail carries the object id and the model's probability for the row's class, and,
-when the object was already asked, its answer.  Made to be shared on its own (e.g. in a chat
+figure's resolution grows with the cutouts).  Each row is ranked by the score its class's
+questions use (the reserve by its novelty score); each thumbnail carries the object id, that
+score and, when the object was already asked, its answer.  Made to be shared on its own (e.g. in a chat
 or an e-mail to colleagues), so the figure names the hunt, the round and the model.
 """
 
@@ -14,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ahunt.errors import WorkspaceError
+from ahunt.hunt.ranking import NOVELTY, class_scores, score_name
 from ahunt.hunt.session import score_round
 from ahunt.outputs.plots import class_styles, plt
 from ahunt.store.atomic import savefig_atomic
@@ -59,15 +61,17 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
         raise WorkspaceError(f"no class named {', '.join(map(repr, unknown))}; classes: {', '.join(names)}")
     if not rows:
         raise WorkspaceError("no class has an interest weight above 0; name classes to show")
-    probs, _, outputs, version = score_round(ws, r)
+    probs, latents, outputs, version = score_round(ws, r)
     meta = ws.store.load_round(r, images=False)
     answers = {a.object_id: a for a in ws.log.current_labels().values()}
     styles = class_styles(ws.classes())
+    model, _ = ws.load_model(version)
+    with ws.store.lazy_images(r) as night:  # each row ranked by the score its questions use
+        ranking = class_scores(ws, r, model, probs, latents, night, [n for n in rows if n in outputs])
     picks: list[tuple[str, np.ndarray]] = []
     for name in rows:
         if name in outputs:
-            p = probs[:, outputs.index(name)]
-            order = np.argsort(-p, kind="stable")[:top]
+            order = np.argsort(-ranking[name], kind="stable")[:top]
             picks.append((name, order))
         else:
             picks.append((name, np.array([], dtype=np.int64)))
@@ -102,8 +106,9 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
                 side.set_edgecolor(colour)
                 side.set_linewidth(1.5)
             oid = str(meta.ids[k])
-            p = probs[k, outputs.index(name)]
-            caption = f"{oid}\np = {p:.2f}" if p >= 0.01 else f"{oid}\np = {p:.1e}"
+            p = ranking[name][k]
+            what = "novelty" if score_name(ws, name) == NOVELTY else "p"
+            caption = f"{oid}\n{what} = {p:.2f}" if p >= 0.01 else f"{oid}\n{what} = {p:.1e}"
             a = answers.get(oid)
             if a is not None:
                 caption += "  (skipped)" if a.kind == "skip" else f"  = {names[a.class_idx]}"
@@ -113,7 +118,8 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
     fig.text(0.12 / W, (H - 0.55) / H,
              f"hunt {ws.root.name}; model of round {version}"
              + (" (current; round not trained yet)" if untrained else "")
-             + "; p = the model's probability for the row's class; '= class': already answered",
+             + "; p = the model's probability for the row's class (the reserve: its novelty score, which "
+             "ranks its questions); '= class': already answered",
              fontsize=8, color="0.35", va="center")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,16 @@ Columns (astropy ``Table``):
                    become ``_``; the column's description keeps the real name)
 ``predicted``      the class with the highest probability
 ``label``          the standing oracle answer (a class name), or the round-0 label; empty if none
+``novelty``        the reserve's novelty score, when the reserve is a class of interest and
+                   ranks by it (the default): about 0.5 for an ordinary object, near 1 for one
+                   far from everything known to be boring (``ahunt/hunt/novelty.py``)
 ``rank_<class>``   for each class of interest (interest weight > 0, reserve included):
-                   1 = the highest probability of that class among the exported objects
+                   1 = the top of that class, ranked by the score its questions use: the
+                   reserve by ``novelty``, every other class by its ``p_<class>``
 ``rank``, ``ranked_by``  the best of those ranks and the class it is for
+
+The metadata's ``RANKBY`` names the score behind each rank column (``rank_reserve=novelty,
+rank_merger=p_merger``).
 
 Rows are sorted by ``rank`` when there is a class of interest.  ``top=K`` keeps the objects in
 the top K of at least one class of interest.  Files are written atomically (temporary file,
@@ -27,6 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from ahunt.errors import AhuntError
+from ahunt.hunt.ranking import NOVELTY, class_scores, score_name
 from ahunt.store.workspace import Workspace
 
 __all__ = [
@@ -107,8 +115,16 @@ def candidate_table(ws: Workspace, *, rounds: Sequence[int] | None = None, top: 
     class_names: list[str] = []
     version = None
     kwargs = {} if track is None else {"track": track}
+    wanted = set(ws.classes_of_interest())
+    rank_scores: dict[str, list[np.ndarray]] = {}
     for r in rounds:
-        p, _, class_names, version = score_round(ws, r, **kwargs)
+        p, latents, class_names, version = score_round(ws, r, **kwargs)
+        interest_here = [c for c in class_names if c in wanted]
+        if interest_here:  # the score each class's questions rank by (the reserve's novelty, say)
+            model, _ = ws.load_model(version)
+            with ws.store.lazy_images(r) as images:
+                for name, s in class_scores(ws, r, model, p, latents, images, interest_here).items():
+                    rank_scores.setdefault(name, []).append(s)
         meta = ws.store.load_round(r, images=False)
         n = len(meta.ids)
         ids.append(meta.ids.astype(str))
@@ -135,13 +151,23 @@ def candidate_table(ws: Workspace, *, rounds: Sequence[int] | None = None, top: 
                             description="class with the highest probability"))
     table.add_column(Column(np.array(labels, dtype=str), name="label",
                             description="oracle answer or round-0 label (empty if none)"))
+    by = {name: score_name(ws, name) for name in interest}
+    if NOVELTY in by.values():
+        reserve = next(n for n, s in by.items() if s == NOVELTY)
+        table.add_column(Column(np.concatenate(rank_scores[reserve]).astype(np.float32), name=NOVELTY,
+                                description="the reserve's novelty score: about 0.5 for an ordinary object, near 1 "
+                                            "for one far from everything known to be boring"))
+    rank_by = {}
     if interest:
         ranks = np.empty((len(table), len(interest)), dtype=np.int32)
         rank_cols = _unique_columns("rank_", interest)
         for k, (name, col) in enumerate(zip(interest, rank_cols)):
-            order = np.argsort(-prob[:, class_names.index(name)], kind="stable")
+            s = np.concatenate(rank_scores[name])
+            column = NOVELTY if by[name] == NOVELTY else p_cols[class_names.index(name)]
+            rank_by[col] = column
+            order = np.argsort(-s, kind="stable")
             ranks[order, k] = np.arange(1, len(table) + 1, dtype=np.int32)
-            table.add_column(Column(ranks[:, k], name=col, description=f"rank by p('{name}'), 1 = highest"))
+            table.add_column(Column(ranks[:, k], name=col, description=f"rank of '{name}' by {column}, 1 = highest"))
         best = ranks.argmin(axis=1)
         table.add_column(Column(ranks[np.arange(len(table)), best], name="rank",
                                 description="best rank over the classes of interest"))
@@ -156,6 +182,7 @@ def candidate_table(ws: Workspace, *, rounds: Sequence[int] | None = None, top: 
         "INTEREST": ", ".join(f"{k}={v:g}" for k, v in ws.config.hunt.interest.items()),
         "CLASSES": ", ".join(f"{c}={n}" for c, n in zip(p_cols, class_names)),
         "TOPK": int(top) if top is not None else 0,
+        "RANKBY": ", ".join(f"{col}={column}" for col, column in rank_by.items()),
     })
     return table
 

@@ -14,9 +14,11 @@ of the runner:
 - **training**: after each night's answers, ``[train] epochs`` epochs of FixMatch
   (``ahunt/learn/semi.py``), warm-started from the night before;
 - **questions**: the night's top anomaly scores, ``[hunt] questions`` of them;
-- **anomaly score**: ``p(interesting)`` once an interesting object is labelled; before that
-  it has no positive example, so the maximum-softmax-probability score (1 - the largest class
-  probability; Hendrycks & Gimpel) ranks the objects, as an out-of-distribution detector.
+- **anomaly score**: ``p(interesting)`` once an interesting object is labelled.  Before that
+  it has no positive example (AnomalyMatch starts from a few labelled anomalies; a hunt starts
+  from none), so a standard out-of-distribution score ranks the objects: the deep
+  nearest-neighbour distance (Sun et al. 2022) in its own latent space to the labelled objects
+  that are not interesting.
 """
 
 from __future__ import annotations
@@ -49,16 +51,26 @@ class FixMatchDetector:
         self.unlabelled = SeenSample(UNLABELLED_SAMPLE, seed=ws.config.seed)
         self.unlabelled.add(ws.store.load_round(0).images)
         self.has_interesting = False
+        self.ws = ws
+        self._reference = None  # latents of the labelled non-interesting objects, while needed
 
     # -- the loop's hooks -------------------------------------------------------------------
     def start_round(self, ws, r: int) -> None:
+        self.ws = ws
         self.unlabelled.add(ws.store.load_round(r).images)
 
     def scores(self, images: np.ndarray) -> np.ndarray:
-        probs, _ = score(self.net, images, device=self.device)
+        probs, latents = score(self.net, images, device=self.device)
         if self.has_interesting:
             return probs[:, self.interesting].astype(np.float64)
-        return 1.0 - probs.max(axis=1).astype(np.float64)
+        from ahunt.hunt.novelty import nearest_distance, normalise
+
+        if self._reference is None:
+            ref_images, labels, _ = self.ws.labelled_set()
+            keep = self._targets(self.ws, labels) != self.interesting
+            _, ref = score(self.net, ref_images[keep], device=self.device)
+            self._reference = normalise(ref)
+        return nearest_distance(normalise(latents), self._reference).astype(np.float64)
 
     def __call__(self, images, latents, exclude, n, rng) -> list[Pick]:
         s = self.scores(images)
@@ -85,6 +97,7 @@ class FixMatchDetector:
         images, labels, _ = ws.labelled_view()
         y = self._targets(ws, labels)
         self.has_interesting = bool((y == self.interesting).any())
+        self._reference = None  # the network moves: the reference is measured again
         cfg = ws.config.train
         return train_fixmatch(self.net, images, y, self.unlabelled.sample(), cfg, epochs=cfg.epochs,
                               seed=round_seed(ws.config.seed, r), device=self.device)

@@ -45,11 +45,12 @@ STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
 LOSSES = ("cross_entropy", "focal", "isomax")
 RESERVE_SCORES = ("novelty", "probability")
 SELF_SUPERVISED = ("contrastive", "autoencoder", "rotation")  # round 0 of a hunt started unlabelled
+SEMI_SUPERVISED = ("none", "fixmatch")  # the nightly retrain (ahunt/learn/semi.py)
 SOURCES = ("simulated", "mnist5k", "galaxy10", "labelled")
 METHODS = (
     "ahunt", "ahunt-uncertainty", "ahunt-diversity", "ahunt-focal", "ahunt-isomax", "random", "static",
     "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic", "aloe", "ae-active",
-    "aad-raw", "aad-latent", "pineforest-raw", "fixmatch", "ahunt-reserve-probability", "ahunt-labelled",
+    "aad-raw", "aad-latent", "pineforest-raw", "fixmatch", "ahunt-reserve-probability", "ahunt-labelled", "ahunt-semi",
 )
 DEVICES = ("auto", "cpu", "cuda")
 # How the labelling screen draws images (ahunt/hunt/terminal_image.py): auto-detected, forced, or not at all.
@@ -97,9 +98,17 @@ class TrainConfig:
     # more anomalies in the first nights than contrastive or autoencoder on all three scenarios
     # measured, at the lowest cost (README, "Start without labels").
     self_supervised: str = "rotation"
+    # The nightly retrain: "none" trains on the labelled objects only; "fixmatch" also learns
+    # from a uniform sample of `unlabelled_sample` objects of the nights so far (FixMatch
+    # pseudo-labels, ahunt/learn/semi.py), at the same number of steps per epoch.
+    semi_supervised: str = "none"
+    unlabelled_sample: int = 4096
 
     def validate(self) -> None:
         _require(self.epochs_initial >= 1, "train.epochs_initial", self.epochs_initial, "must be >= 1")
+        _require(self.semi_supervised in SEMI_SUPERVISED, "train.semi_supervised", self.semi_supervised,
+                 f"choose one of {', '.join(SEMI_SUPERVISED)}")
+        _require(self.unlabelled_sample >= 1, "train.unlabelled_sample", self.unlabelled_sample, "must be >= 1")
         _require(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
         _require(0 < self.learning_rate < 1, "train.learning_rate", self.learning_rate, "must be in (0, 1)")
         _require(self.batch_size >= 2, "train.batch_size", self.batch_size, "must be >= 2")

@@ -50,6 +50,8 @@ def trial_config(config: Config, trial: int, method: str) -> Config:
     survey = dataclasses.replace(config.survey, seed=config.survey.seed + trial,
                                  unlabelled=config.survey.unlabelled and not spec.labelled_start)
     train = config.train if spec.loss is None else dataclasses.replace(config.train, loss=spec.loss)
+    if spec.semi_supervised is not None:
+        train = dataclasses.replace(train, semi_supervised=spec.semi_supervised)
     return dataclasses.replace(config, seed=config.seed + trial, hunt=hunt, survey=survey, train=train)
 
 

@@ -346,15 +346,39 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
     model.reset_outputs(revived, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r) + 1))
     images, labels, _ = ws.labelled_view()
     seed = round_seed(cfg.seed, r)
-    losses = train_model(
-        model, images, labels, cfg.train, epochs=cfg.train.epochs, seed=seed,
-        device=resolve_device(cfg.device), track=track, description=f"retraining round {r}",
-        trainable=(lambda m: m.head.parameters()) if head_only else None,
-    )
+    if cfg.train.semi_supervised == "fixmatch" and not head_only:
+        from ahunt.learn.semi import train_fixmatch
+
+        unlabelled = unlabelled_sample(ws, r, cfg.train.unlabelled_sample, seed=seed)
+        losses = train_fixmatch(model, images, labels, unlabelled, cfg.train, epochs=cfg.train.epochs, seed=seed,
+                                device=resolve_device(cfg.device), track=track,
+                                description=f"retraining round {r} (semi-supervised)")
+    else:
+        losses = train_model(
+            model, images, labels, cfg.train, epochs=cfg.train.epochs, seed=seed,
+            device=resolve_device(cfg.device), track=track, description=f"retraining round {r}",
+            trainable=(lambda m: m.head.parameters()) if head_only else None,
+        )
     model.silence_outputs(retired)  # a class merged away or undone leaves the head
     save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": [c.name for c in classes],
                                                    "retired": retired, "losses": losses})
     return losses
+
+
+def unlabelled_sample(ws: Workspace, r: int, size: int, *, seed: int) -> np.ndarray:
+    """Images of a uniform sample of at most ``size`` objects of nights 1 to ``r``, read row by
+    row from the store: the semi-supervised retrain costs the same for any size of night."""
+    sizes = np.array([ws.store.round_size(k) for k in range(1, r + 1)], dtype=np.int64)
+    total = int(sizes.sum())
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(total, size=min(size, total), replace=False))
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    parts = []
+    for k in range(len(sizes)):
+        rows = picked[(picked >= starts[k]) & (picked < starts[k + 1])] - starts[k]
+        if len(rows):
+            parts.append(ws.store.load_images(k + 1, rows))
+    return np.concatenate(parts)
 
 
 def round_to_hunt(ws: Workspace) -> int:

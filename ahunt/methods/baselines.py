@@ -47,6 +47,7 @@ class Method:
     peer: bool = False  # a coniferest active forest (``ahunt/methods/peers.py``), one question at a time
     reserve_score: str | None = None  # a reserve score other than the config's (novelty, probability)
     labelled_start: bool = False  # round 0 with its labels even when the experiment starts unlabelled
+    semi_supervised: str | None = None  # a nightly retrain other than the config's (none, fixmatch)
 
     @property
     def single_score(self) -> bool:
@@ -64,6 +65,8 @@ METHOD_SPECS: dict[str, Method] = {
     "ahunt-reserve-probability": Method(strategy=None, retrain="full", reserve_score="probability"),
     # What the labels are worth: in an experiment started unlabelled, AHUNT as if round 0 were labelled.
     "ahunt-labelled": Method(strategy=None, retrain="full", labelled_start=True),
+    # AHUNT whose nightly retrain also learns from the nights' unlabelled objects (FixMatch).
+    "ahunt-semi": Method(strategy=None, retrain="full", semi_supervised="fixmatch"),
     "static": Method(strategy=None, retrain="head"),
     "iforest-raw": Method(strategy=None, retrain="none", iforest_space="raw"),
     "iforest-latent-static": Method(strategy=None, retrain="none", iforest_space="latent"),

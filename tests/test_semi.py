@@ -1,0 +1,111 @@
+"""FixMatch: the AnomalyMatch-style peer, and AHUNT's semi-supervised retrain."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from ahunt.config import TrainConfig
+from ahunt.errors import ConfigError
+from ahunt.hunt.oracle import TruthOracle
+from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial, unlabelled_sample
+from ahunt.learn.model import HuntNet, ModelArgs
+from ahunt.learn.semi import strong_augment, train_fixmatch
+from ahunt.learn.train import make_augmentation
+from ahunt.methods.fixmatch import FixMatchDetector
+from ahunt.sources.streams import make_stream
+from ahunt.store.workspace import Workspace
+from conftest import tiny_config
+
+
+def _blobs(n, rng, wide):
+    y, x = np.mgrid[:16, :16]
+    sigma = 6.0 if wide else 1.5
+    return np.array([[np.exp(-((x - 8) ** 2 + (y - 8) ** 2) / sigma) + 0.05 * rng.random((16, 16))]
+                     for _ in range(n)], dtype=np.float32)
+
+
+def test_strong_augment_keeps_shape_and_changes_the_image():
+    x = torch.rand(4, 1, 16, 16)
+    out = strong_augment(x, make_augmentation(TrainConfig()), torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and not torch.allclose(out, x)
+
+
+def test_fixmatch_learns_from_pseudo_labels_and_is_seeded():
+    rng = np.random.default_rng(0)
+    images = np.concatenate([_blobs(8, rng, True), _blobs(8, rng, False)])
+    labels = np.array([0] * 8 + [1] * 8)
+    unlabelled = np.concatenate([_blobs(40, rng, True), _blobs(40, rng, False)])
+    cfg = TrainConfig(batch_size=16, epoch_size=64)
+
+    def fit(threshold):
+        torch.manual_seed(0)
+        model = HuntNet(ModelArgs(n_classes=2, image_size=16, channels=1, latent_dim=8, width=4))
+        losses = train_fixmatch(model, images, labels, unlabelled, cfg, epochs=2, seed=1, device=torch.device("cpu"),
+                                threshold=threshold)
+        return model, losses
+
+    a, la = fit(0.0)
+    b, lb = fit(0.0)
+    assert la == lb and all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    never, ln = fit(1.01)  # no pseudo-label is ever confident enough: the labelled loss alone
+    assert la != ln
+    with pytest.raises(ConfigError, match="semi_supervised"):
+        TrainConfig(semi_supervised="magic").validate()
+
+
+@pytest.fixture
+def hunted(tmp_path, sim_cache):
+    cfg = tiny_config()
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, semi_supervised="fixmatch", unlabelled_sample=20))
+    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
+    train_initial(ws)
+    for night in (1, 2):
+        data = stream.load(night)
+        r = ws.store.add_round(data)
+        prepare_questions(ws, r)
+        ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False)
+        retrain(ws, r)
+    return ws, stream
+
+
+def test_semi_supervised_retrain_reads_a_bounded_sample_of_every_night(hunted):
+    ws, stream = hunted
+    assert ws.current_version() == 2
+    sample = unlabelled_sample(ws, 2, 20, seed=0)
+    assert sample.shape == (20, 1, 32, 32)
+    whole = np.concatenate([stream.load(1).images, stream.load(2).images])
+    assert all(any(np.array_equal(s, w) for w in whole) for s in sample)  # rows of the nights, not round 0
+    assert len(unlabelled_sample(ws, 1, 10_000, seed=0)) == len(stream.load(1).ids)
+
+
+def test_fixmatch_peer_asks_by_novelty_until_it_meets_an_interesting_object(tmp_path, sim_cache):
+    cfg = dataclasses.replace(tiny_config(), experiment=dataclasses.replace(tiny_config().experiment,
+                                                                            uninteresting=("artefact",)))
+    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
+    train_initial(ws)
+    detector = FixMatchDetector(ws, device=torch.device("cpu"))
+    assert detector.net.n_classes == len(ws.classes()) + 2  # + boring, + interesting
+    data = stream.load(1)
+    r = ws.store.add_round(data)
+    detector.start_round(ws, r)
+    assert not detector.has_interesting
+    cold = detector.scores(data.images)
+    assert cold.shape == (len(data.ids),) and (cold >= 0).all()
+    prepare_questions(ws, r, chooser=detector)
+    ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False)
+    detector.learn(ws, r)
+    _, labels, _ = ws.labelled_view()
+    targets = detector._targets(ws, labels)
+    names = ws.class_names()
+    for label, target in zip(labels, targets):
+        name = names[int(label)]
+        expected = {"merger": detector.interesting, "lens": detector.interesting, "artefact": detector.boring}
+        assert target == expected.get(name, int(label))
+    if detector.has_interesting:  # then it ranks by p(interesting)
+        probs, _ = __import__("ahunt.learn.train", fromlist=["score"]).score(detector.net, data.images,
+                                                                              device=torch.device("cpu"))
+        np.testing.assert_allclose(detector.scores(data.images), probs[:, detector.interesting], rtol=1e-6)

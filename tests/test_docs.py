@@ -28,7 +28,7 @@ README_MAX_LINES = 250
 
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _CODE_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
-_LINK = re.compile(r"!?\[[^\]\n]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 _HTML_SRC = re.compile(r"""<(?:img|a)\s[^>]*?(?:src|href)=["']([^"']+)["']""")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _STOP = {"|", "||", "&&", ";", ">", ">>", "2>", "2>&1", "<", "&"}
@@ -219,12 +219,15 @@ def anchors(page: Path) -> set[str]:
 
 
 def links(page: Path):
-    for number, line, fence in _split_code(page.read_text(encoding="utf-8")):
-        if fence is not None:
-            continue
-        outside_code = _CODE_SPAN.sub("", line)
-        for target in [*_LINK.findall(outside_code), *_HTML_SRC.findall(outside_code)]:
-            yield number, target
+    """(line number, target) of every link and image outside code; link text may wrap lines."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    keep = {number for number, _, fence in _split_code("\n".join(lines)) if fence is None}
+    prose = "\n".join(line if number in keep else "" for number, line in enumerate(lines, 1))
+    # Code spans blanked out (same length, so positions still give line numbers).
+    prose = re.sub(r"`[^`]*`", lambda m: re.sub(r"[^\n]", " ", m.group(0)), prose)
+    for pattern in (_LINK, _HTML_SRC):
+        for m in pattern.finditer(prose):
+            yield prose.count("\n", 0, m.start()) + 1, m.group(1)
 
 
 def test_every_relative_link_and_image_resolves():

@@ -75,7 +75,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Retraining each round.  Defaults were chosen on the demo (see README, 'Training')."""
+    """Retraining each round.  Defaults were chosen on the demo (docs/how-it-works.md, 'Training')."""
 
     epochs_initial: int = 6
     epochs: int = 2
@@ -96,7 +96,7 @@ class TrainConfig:
     # Round 0 of a hunt with one known class (started from unlabelled images) learns its latent
     # space with this self-supervised task (ahunt/learn/pretrain.py).  Rotation found as many or
     # more anomalies in the first nights than contrastive or autoencoder on all three scenarios
-    # measured, at the lowest cost (README, "Start without labels").
+    # measured, at the lowest cost (docs/benchmarks.md, "Which self-supervised task").
     self_supervised: str = "rotation"
     # The nightly retrain: "none" trains on the labelled objects only; "fixmatch" also learns
     # from a uniform sample of `unlabelled_sample` objects of the nights so far (FixMatch
@@ -195,7 +195,7 @@ class SurveyConfig:
     late_from_night: int = 11
     late: Mapping[str, int] = field(default_factory=lambda: {"lens": 8})
     # Round 0 given without its labels: the hunt starts with one known class, 'normal', and the
-    # truth oracle answers 'normal' for every object of a round-0 class (README, "Start without labels").
+    # truth oracle answers 'normal' for every object of a round-0 class (docs/without-labels.md).
     unlabelled: bool = False
 
     def class_names(self) -> tuple[str, ...]:

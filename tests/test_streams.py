@@ -266,16 +266,16 @@ def test_cli_says_which_class_the_data_lacks(tmp_path):
     assert not (tmp_path / "exp" / "results.csv").exists()
 
 
-def test_the_readme_example_config_reads_its_digits(tmp_path, monkeypatch):
-    """README, "Your own labelled data": its digits.toml, on the digits.npz its command writes."""
+def test_the_guide_example_config_reads_its_digits(tmp_path, monkeypatch):
+    """docs/experiments.md, "Your own labelled data": its digits.toml, on the digits.npz its command writes."""
     import re
     from pathlib import Path
 
     from ahunt.config import load_config
     from ahunt.sources.streams import make_stream
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("**Your own labelled data.**"):]
+    page = (Path(__file__).resolve().parents[1] / "docs" / "experiments.md").read_text(encoding="utf-8")
+    section = page[page.index("## Your own labelled data"):]
     command = re.search(r'python -c "(.*)"', section).group(1)
     toml = re.search(r"```toml\n(.*?)```", section, re.S).group(1)
     monkeypatch.chdir(tmp_path)

@@ -13,8 +13,8 @@ uses (rotations, shifts, zooms, flips):
 - ``rotation`` (Gidaris et al. 2018): a small head tells by how many quarter turns the image
   was rotated.
 
-``benchmarks/unlabelled_round0.py`` measures which gives the better first nights (README,
-"Start without labels").  The task's head or decoder is thrown away; the class head is then
+``benchmarks/unlabelled_round0.py`` measures which gives the better first nights (docs/benchmarks.md,
+"Which self-supervised task").  The task's head or decoder is thrown away; the class head is then
 fitted on the frozen latents with every image as ``normal``, so the round-0 model says
 "normal" everywhere, and the reserve's questions come from its novelty score.
 """

@@ -37,7 +37,7 @@ __all__ = ["READ_BLOCK", "COMPILE_FROM", "RoundScores", "Scorer", "default_batch
            "score_store", "should_compile"]
 
 READ_BLOCK = 1024  # images per read: four of the store's 256-image HDF5 chunks
-COMPILE_FROM = 1_000_000  # images: compile = "auto" compiles for rounds this large (break-even, see README)
+COMPILE_FROM = 1_000_000  # images: compile = "auto" compiles for rounds this large (break-even: docs/survey-scale.md)
 LATENT_DTYPE = np.float16
 
 

@@ -86,7 +86,8 @@ def plot_experiment(rows: Sequence[dict], metric: str, path: str | Path, *, titl
         rounds = sorted(per_round)
         values = [np.asarray(per_round[k], dtype=float) for k in rounds]
         mean = np.array([np.nanmean(v) for v in values])
-        std = np.array([np.nanstd(v) for v in values])
+        # the sample std, as the tables use (0 where a night has one defined value)
+        std = np.array([np.nanstd(v, ddof=1) if np.sum(~np.isnan(v)) > 1 else 0.0 for v in values])
         n = max(len(v) for v in values)
         style = "-" if not method.startswith("iforest") else "--"
         ax.plot(rounds, mean, style, color=colours(i), lw=1.8, label=method)

@@ -107,6 +107,7 @@ def test_the_reserve_ranks_by_the_novelty_its_questions_use(hunt):
     assert list(np.asarray(t["rank_reserve"])[order]) == list(range(1, len(t) + 1))
     assert not np.array_equal(np.argsort(-np.asarray(t["p_reserve"])), order)  # a different ranking
     assert t.meta["RANKBY"] == "rank_reserve=novelty, rank_merger=p_merger"
+    assert t.meta["SCOREBY"] == "reserve=novelty, merger=p_merger"
 
 
 def test_top_k_and_all_rounds(hunt):
@@ -155,7 +156,11 @@ def test_cli_export(hunt, tmp_path):
     result = runner.invoke(app, ["export", str(hunt.root), "--top", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "Wrote" in result.output and "best candidates" in result.output
-    assert len(Table.read(out)) <= 4
+    t = Table.read(out)
+    assert len(t) <= 4
+    # the preview shows the score behind each rank: the reserve's novelty, not p_reserve ~ 0
+    reserve = [row for row in t if row["ranked_by"] == "reserve"]
+    assert reserve and f"{float(reserve[0]['novelty']):.3f}" in result.output
     result = runner.invoke(app, ["export", str(hunt.root), "--top", "2", "--out", str(out)])
     assert result.exit_code == 2 and "--overwrite" in result.output
     result = runner.invoke(app, ["export", str(hunt.root), "--all-rounds", "--format", "votable", "--out", str(tmp_path / "all")])

@@ -81,11 +81,13 @@ def export(
         preview = Table(title="best candidates", title_justify="left", title_style="bold", show_edge=False)
         for col in ("rank", "ranked_by", "id", "round", "predicted", "label"):
             preview.add_column(col)
-        preview.add_column("p", justify="right")
+        preview.add_column("score", justify="right")
         from ahunt.outputs.export import score_column
 
+        # the score each rank comes from (RANKBY): the reserve's novelty, another class's p_<class>
+        by_class = dict(item.split("=", 1) for item in table.meta.get("SCOREBY", "").split(", ") if "=" in item)
         for row in table[:10]:
-            col = score_column(str(row["ranked_by"]))
+            col = by_class.get(str(row["ranked_by"]), score_column(str(row["ranked_by"])))
             p = f"{float(row[col]):.3f}" if col in table.colnames else "-"
             preview.add_row(*(escape(str(row[c])) for c in ("rank", "ranked_by", "id", "round", "predicted")),
                             escape(str(row["label"])) or "-", p)

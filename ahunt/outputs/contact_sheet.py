@@ -118,8 +118,7 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
     fig.text(0.12 / W, (H - 0.55) / H,
              f"hunt {ws.root.name}; model of round {version}"
              + (" (current; round not trained yet)" if untrained else "")
-             + "; p = the model's probability for the row's class (the reserve: its novelty score, which "
-             "ranks its questions); '= class': already answered",
+             + "; p: the row class's probability; novelty: the reserve's score; '= class': answered",
              fontsize=8, color="0.35", va="center")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

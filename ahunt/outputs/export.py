@@ -17,7 +17,7 @@ Columns (astropy ``Table``):
 ``rank``, ``ranked_by``  the best of those ranks and the class it is for
 
 The metadata's ``RANKBY`` names the score behind each rank column (``rank_reserve=novelty,
-rank_merger=p_merger``).
+rank_merger=p_merger``), and ``SCOREBY`` the same per class (``reserve=novelty, merger=p_merger``).
 
 Rows are sorted by ``rank`` when there is a class of interest.  ``top=K`` keeps the objects in
 the top K of at least one class of interest.  Files are written atomically (temporary file,
@@ -183,6 +183,7 @@ def candidate_table(ws: Workspace, *, rounds: Sequence[int] | None = None, top: 
         "CLASSES": ", ".join(f"{c}={n}" for c, n in zip(p_cols, class_names)),
         "TOPK": int(top) if top is not None else 0,
         "RANKBY": ", ".join(f"{col}={column}" for col, column in rank_by.items()),
+        "SCOREBY": ", ".join(f"{name}={column}" for name, column in zip(interest, rank_by.values())),
     })
     return table
 

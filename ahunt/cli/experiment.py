@@ -41,8 +41,8 @@ def experiment_tables(summary: dict, *, name: str, nights: int, trials: int, foc
     questions = table(f"{head}; the questions", ["method", "found", "of ideal", "first find", "CPU s"])
     ranking = table(f"{head}; each night's ranking: MCC for {escape(str(focus))}, and for any interesting class",
                     ["method", "MCC, mean", "MCC, final", "held-out MCC", "any: MCC, mean", "any: held-out MCC"])
-    catalogue = table(f"{head}; the catalogue pool (about {pool} objects, never asked), any interesting class, "
-                      "after the last night", ["method", "precision at k", "recall, top 1 %", "AP", "AUROC",
+    catalogue = table(f"{head}; the catalogue: the pool nobody is asked about, ranked after the last night, "
+                      "for any interesting class", ["method", "precision at k", "recall, top 1 %", "AP", "AUROC",
                                                "AP, mean of nights"])
     for method, by in summary.items():
         def c(metric: str, digits: int = 2) -> str:

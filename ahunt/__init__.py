@@ -16,7 +16,3 @@ before it (tests/test_layout.py):
 """
 
 __version__ = "0.1.0"
-
-from ahunt import _moved
-
-_moved.install()  # old paths such as ahunt.session still import (see _moved.py)

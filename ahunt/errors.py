@@ -1,6 +1,6 @@
 """Exceptions raised by the library; only the CLI turns them into exit codes."""
 
-__all__ = ["AhuntError", "ConfigError", "StoreError", "WorkspaceError", "QueryError", "AhuntWarning"]
+__all__ = ["AhuntError", "ConfigError", "StoreError", "InputError", "WorkspaceError", "QueryError", "AhuntWarning"]
 
 
 class AhuntError(Exception):
@@ -13,6 +13,10 @@ class ConfigError(AhuntError):
 
 class StoreError(AhuntError):
     """The image store cannot be read or written as asked."""
+
+
+class InputError(StoreError):
+    """Input data (a file, a folder, an array) cannot be read as images; the message names it."""
 
 
 class WorkspaceError(AhuntError):

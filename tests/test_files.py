@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from ahunt.errors import StoreError
-from ahunt.sources.files import read_batch, read_labelled, to_model_input
+from ahunt.sources.files import read_batch, read_labelled
+from ahunt.sources.pixels import to_model_input
 
 
 def _png_folder(root, classes=("a", "b"), n=3, size=24, rgb=False):
@@ -227,7 +228,8 @@ def test_ingest_fails_on_a_late_piece_and_stores_nothing(tmp_path, monkeypatch, 
 
 
 def test_npy_rows_are_read_without_loading_the_file(tmp_path):
-    from ahunt.sources.files import InputError, _NpyRows
+    from ahunt.errors import InputError
+    from ahunt.sources.files import _NpyRows
 
     x = np.arange(5 * 3 * 4, dtype=np.float32).reshape(5, 3, 4)
     np.save(tmp_path / "a.npy", x)

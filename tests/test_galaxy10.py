@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from ahunt.cli import app
 from ahunt.config import ModelConfig, dump_config
 from ahunt.errors import StoreError
-from ahunt.sources.files import read_batch, read_labelled, to_model_input
+from ahunt.sources.files import read_batch, read_labelled
+from ahunt.sources.pixels import to_model_input
 import ahunt.sources.galaxy10 as g10
 from ahunt.sources.galaxy10 import GALAXY10_CLASSES, galaxy10_labels, read_galaxy10
 from ahunt.store.workspace import Workspace

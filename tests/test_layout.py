@@ -1,5 +1,5 @@
 """The package's layout: one folder per step of the data's path, each step importing only the
-steps below it, and every old import path still working."""
+steps below it, and no import circle."""
 
 from __future__ import annotations
 
@@ -19,41 +19,6 @@ PACKAGE = ROOT / "ahunt"
 # the methods compared -> hunts measured -> what is shown -> the command line.  The top level
 # (config, errors, progress) is read by every step.
 STEPS = ["sources", "store", "learn", "hunt", "methods", "evaluate", "outputs", "cli"]
-
-# Every module that moved into a step's folder, by its old name.
-OLD_PATHS = {
-    "ahunt.stretch": "ahunt.sources.stretch",
-    "ahunt.labels": "ahunt.store.answer_log",
-    "ahunt.labelled": "ahunt.store.labelled",
-    "ahunt.workspace": "ahunt.store.workspace",
-    "ahunt.atomic": "ahunt.store.atomic",
-    "ahunt.names": "ahunt.store.names",
-    "ahunt.model": "ahunt.learn.model",
-    "ahunt.train": "ahunt.learn.train",
-    "ahunt.scoring": "ahunt.learn.scoring",
-    "ahunt.pretrain": "ahunt.learn.pretrain",
-    "ahunt.query": "ahunt.hunt.query",
-    "ahunt.novelty": "ahunt.hunt.novelty",
-    "ahunt.oracle": "ahunt.hunt.oracle",
-    "ahunt.terminal_oracle": "ahunt.hunt.terminal_oracle",
-    "ahunt.terminal_image": "ahunt.hunt.terminal_image",
-    "ahunt.session": "ahunt.hunt.session",
-    "ahunt.contamination": "ahunt.hunt.contamination",
-    "ahunt.distributed": "ahunt.hunt.distributed",
-    "ahunt.baselines": "ahunt.methods.baselines",
-    "ahunt.aloe": "ahunt.methods.aloe",
-    "ahunt.ae_active": "ahunt.methods.ae_active",
-    "ahunt.peers": "ahunt.methods.peers",
-    "ahunt.demo": "ahunt.evaluate.demo",
-    "ahunt.experiment": "ahunt.evaluate.experiment",
-    "ahunt.metrics": "ahunt.evaluate.metrics",
-    "ahunt.export": "ahunt.outputs.export",
-    "ahunt.contact_sheet": "ahunt.outputs.contact_sheet",
-    "ahunt.embedding": "ahunt.outputs.embedding",
-    "ahunt.latent_plots": "ahunt.outputs.latent_plots",
-    "ahunt.plots": "ahunt.outputs.plots",
-    "ahunt.report": "ahunt.outputs.report",
-}
 
 # Where a lower step needs a higher one, it imports it inside the one function that needs it.
 # These are all of them (module, imported module), each with its reason.
@@ -103,33 +68,36 @@ def _imports(path: Path):
     yield from visit(tree, False)
 
 
-@pytest.mark.parametrize("old", sorted(OLD_PATHS))
-def test_every_old_path_imports_the_module_of_its_new_path(old):
-    new = OLD_PATHS[old]
-    assert importlib.import_module(old) is importlib.import_module(new)
-    assert sys.modules[old] is sys.modules[new]
-    assert sys.modules[new].__spec__.name == new  # the module keeps its own name and spec
+def test_the_old_import_paths_are_gone():
+    """Modules live in their step's folder only: no shim answers an old flat path."""
+    assert not (PACKAGE / "_moved.py").exists()
+    for old in ("ahunt.session", "ahunt.contact_sheet", "ahunt.labels", "ahunt.train"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(old)
+    assert not any(type(f).__module__.startswith("ahunt") for f in sys.meta_path)
 
 
-def test_old_paths_are_the_ones_the_package_answers():
-    from ahunt._moved import MOVED
+def test_no_import_circle():
+    """No two modules import each other, directly or round a longer circle, at module level or
+    inside a function: each module can be read after the ones it imports."""
+    graph: dict[str, set[str]] = {}
+    names = {module for module, _ in _modules()}
+    for module, path in _modules():
+        graph[module] = {t for t, _ in _imports(path) if t in names and t != module}
+    done: set[str] = set()
 
-    assert MOVED == OLD_PATHS
-    assert not any((PACKAGE / f"{old.split('.', 1)[1]}.py").exists() for old in OLD_PATHS)
+    def visit(node: str, trail: list[str]) -> None:
+        if node in trail:
+            cycle = trail[trail.index(node):] + [node]
+            raise AssertionError("import circle: " + " -> ".join(cycle))
+        if node in done:
+            return
+        for nxt in sorted(graph.get(node, ())):
+            visit(nxt, trail + [node])
+        done.add(node)
 
-
-def test_the_readme_import_and_the_old_store_module_still_work():
-    from ahunt.contact_sheet import write_contact_sheet
-    from ahunt.outputs.contact_sheet import write_contact_sheet as new
-    from ahunt.session import run_session
-    from ahunt.store import IdIndex, ImageBlocks, LazyImages, RoundData, RoundWriter, ScoreStore, Store
-    import ahunt.labels
-    import ahunt.store.images as images
-
-    assert write_contact_sheet is new and callable(run_session) and ahunt.labels.AnswerLog
-    assert (Store, RoundData, ScoreStore, IdIndex, LazyImages, ImageBlocks, RoundWriter) == (
-        images.Store, images.RoundData, images.ScoreStore, images.IdIndex, images.LazyImages,
-        images.ImageBlocks, images.RoundWriter)
+    for module in sorted(graph):
+        visit(module, [])
 
 
 def test_no_step_imports_a_higher_one_except_inside_a_function():

@@ -154,7 +154,8 @@ def ingest(
     """
     from ahunt.cli.data import print_skipped
     from ahunt.errors import StoreError
-    from ahunt.sources.files import InputError, stream_batch
+    from ahunt.errors import InputError
+    from ahunt.sources.files import stream_batch
     from ahunt.sources.simulated import SimulatedSurvey
 
     ws = Workspace.open(workspace)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ahunt.sources.files import InputError
+from ahunt.errors import InputError
 
 __all__ = ["CATALOGUE_SUFFIXES", "CatalogueRow", "read_catalogue_rows"]
 

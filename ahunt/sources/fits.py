@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ahunt.sources.files import InputError
+from ahunt.errors import InputError
 from ahunt.sources.stretch import stretch_bands
 
 if TYPE_CHECKING:  # pragma: no cover

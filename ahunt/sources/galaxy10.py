@@ -17,7 +17,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ahunt.sources.files import InputError, to_model_input
+from ahunt.errors import InputError
+from ahunt.sources.pixels import to_model_input
 from ahunt.sources.rounds import RoundData
 
 __all__ = [

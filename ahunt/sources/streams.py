@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from ahunt.config import NORMAL, SurveyConfig
-from ahunt.errors import ConfigError
+from ahunt.errors import ConfigError, InputError
 from ahunt.progress import Track, no_progress
-from ahunt.sources.files import InputError, read_labelled, to_model_input
+from ahunt.sources.files import read_labelled
+from ahunt.sources.pixels import to_model_input
 from ahunt.sources.rounds import RoundData
 from ahunt.sources.simulated import SimulatedSurvey, pool_counts, round_kinds
 

@@ -422,3 +422,27 @@ def test_an_emptied_workspace_config_is_refused(hunt_ws):
         assert result.exit_code == 2 and "config.toml: the config file is empty" in result.output
     (hunt_ws / "config.toml").write_text("\n")
     assert invoke("hunt", hunt_ws, "--oracle", "truth").exit_code == 2
+
+
+def test_when_the_simulated_survey_is_used_up_the_hints_say_what_to_do_next(hunt_ws):
+    """Not 'ahunt ingest --simulated', which would fail: the results, or more nights."""
+    import tomllib
+
+    nights = tomllib.loads((hunt_ws / "config.toml").read_text())["survey"]["nights"]
+    for r in range(1, nights + 1):
+        if r > 1:
+            assert invoke("ingest", hunt_ws, "--simulated").exit_code == 0
+        result = invoke("hunt", hunt_ws, "--oracle", "truth")
+        assert result.exit_code == 0, result.output
+    assert f"Every night of the simulated survey is ingested ({nights} nights)" in result.output
+    status = invoke("status", hunt_ws)
+    assert status.exit_code == 0 and "Next: add a night" not in status.output
+    assert "Every night of the simulated survey is ingested" in status.output and f"ahunt export {hunt_ws}" in status.output
+    refused = invoke("ingest", hunt_ws, "--simulated")
+    assert refused.exit_code == 2 and "all ingested" in refused.output and "ahunt export" in refused.output
+    # raising [survey] nights, as the hint says, brings the next night
+    config = (hunt_ws / "config.toml").read_text()
+    (hunt_ws / "config.toml").write_text(config.replace(f"nights = {nights}", f"nights = {nights + 1}", 1))
+    more = invoke("ingest", hunt_ws, "--simulated")
+    assert more.exit_code == 0, more.output
+    assert f"Round {nights + 1}" in more.output

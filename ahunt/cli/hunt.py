@@ -169,7 +169,9 @@ def ingest(
         if simulated:
             survey = SimulatedSurvey(cfg.survey, image_size=cfg.model.image_size)
             if r >= survey.n_rounds:
-                raise AhuntError(f"the simulated survey has {cfg.survey.nights} nights, all ingested")
+                raise AhuntError(f"the simulated survey has {cfg.survey.nights} nights, all ingested; take the results "
+                                 f"away with `ahunt export {workspace}` or `ahunt report {workspace}`, or raise "
+                                 f"[survey] nights in {workspace}/config.toml to simulate more")
             with progress_bars() as track:
                 data = survey.load(r, track=track)
             r, n = ws.store.add_round(data), len(data)
@@ -294,7 +296,7 @@ def _run_session(workspace: Path, oracle: str, answers: Optional[Path], neighbou
         out.print(f"{summary.total - summary.answered} questions left; resume with [bold]ahunt label {escape(str(workspace))}[/] "
                   f"(or retrain now with [bold]ahunt train {escape(str(workspace))}[/]).")
     else:
-        out.print(f"Next night: [bold]ahunt ingest {escape(str(workspace))} {_night_source(ws)}[/]")
+        out.print(next_night_line(ws, workspace, lead="Next night:"), soft_wrap=True)
 
 
 def _night_source(ws: Workspace) -> str:
@@ -302,6 +304,19 @@ def _night_source(ws: Workspace) -> str:
     from ahunt.sources.simulated import is_simulated_hunt
 
     return "--simulated" if is_simulated_hunt(ws.store) else "PATH"
+
+
+def next_night_line(ws: Workspace, workspace: Path, *, lead: str = "Next: add a night with") -> str:
+    """The next step once every ingested night is hunted: ingest another, or, when a simulated
+    hunt has used up its survey, take the results away (ingest --simulated would fail)."""
+    from ahunt.sources.simulated import is_simulated_hunt
+
+    w = escape(str(workspace))
+    if is_simulated_hunt(ws.store) and ws.store.n_rounds() > ws.config.survey.nights:
+        return (f"Every night of the simulated survey is ingested ({ws.config.survey.nights} nights). Next: take the "
+                f"results away with [bold]ahunt export {w}[/] or [bold]ahunt report {w}[/] (more nights: raise "
+                f"[survey] nights in {w}/config.toml, then [bold]ahunt ingest {w} --simulated[/]).")
+    return f"{lead} [bold]ahunt ingest {w} {_night_source(ws)}[/]."
 
 
 # hunt and label take the same options

@@ -191,6 +191,6 @@ def status(workspace: Path = typer.Argument(..., help="The hunt's folder.")) -> 
     elif version is not None and version + 1 < ws.store.n_rounds():
         out.print(f"Next: round {version + 1} is waiting; run [bold]ahunt hunt {escape(str(workspace))}[/].")
     else:
-        from ahunt.cli.hunt import _night_source
+        from ahunt.cli.hunt import next_night_line
 
-        out.print(f"Next: add a night with [bold]ahunt ingest {escape(str(workspace))} {_night_source(ws)}[/].")
+        out.print(next_night_line(ws, workspace), soft_wrap=True)

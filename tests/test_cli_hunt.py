@@ -167,6 +167,24 @@ def test_init_and_ingest_from_files(tmp_path):
     assert ws.store.n_rounds() == 2
 
 
+def test_a_night_of_3_band_files_warns_once_about_the_grey_hunt(tmp_path):
+    from astropy.io import fits
+
+    rng = np.random.default_rng(0)
+    known = tmp_path / "known.npz"
+    np.savez(known, images=rng.random((40, 20, 20), dtype=np.float32), labels=np.array(["a", "b"] * 20))
+    config = tmp_path / "c.toml"
+    config.write_text(dump_config(tiny_config()).replace("[hunt.interest]\nreserve = 0.5\nmerger = 0.5", "[hunt.interest]\nreserve = 1.0"))
+    assert invoke("init", tmp_path / "ws", "--known", known, "--config", config).exit_code == 0
+    night = tmp_path / "night"
+    night.mkdir()
+    for i in range(3):
+        fits.writeto(night / f"{i}.fits", rng.random((3, 24, 24)).astype(np.float32))
+    result = invoke("ingest", tmp_path / "ws", night)
+    assert result.exit_code == 0, result.output
+    assert result.output.count("averaged to grey") == 1, result.output
+
+
 def test_sigkill_mid_session_loses_no_answer(hunt_ws):
     """Kill a labelling process with SIGKILL after some answers; resume finds them all."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -38,12 +38,19 @@ def _version(value: bool) -> None:
 
 
 _plain_showwarning = warnings.showwarning
+_shown: set[str] = set()  # our warnings already printed by this command
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Our own warnings as one line on stderr, like errors; everyone else's unchanged."""
+    """Our own warnings as one line on stderr, like errors, each once per command (a night of
+    many files warns about each file; readers that silence astropy's warnings reset Python's own
+    once-per-place memory); everyone else's unchanged."""
     if issubclass(category, AhuntWarning):
-        err.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+        text = str(message)
+        if text in _shown:
+            return
+        _shown.add(text)
+        err.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
     else:
         _plain_showwarning(message, category, filename, lineno, file, line)
 
@@ -56,6 +63,7 @@ def main_options(
 
     Start with `ahunt demo`, which needs no data: it hunts through a simulated galaxy survey.
     """
+    _shown.clear()
     warnings.showwarning = _show_warning
 
 

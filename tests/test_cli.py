@@ -64,3 +64,21 @@ def test_demo_rejects_weight_for_a_class_the_survey_never_has(tmp_path):
     result = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "unknown class 'unicorn'" in result.output
+
+
+def test_no_help_text_loses_a_placeholder_to_markdown():
+    """The help is rendered as Markdown, which drops anything that looks like an HTML tag:
+    `p_<class>` printed as "p_", `runs/demo-<time>` as "runs/demo-".  Placeholders are written
+    in capitals (p_CLASS) instead."""
+    import re
+
+    import typer
+
+    from ahunt.cli import app
+
+    group = typer.main.get_command(app)
+    tag = re.compile(r"<[A-Za-z][^<>]*>")
+    for name, command in group.commands.items():
+        texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
+        for text in texts:
+            assert not tag.search(text), f"ahunt {name}: {tag.search(text).group()} vanishes from --help"

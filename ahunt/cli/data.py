@@ -61,8 +61,10 @@ def export(
 ) -> None:
     """Write a candidate catalogue of a round, scored by the current model.
 
-    Columns: id, ra, dec (deg), round, p_<class>, predicted, label, rank_<class>, rank.
-    Ranks are by score within each class of interest (interest weight above 0).
+    Columns: id, ra, dec (deg), round, `p_CLASS` (one per class), predicted, label, `novelty` (the reserve's score),
+    `rank_CLASS` (one per class of interest), rank, ranked_by.
+    Each class of interest (interest weight above 0) is ranked by the score its questions use:
+    the reserve by `novelty`, another class by its `p_CLASS`.
 
     Example: ahunt export my-hunt --top 20 --out mergers.fits --contact-sheet mergers.png
     """

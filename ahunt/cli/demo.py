@@ -34,7 +34,7 @@ def _round_table(report) -> Table:
 @handle_errors
 def demo(
     config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config; default: the built-in demo (configs/demo.toml)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder; default: runs/demo-<time>."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder; default: runs/demo-TIME (the date and time it starts)."),
     strategy: Optional[str] = typer.Option(None, help=f"Question strategy: {', '.join(STRATEGIES)}."),
     seed: Optional[int] = typer.Option(None, help="Random seed (overrides the config)."),
     device: Optional[str] = typer.Option(None, help="auto (GPU if present), cpu or cuda."),

@@ -464,3 +464,24 @@ def test_when_the_simulated_survey_is_used_up_the_hints_say_what_to_do_next(hunt
     more = invoke("ingest", hunt_ws, "--simulated")
     assert more.exit_code == 0, more.output
     assert f"Round {nights + 1}" in more.output
+
+
+def test_raw_float_fluxes_are_refused_with_the_fix_and_nothing_is_stored(hunt_ws, tmp_path):
+    rng = np.random.default_rng(0)
+    before = Workspace.open(hunt_ws).store.n_rounds()
+    night = tmp_path / "fluxes.npy"
+    np.save(night, (rng.normal(0, 3, (5, 32, 32)) + 40).astype(np.float32))  # sky ~0 +- 3, counts ~40
+    night_h5 = tmp_path / "fluxes.h5"
+    import h5py
+
+    with h5py.File(night_h5, "w") as f:
+        f["images"] = rng.normal(0, 0.1, (5, 32, 32)).astype(np.float32)  # negative sky
+    for path in (night, night_h5):
+        result = invoke("ingest", hunt_ws, path)
+        assert result.exit_code == 2
+        lines = [x for x in result.output.splitlines() if x.strip()]
+        assert len(lines) == 1 and str(path) in lines[0] and "[0, 1]" in lines[0] and "FITS" in lines[0]
+    assert Workspace.open(hunt_ws).store.n_rounds() == before
+    ok = tmp_path / "stretched.npy"
+    np.save(ok, rng.random((5, 32, 32)).astype(np.float32))
+    assert invoke("ingest", hunt_ws, ok).exit_code == 0

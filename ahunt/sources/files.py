@@ -4,9 +4,9 @@ Every reader gives ``RoundData`` already shaped for the model, whole (``read_*``
 pieces of ``PIECE`` objects (``stream_*``, which ``ahunt ingest`` writes to the store one at a
 time, so a night's size is limited by disk, not memory): resized to the model's input size and converted to its channel count, the same way at training and scoring time
 (``to_model_input``).  Pixel scaling: integer images are divided by their type's maximum (255
-for 8-bit), float arrays are kept as they are (they are assumed to be stretched already, as the
-simulator's are), and raw FITS fluxes are stretched to [0, 1] as ``[data]`` of the config says
-(``ahunt/sources/stretch.py``).
+for 8-bit), float arrays must already lie in [0, 1] (they are taken as stretched images; raw
+fluxes outside it are refused with the fix, never given to the network as they are), and raw
+FITS fluxes are stretched to [0, 1] as ``[data]`` of the config says (``ahunt/sources/stretch.py``).
 
 Inputs (``read_labelled`` for round 0, ``read_batch`` for a night):
 
@@ -309,6 +309,20 @@ def _clean_float_images(images: np.ndarray, ids: np.ndarray, path: Path) -> np.n
     return out.reshape(images.shape)
 
 
+def _check_float_range(images: np.ndarray, path: Path) -> None:
+    """Float arrays must hold images already scaled to [0, 1]: raw fluxes (negative sky, counts
+    in the thousands) are refused with the fix, not given to the network as they are."""
+    if not np.issubdtype(images.dtype, np.floating) or images.size == 0:
+        return
+    lo, hi = float(images.min()), float(images.max())
+    if lo < -1e-5 or hi > 1 + 1e-5:
+        raise InputError(
+            f"{path}: float pixel values run from {lo:.3g} to {hi:.3g}, but ahunt reads float arrays as images "
+            "already scaled to [0, 1]. Raw fluxes: save them as FITS files, which ahunt stretches as [data] says "
+            "(asinh by default), or stretch them first; an image already stretched: divide it by its maximum"
+        )
+
+
 class _NpyRows:
     """The rows of a ``.npy`` file, read with plain file reads when sliced.
 
@@ -419,6 +433,7 @@ def _array_pieces(path: Path, columns: dict, *, labelled: bool, image_size: int,
         rows = slice(s, min(count, s + piece)) if keep is None else keep[s : s + piece]
         part_ids = ids[rows]
         block = _clean_float_images(np.asarray(images[rows]), part_ids, path)
+        _check_float_range(block, path)
         yield RoundData(
             images=to_model_input(block, image_size=image_size, channels=channels, source=str(path)),
             ids=part_ids,

@@ -171,7 +171,7 @@ def _check_pixels(images: np.ndarray, path: Path) -> None:
     if lo < -1e-5 or hi > 1 + 1e-5:
         raise InputError(
             f"survey.path = {str(path)!r}: pixel values run from {lo:.3g} to {hi:.3g} once read; ahunt "
-            "uses float images as given and needs them in [0, 1] (README, 'Input data'). Scale them "
+            "uses float images as given and needs them in [0, 1] (docs/data.md, 'Pixel values'). Scale them "
             "before saving, e.g. images / images.max(), or save 8-bit images as uint8 (0-255), which "
             "ahunt divides by 255"
         )

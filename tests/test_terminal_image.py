@@ -389,3 +389,17 @@ def test_iterm2_is_known_by_its_variables_outside_tmux(pty):
     inside_tmux = {"LC_TERMINAL": "iTerm2", "TMUX": "/tmp/tmux-0/default,1,0"}
     assert detect_graphics(fd_in=slave, fd_out=slave, env=inside_tmux, query=silent).protocol == "blocks"
     assert detect_graphics(fd_in=slave, fd_out=slave, env={"TERM": "dumb"}, query=silent).protocol == "blocks"
+
+
+def test_the_pinned_textual_image_still_has_the_sixel_encoder_ahunt_uses():
+    """ahunt imports textual-image's encoder function, which is not public API: the version is
+    pinned in pyproject.toml, and this fails first if a release moves or changes it."""
+    from importlib.metadata import version
+
+    from PIL import Image as PILImage
+    from textual_image._sixel import image_to_sixels
+
+    major, minor = (int(x) for x in version("textual-image").split(".")[:2])
+    assert (major, minor) == (0, 12), "update the pin in pyproject.toml only after checking sixel_sequence"
+    data = image_to_sixels(PILImage.fromarray(np.zeros((6, 4, 3), np.uint8), "RGB"))
+    assert data.startswith("\x1bP") and data.endswith("\x1b\\")

@@ -194,3 +194,10 @@ def test_terminal_restored_on_an_exception_and_a_no_op_without_a_terminal(pty_st
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_unknown_coordinates_are_left_out_not_shown_as_nan():
+    with_coordinates = "\n".join(screen_text(question()))
+    assert "RA 150.10000" in with_coordinates
+    without = "\n".join(screen_text(question(ra=float("nan"), dec=float("nan"))))
+    assert "nan" not in without and "RA" not in without and "round 2" in without

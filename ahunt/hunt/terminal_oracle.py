@@ -11,6 +11,8 @@ can catch (:func:`terminal_restored`); only ``kill -9`` can leave it in raw mode
 
 from __future__ import annotations
 
+import math
+
 import os
 import signal
 import sys
@@ -254,8 +256,8 @@ class TerminalOracle:
         info.add_column()
         info.add_row("object", Text(q.object_id))
         where = f"round {q.round}"
-        if q.ra is not None and q.dec is not None:
-            where += f"   RA {q.ra:.5f}  Dec {q.dec:+.5f}"
+        if q.ra is not None and q.dec is not None and math.isfinite(q.ra) and math.isfinite(q.dec):
+            where += f"   RA {q.ra:.5f}  Dec {q.dec:+.5f}"  # (files without coordinates: NaN, not shown)
         info.add_row("where", where)
         info.add_row("asked", self._why(q))
         if q.interest == RESERVE and q.score is not None:

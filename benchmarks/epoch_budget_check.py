@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from ahunt.config import load_config
-from ahunt.evaluate.experiment import hunt_summary, run_experiment
+from ahunt.evaluate.experiment import format_mean_std, hunt_summary, run_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 METRICS = [("found", "interesting_found_total", 1), ("first find", "first_find_night", 1),
@@ -71,8 +71,7 @@ def main() -> None:
             for title, metric, digits in METRICS:
                 key = metric.format(focus)
                 (mb, sb, nb), (ma, sa, na) = (summaries[s][method][key] for s in ("before", "after"))
-                cells = [f"{m:.{digits}f} ± {s:.{digits}f}" + (f" (n={n})" if n < args.trials else "")
-                         for m, s, n in ((mb, sb, nb), (ma, sa, na))]
+                cells = [format_mean_std(m, s, n, digits, args.trials) for m, s, n in ((mb, sb, nb), (ma, sa, na))]
                 diff = ma - mb
                 if title == "CPU s":
                     noise = "-"

@@ -21,15 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from ahunt.config import SELF_SUPERVISED, load_config
-from ahunt.evaluate.experiment import hunt_summary, run_experiment
+from ahunt.evaluate.experiment import format_mean_std, hunt_summary, run_experiment
 
 
-def interesting_mean(summary: dict, prefix: str, classes: list[str]) -> tuple[float, float]:
-    """Mean over the interesting classes of one per-class metric (each already mean ± std over trials)."""
-    values = [summary[f"{prefix}:{c}"] for c in classes if f"{prefix}:{c}" in summary]
+def interesting_mean(summary: dict, prefix: str, classes: list[str]) -> tuple[float, float, int]:
+    """Mean over the interesting classes of one per-class metric (each already mean, std and n
+    over trials); n is the fewest trials behind any of them."""
+    values = [summary[f"{prefix}:{c}"] for c in classes if f"{prefix}:{c}" in summary and summary[f"{prefix}:{c}"][2]]
     if not values:
-        return float("nan"), float("nan")
-    return float(np.mean([v[0] for v in values])), float(np.mean([v[1] for v in values]))
+        return float("nan"), float("nan"), 0
+    n = min(v[2] for v in values)
+    std = float(np.mean([v[1] for v in values])) if n > 1 else float("nan")
+    return float(np.mean([v[0] for v in values])), std, n
 
 
 def main() -> None:
@@ -43,7 +46,7 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp(prefix="unlabelled-round0-"))
     print(f"first {args.nights} nights, mean ± std over {args.trials} trials; MCC: interesting classes, averaged")
     print(f"{'scenario':<20} {'objective':<12} {'found':>11} {'first find':>11} {'MCC mean':>12} "
-          f"{'held-out':>12} {'CPU s':>9}")
+          f"{'held-out':>18} {'CPU s':>9}")
     for path in args.configs:
         base = load_config(path)
         interesting = [c for c in dict.fromkeys([*base.survey.nightly, *base.survey.late])
@@ -59,8 +62,9 @@ def main() -> None:
             found, first, cpu = s["interesting_found_total"], s["first_find_night"], s["cpu_seconds"]
             mcc = interesting_mean(s, "mean_mcc", interesting)
             held = interesting_mean(s, "mean_mcc_heldout", interesting)
-            print(f"{path.stem:<20} {objective:<12} {found[0]:5.1f} ± {found[1]:<3.1f} {first[0]:5.1f} ± {first[1]:<3.1f} "
-                  f"{mcc[0]:6.2f} ± {mcc[1]:<4.2f} {held[0]:6.2f} ± {held[1]:<4.2f} {cpu[0]:9.0f}", flush=True)
+            t = args.trials
+            print(f"{path.stem:<20} {objective:<12} {format_mean_std(*found, 1, t):>11} {format_mean_std(*first, 1, t):>11} "
+                  f"{format_mean_std(*mcc, 2, t):>12} {format_mean_std(*held, 2, t):>18} {cpu[0]:9.0f}", flush=True)
 
 
 if __name__ == "__main__":

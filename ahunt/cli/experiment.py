@@ -18,11 +18,10 @@ from ahunt.errors import AhuntError
 
 def _cell(by: dict, metric: str, digits: int, trials: int) -> str:
     """mean ± sample std; the std left out for one value, and (n=…) where fewer trials had one."""
+    from ahunt.evaluate.experiment import format_mean_std
+
     mean, std, n = by.get(metric, (float("nan"), float("nan"), 0))
-    if n == 0:
-        return "–"
-    text = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if n > 1 else "")
-    return text + (f" (n={n})" if n < trials else "")
+    return format_mean_std(mean, std, n, digits, trials)
 
 
 def experiment_tables(summary: dict, *, name: str, nights: int, trials: int, focus: str | None,

@@ -35,7 +35,7 @@ from ahunt.methods.peers import ActiveForestPeer
 from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.store.workspace import Workspace
 
-__all__ = ["trial_config", "run_task", "run_experiment", "read_results", "hunt_summary", "mean_std", "FIELDS"]
+__all__ = ["trial_config", "run_task", "run_experiment", "read_results", "hunt_summary", "mean_std", "format_mean_std", "FIELDS"]
 
 FIELDS = ["trial", "method", "round", "metric", "value"]
 _PIXEL_ONLY = ("iforest-raw", "aad-raw", "pineforest-raw")
@@ -320,6 +320,15 @@ def hunt_summary(rows: list[dict]) -> dict[str, dict[str, tuple[float, float, in
         for name, value in _per_trial(metrics, last_round).items():
             by_method.setdefault(method, {}).setdefault(name, []).append(value)
     return {method: {m: mean_std(v) for m, v in sorted(by_metric.items())} for method, by_metric in by_method.items()}
+
+
+def format_mean_std(mean: float, std: float, n: int, digits: int, trials: int) -> str:
+    """``mean ± std``; the std left out for one value, ``(n=…)`` where fewer trials than
+    ``trials`` had a value, and ``–`` where none had."""
+    if n == 0:
+        return "–"
+    text = f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if n > 1 else "")
+    return text + (f" (n={n})" if n < trials else "")
 
 
 def mean_std(values: list[float]) -> tuple[float, float, int]:

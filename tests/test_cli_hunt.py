@@ -485,3 +485,10 @@ def test_raw_float_fluxes_are_refused_with_the_fix_and_nothing_is_stored(hunt_ws
     ok = tmp_path / "stretched.npy"
     np.save(ok, rng.random((5, 32, 32)).astype(np.float32))
     assert invoke("ingest", hunt_ws, ok).exit_code == 0
+
+
+def test_after_a_night_the_hint_names_the_next_night_already_ingested(hunt_ws):
+    assert invoke("ingest", hunt_ws, "--simulated").exit_code == 0  # night 2 waits behind night 1
+    result = invoke("hunt", hunt_ws, "--oracle", "truth")
+    assert result.exit_code == 0, result.output
+    assert "round 2 is waiting" in result.output and "ahunt ingest" not in result.output

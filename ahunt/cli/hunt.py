@@ -307,11 +307,15 @@ def _night_source(ws: Workspace) -> str:
 
 
 def next_night_line(ws: Workspace, workspace: Path, *, lead: str = "Next: add a night with") -> str:
-    """The next step once every ingested night is hunted: ingest another, or, when a simulated
-    hunt has used up its survey, take the results away (ingest --simulated would fail)."""
+    """The next step after a night: hunt the next one if it is ingested already, else ingest
+    another, or, when a simulated hunt has used up its survey, take the results away (ingest
+    --simulated would fail)."""
     from ahunt.sources.simulated import is_simulated_hunt
 
     w = escape(str(workspace))
+    version = ws.current_version()
+    if version is not None and version + 1 < ws.store.n_rounds():
+        return f"Next: round {version + 1} is waiting; run [bold]ahunt hunt {w}[/]."
     if is_simulated_hunt(ws.store) and ws.store.n_rounds() > ws.config.survey.nights:
         return (f"Every night of the simulated survey is ingested ({ws.config.survey.nights} nights). Next: take the "
                 f"results away with [bold]ahunt export {w}[/] or [bold]ahunt report {w}[/] (more nights: raise "

@@ -166,15 +166,9 @@ def _read_whole(path: Path, stamp: tuple[int, int], image_size: int, channels: i
     return read_labelled(path, image_size=image_size, channels=channels, data_config=data_config)
 
 
-def _check_pixels(images: np.ndarray, path: Path) -> None:
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -1e-5 or hi > 1 + 1e-5:
-        raise InputError(
-            f"survey.path = {str(path)!r}: pixel values run from {lo:.3g} to {hi:.3g} once read; ahunt "
-            "uses float images as given and needs them in [0, 1] (docs/data.md, 'Pixel values'). Scale them "
-            "before saving, e.g. images / images.max(), or save 8-bit images as uint8 (0-255), which "
-            "ahunt divides by 255"
-        )
+def _check_too_dark(images: np.ndarray, path: Path) -> None:
+    # (float arrays outside [0, 1] are refused by the reader itself: sources/files.py)
+    hi = float(images.max())
     if hi < 1 / 255:
         raise InputError(
             f"survey.path = {str(path)!r}: every pixel is below 1/255 once read (the brightest is {hi:.3g}). "
@@ -201,7 +195,7 @@ def _labelled(cfg: SurveyConfig, *, image_size: int, channels: int,
             f"{', '.join(unknown)}: {'class' if len(names) == 1 else 'classes'} {', '.join(map(repr, names))} "
             f"{'is' if len(names) == 1 else 'are'} not in {path}; its classes are: {', '.join(present)}"
         )
-    _check_pixels(data.images, path)
+    _check_too_dark(data.images, path)
 
     def read(idx: np.ndarray) -> RoundData:
         return RoundData(

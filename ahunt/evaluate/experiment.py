@@ -95,7 +95,7 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
         oracle = TruthOracle(oracle_truth(stream, data))
         if detector is not None:
             detector.start_round(ws, r)
-        scores = None
+        scores, single = None, None  # a binary method's scores tonight, and its scorer for any images
         if peer is not None:
             scores = peer.run_night(ws, r, oracle, cfg.hunt.questions, seed=round_seed(cfg.seed, r))
         else:
@@ -107,18 +107,21 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
             retrain(ws, r, head_only=spec.retrain == "head")
         if detector is not None:  # (a peer's scores came with its night; it has no detector or chooser)
             detector.learn(ws, r)
-            scores = detector.scores(ws.store.load_round(r).images)
+            scores, single = detector.scores(ws.store.load_round(r).images), detector.scores
+        elif peer is not None:
+            single = peer.scores
         elif chooser is not None:
             model, _ = ws.load_model(r)
             images = ws.store.load_round(r).images
             _, latents = score(model, images, device=device)
-            scores = iforest_scores(chooser.features(images, latents), seed=round_seed(cfg.seed, r))
+            night_x = chooser.features(images, latents)
+            scores = iforest_scores(night_x, seed=round_seed(cfg.seed, r))
+            single = _forest_scorer(model, chooser, night_x, seed=round_seed(cfg.seed, r), device=device)
         t = time.process_time()
         report = round_report(ws, r, anomaly_names=stream.anomalies, scores=scores, any_interesting=interesting)
         base = {"trial": trial, "method": method, "round": r}
         if pool is not None:
-            rows += _catalogue_rows(base, ws, r, pool, stream.anomalies, interesting,
-                                    _single_scorer(ws, r, cfg, device, detector, chooser, peer))
+            rows += _catalogue_rows(base, ws, r, pool, stream.anomalies, interesting, single)
         overhead += time.process_time() - t
         rows.append({**base, "metric": "anomalies_found", "value": report.anomalies_found})
         rows.append({**base, "metric": "interesting_found",
@@ -153,30 +156,20 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
     return rows
 
 
-def _single_scorer(ws: Workspace, r: int, cfg: Config, device, detector, chooser, peer):
-    """A binary method's anomaly score for any images after night ``r``; None for the
-    class-based methods, whose catalogue ranks by class (``class_rankings``)."""
-    if detector is not None:
-        return detector.scores
-    if peer is not None:
-        return peer.scores
-    if chooser is not None:
-        model, _ = ws.load_model(r)
-        images = ws.store.load_round(r).images
+def _forest_scorer(model, chooser, night_x: np.ndarray, *, seed: int, device):
+    """An isolation-forest method's score for any images (a catalogue): the forest it fit on
+    tonight's objects, in the same feature space."""
+    def scores(images: np.ndarray) -> np.ndarray:
         _, latents = score(model, images, device=device)
-        night = chooser.features(images, latents)
-
-        def forest(pool_images: np.ndarray) -> np.ndarray:
-            _, pool_latents = score(model, pool_images, device=device)
-            return iforest_scores(night, seed=round_seed(cfg.seed, r), others=chooser.features(pool_images, pool_latents))
-        return forest
-    return None
+        return iforest_scores(night_x, seed=seed, others=chooser.features(images, latents))
+    return scores
 
 
 def _catalogue_rows(base: dict, ws: Workspace, r: int, pool, anomalies: list[str], interesting: list[str],
                     single) -> list[dict]:
     """Rows ``catalogue_<metric>:<class>`` for the pool as ranked after night ``r``, per anomaly
-    class the pool holds and for ``any`` interesting class."""
+    class the pool holds and for ``any`` interesting class; ``single`` scores a binary method's
+    objects (None: a class-based method, ranked by class with ``class_rankings``)."""
     targets = [c for c in anomalies if (pool.truth == c).any()] + ([ANY] if interesting else [])
     if single is not None:
         s = single(pool.images)

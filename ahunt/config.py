@@ -300,7 +300,12 @@ class ScoreConfig:
     fails, e.g. without a C++ compiler, scoring warns and goes on without it).  ``dask_scheduler``:
     address of a dask.distributed scheduler (``tcp://host:8786``) to score on instead; needs
     ``pip install 'ahunt[dask]'`` and the store on a file system the workers can read.
-    ``dask_chunk``: images per Dask task.
+    ``dask_chunk``: images per Dask task.  ``views``: orientations each image is scored in, their
+    probabilities and latents averaged (test-time augmentation): 1, 2 (and the half turn), 4
+    (every quarter turn) or 8 (and their mirror images); 0 (auto) is 4 when ``[train] rotation``
+    is 180 (the network learnt to ignore orientation), else 1.  Scoring costs ``views`` times as
+    much; the hunt finds more and ranks its catalogue better (docs/benchmarks.md, "Scoring in
+    four orientations").
     """
 
     workers: int = 0
@@ -308,8 +313,10 @@ class ScoreConfig:
     compile: str = "auto"
     dask_scheduler: str = ""
     dask_chunk: int = 4096
+    views: int = 0
 
     def validate(self) -> None:
+        _require(self.views in (0, 1, 2, 4, 8), "score.views", self.views, "choose 0 (auto), 1, 2, 4 or 8")
         _require(0 <= self.workers <= 64, "score.workers", self.workers, "must be between 0 and 64")
         _require(self.batch_size == 0 or 1024 % self.batch_size == 0, "score.batch_size", self.batch_size,
                  "must be 0 (auto) or divide 1024, e.g. 64, 256 or 1024")
@@ -362,6 +369,12 @@ class Config:
                         self.terminal):
             section.validate()
         return self
+
+    @property
+    def scoring_views(self) -> int:
+        """``[score] views`` with auto resolved: every quarter turn when training rotates images
+        by up to 180 degrees (the network is taught to ignore orientation), else the image as is."""
+        return self.score.views or (4 if self.train.rotation >= 180 else 1)
 
 
 def validate_weights(weights: Mapping[str, float], *, where: str = "interest") -> None:

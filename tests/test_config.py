@@ -46,6 +46,7 @@ def test_dump_round_trips(tmp_path):
         ('[score]\ndask_scheduler = "tcp://host"', ["score.dask_scheduler", "scheduler address"]),
         ("[train]\nepoch_size = 10", ["train.epoch_size", "batch_size (64)"]),
         ("[train]\nepoch_size = -1", ["train.epoch_size", "0"]),
+        ("[score]\nviews = 3", ["score.views", "1, 2, 4 or 8"]),
     ],
 )
 def test_bad_config_names_file_and_reason(tmp_path, text, words):
@@ -97,3 +98,12 @@ def test_terminal_images_choices(tmp_path):
     path.write_text('[terminal]\nimages = "png"\n')
     with pytest.raises(ConfigError, match="terminal.images"):
         load_config(path)
+
+
+@pytest.mark.parametrize("text, views", [("", 4), ("[train]\nrotation = 15.0", 1),
+                                         ("[train]\nrotation = 15.0\n[score]\nviews = 8", 8),
+                                         ("[score]\nviews = 1", 1)])
+def test_scoring_views_follow_what_training_taught_the_network_to_ignore(tmp_path, text, views):
+    path = tmp_path / "c.toml"
+    path.write_text("seed = 0\n" + text)
+    assert load_config(path).scoring_views == views

@@ -103,6 +103,28 @@ def test_batches_do_not_depend_on_how_the_round_is_cut():
     assert np.array_equal(whole[1], np.concatenate([z for _, z in pieces]))
 
 
+@pytest.mark.parametrize("views", [2, 4, 8])
+def test_scoring_in_several_orientations_averages_them_and_ignores_turns(views):
+    model = _model(image_size=32)
+    model.args = ModelArgs(**{**model.args.to_dict(), "views": views})
+    x = torch.randn(70, 1, 32, 32)
+    turns = {2: [0, 2], 4: [0, 1, 2, 3], 8: [0, 1, 2, 3]}[views]
+    shown = [torch.rot90(x, k, dims=(2, 3)) for k in turns]
+    shown += [torch.flip(v, dims=(3,)) for v in shown] if views == 8 else []
+    with torch.no_grad():
+        outs = [model(v) for v in shown]
+    want_p = torch.stack([torch.softmax(logits, 1) for logits, _ in outs]).mean(0).numpy()
+    want_z = torch.stack([z for _, z in outs]).mean(0).numpy()
+    probs, latents = Scorer(model, CPU)(x.numpy())
+    np.testing.assert_allclose(probs, want_p, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(latents, want_z, rtol=1e-4, atol=1e-5)
+    # an object turned by a half turn (any quarter turn with 4 or 8 views) scores the same
+    turned = torch.rot90(x, 2 if views == 2 else 1, dims=(2, 3)).numpy()
+    again = Scorer(model, CPU)(turned)
+    np.testing.assert_allclose(again[0], probs, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(again[1], latents, rtol=1e-4, atol=1e-5)
+
+
 def test_batch_size_must_divide_the_read_block():
     with pytest.raises(ValueError, match="divide"):
         Scorer(_model(), CPU, batch_size=100)

@@ -303,6 +303,14 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
     (ws.root / "scores.h5").write_bytes(b"not hdf5")
     assert np.allclose(score_round(ws, 1)[0], score_round(ws, 1)[0])
     assert len(calls) >= 2
+    # Scoring in other orientations ([score] views) gives other scores: the cache does not stand in.
+    import dataclasses
+
+    before, n = score_round(ws, 1), len(calls)
+    views = 1 if ws.config.scoring_views != 1 else 4
+    ws.save_config(dataclasses.replace(ws.config, score=dataclasses.replace(ws.config.score, views=views)))
+    after = score_round(ws, 1)
+    assert len(calls) == n + 1 and not np.allclose(after[0], before[0])
 
 
 def test_a_latent_forest_chooses_from_streamed_latents_without_loading_the_night(tmp_path, sim_cache, monkeypatch):

@@ -53,6 +53,7 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
         latent_dim=cfg.model.latent_dim,
         width=cfg.model.width,
         head="isomax" if cfg.train.loss == "isomax" else "linear",
+        views=cfg.scoring_views,
     )
     seed = round_seed(cfg.seed, 0)
     import torch

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-__all__ = ["ModelArgs", "HuntNet", "IsoMaxHead", "conv_depth", "inference_copy"]
+__all__ = ["ModelArgs", "HuntNet", "IsoMaxHead", "conv_depth", "inference_copy", "oriented", "VIEWS"]
 
 
 def conv_depth(image_size: int) -> int:
@@ -35,6 +35,9 @@ class ModelArgs:
     latent_dim: int = 64
     width: int = 8
     head: str = "linear"  # linear | isomax
+    # Scoring averages the network over this many orientations of each image (``VIEWS``): the
+    # symmetries its training augmentation taught it to ignore.  1: the image as it is.
+    views: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -155,6 +158,19 @@ class HuntNet(nn.Module):
         self.head.bias[indices] = float(self.head.bias[live].min()) - 1.0 if live else 0.0
 
 
+# The orientations of ``views``: 2 adds the half turn, 4 every quarter turn, 8 their mirror images.
+VIEWS = (1, 2, 4, 8)
+
+
+def oriented(x: torch.Tensor, views: int) -> torch.Tensor:
+    """A batch (N, C, H, W) as ``views`` orientations stacked: (views * N, C, H, W), view-major."""
+    turns = {1: (0,), 2: (0, 2), 4: (0, 1, 2, 3), 8: (0, 1, 2, 3)}[views]
+    out = [torch.rot90(x, k, dims=(2, 3)) for k in turns]
+    if views == 8:
+        out += [torch.flip(v, dims=(3,)) for v in out]
+    return torch.cat(out)
+
+
 @torch.no_grad()
 def inference_copy(model: HuntNet) -> nn.Module:
     """A copy of ``model`` for scoring: the same function, about 4x faster on a CPU.
@@ -165,7 +181,9 @@ def inference_copy(model: HuntNet) -> nn.Module:
     quarter of the pixels, and pools with element-wise maxima (``_Max2x2``); the first block
     becomes a ``_PhaseStem``.  Outputs agree with
     ``model.eval()`` to float32 rounding (~1e-7).  Returns a module with the same
-    ``(logits, latent)`` outputs; training still uses ``model``.
+    ``(logits, latent)`` outputs; training still uses ``model``.  With ``model.args.views`` > 1
+    the copy scores every orientation: its logits are the log of the mean probability (so a
+    softmax gives the average over orientations) and its latent is the mean latent.
     """
     layers: list[nn.Module] = []
     mods = list(model.features)
@@ -176,7 +194,7 @@ def inference_copy(model: HuntNet) -> nn.Module:
         fused.bias.copy_(bn.bias - bn.running_mean * scale)
         layers += [fused, _Max2x2(), nn.ReLU(inplace=True)]
     fast = _Scorer(_PhaseStem(layers[0]), nn.Sequential(*layers[3:]), copy.deepcopy(model.to_latent),
-                   copy.deepcopy(model.head))
+                   copy.deepcopy(model.head), views=model.args.views)
     return fast.to(next(model.parameters()).device).eval()
 
 
@@ -225,11 +243,22 @@ class _Scorer(nn.Module):
     channels-last: with 1-3 input channels the first block is faster NCHW on a CPU, the wider
     later ones faster channels-last."""
 
-    def __init__(self, stem: nn.Module, features: nn.Module, to_latent: nn.Module, head: nn.Module):
+    def __init__(self, stem: nn.Module, features: nn.Module, to_latent: nn.Module, head: nn.Module,
+                 views: int = 1):
         super().__init__()
         self.stem, self.features, self.to_latent, self.head = stem, features, to_latent, head
+        self.views = views
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _one(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.stem(x.contiguous()).contiguous(memory_format=torch.channels_last)
         latent = self.to_latent(self.features(x))
         return self.head(latent), latent
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.views == 1:
+            return self._one(x)
+        n = len(x)
+        logits, latent = self._one(oriented(x, self.views))
+        log_p = torch.log_softmax(logits.float(), dim=1).reshape(self.views, n, -1)
+        mean_log_p = torch.logsumexp(log_p, dim=0) - math.log(self.views)
+        return mean_log_p, latent.reshape(self.views, n, -1).mean(dim=0)

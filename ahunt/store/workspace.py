@@ -21,6 +21,8 @@ standing answer.  So an interrupted retrain simply leaves the previous model cur
 
 from __future__ import annotations
 
+import dataclasses
+
 import fcntl
 import os
 import re
@@ -233,10 +235,11 @@ class Workspace:
 
     # -- checkpoints --------------------------------------------------------------------------
     def model_id(self, version: int) -> str:
-        """What identifies checkpoint ``version`` on disk: a retrain replaces the file, and so
-        changes its size or modification time."""
+        """What identifies checkpoint ``version`` on disk and how it scores: a retrain replaces
+        the file, and so changes its size or modification time; ``[score] views`` changes the scores."""
         st = self.checkpoint_path(version).stat()
-        return f"v{version}:{st.st_size}:{st.st_mtime_ns}"
+        views = self.config.scoring_views
+        return f"v{version}:{st.st_size}:{st.st_mtime_ns}" + (f":views{views}" if views != 1 else "")
 
     def checkpoint_path(self, r: int) -> Path:
         return self.root / "checkpoints" / f"round_{r:04d}.pt"
@@ -259,4 +262,5 @@ class Workspace:
         if version is None:
             raise WorkspaceError(f"{self.root}: no trained model yet; run `ahunt train {self.root}`")
         model, _ = load_checkpoint(self.checkpoint_path(version))
+        model.args = dataclasses.replace(model.args, views=self.config.scoring_views)  # the config says how to score
         return model, version

@@ -152,3 +152,18 @@ def test_demo_and_experiment_start_unlabelled_from_the_command_line(tmp_path, si
     starts = {m: Workspace.open(tmp_path / "exp" / "work" / f"{m}-trial0").class_names()[0]
               for m in ("ahunt", "ahunt-labelled")}
     assert starts == {"ahunt": NORMAL, "ahunt-labelled": "elliptical"}
+
+
+def test_an_experiment_started_without_labels_has_its_own_default_folder(tmp_path, sim_cache, monkeypatch):
+    # Otherwise the unlabelled run would resume the labelled run's finished tasks and print them.
+    config = tmp_path / "tiny.toml"
+    cfg = tiny_config()
+    config.write_text(dump_config(dataclasses.replace(cfg, survey=dataclasses.replace(cfg.survey, nights=1))))
+    monkeypatch.chdir(tmp_path)
+    common = ["--trials", "1", "--jobs", "1", "--methods", "ahunt", "--cache-dir", str(sim_cache)]
+    assert runner.invoke(app, ["experiment", str(config), *common]).exit_code == 0
+    result = runner.invoke(app, ["experiment", str(config), "--unlabelled", *common, "--keep-workspaces"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "runs" / "experiment-tiny" / "parts" / "ahunt-trial0.csv").exists()
+    folder = tmp_path / "runs" / "experiment-tiny-unlabelled"
+    assert Workspace.open(folder / "work" / "ahunt-trial0").class_names()[0] == NORMAL

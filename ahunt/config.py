@@ -78,7 +78,10 @@ class TrainConfig:
     """Retraining each round.  Defaults were chosen on the demo (docs/how-it-works.md, 'Training')."""
 
     epochs_initial: int = 6
-    epochs: int = 2
+    # Every later round: the whole network, warm-started.  6 epochs found as many as 2 or more in
+    # every scenario measured, far more at survey proportions (docs/benchmarks.md, "What the
+    # defaults are worth").
+    epochs: int = 6
     learning_rate: float = 1e-3
     batch_size: int = 64
     rotation: float = 180.0
@@ -304,8 +307,8 @@ class ScoreConfig:
     probabilities and latents averaged (test-time augmentation): 1, 2 (and the half turn), 4
     (every quarter turn) or 8 (and their mirror images); 0 (auto) is 4 when ``[train] rotation``
     is 180 (the network learnt to ignore orientation), else 1.  Scoring costs ``views`` times as
-    much; the hunt finds more and ranks its catalogue better (docs/benchmarks.md, "Scoring in
-    four orientations").
+    much; the hunt finds more and ranks its catalogue better (docs/benchmarks.md, "What the
+    defaults are worth").
     """
 
     workers: int = 0

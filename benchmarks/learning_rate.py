@@ -4,7 +4,7 @@
 
 Runs the reduced simulated hunt of tests/test_quality.py (32 px, 8 nights, anomaly strategy)
 with the paper's training (Adam lr 1e-5, 3 epochs every round) and with ahunt's defaults
-(Adam lr 1e-3, 4 epochs at round 0 here, 2 a night).
+(Adam lr 1e-3, 4 epochs at round 0 here, 6 a night).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ahunt.evaluate.demo import run_demo, summarise_hunt  # noqa: E402
 
 SETTINGS = {
     "paper: lr 1e-5, 3 epochs": dict(learning_rate=1e-5, epochs_initial=3, epochs=3),
-    "ahunt: lr 1e-3, 4 + 2 epochs": dict(learning_rate=1e-3, epochs_initial=4, epochs=2),
+    "ahunt: lr 1e-3, 4 + 6 epochs": dict(learning_rate=1e-3, epochs_initial=4, epochs=6),
 }
 
 for name, train in SETTINGS.items():

@@ -135,3 +135,36 @@ def test_each_question_knows_its_rank_in_the_night_as_when_it_was_chosen(tmp_pat
     seen.clear()
     ask(ws, r, oracle)
     assert seen[0][1] == 3
+
+
+def test_a_reference_made_from_its_own_rows_is_the_same_and_only_they_are_scored(tmp_path, sim_cache, monkeypatch):
+    # A hunt's nightly cost must not grow with its labels: the reference keeps at most
+    # MAX_PER_CLASS objects per class, and only those are read and scored.
+    import ahunt.hunt.novelty as novelty
+    import ahunt.hunt.session as session
+    from ahunt.hunt.novelty import reference_rows
+    from ahunt.sources.streams import make_stream
+    from ahunt.store.workspace import Workspace
+    from conftest import tiny_config
+
+    monkeypatch.setattr(novelty, "MAX_PER_CLASS", 5)
+    rng = np.random.default_rng(1)
+    z = rng.random((40, 16)).astype(np.float32)
+    labels = rng.integers(0, 4, 40)
+    full = Reference(z, _images(z), labels, [0, 2], seed=3)
+    rows = reference_rows(labels, [0, 2], seed=3)
+    assert len(rows) == 10 and set(labels[rows]) == {0, 2}
+    part = Reference(z[rows], _images(z)[rows], labels[rows], [0, 2], seed=3)
+    assert np.array_equal(part.z, full.z) and np.array_equal(part.pixels, full.pixels)
+    assert (part.scale, part.pixel_scale) == (full.scale, full.pixel_scale)
+
+    cfg = tiny_config(interest={"reserve": 1.0})
+    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
+    session.train_initial(ws)
+    scored = []
+    real = session.score
+    monkeypatch.setattr(session, "score", lambda model, images, **k: scored.append(len(images)) or real(model, images, **k))
+    model, _ = ws.load_model(0)
+    session.reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed)
+    assert scored == [5 * 3]  # three known classes of 30-40 labelled objects, five kept of each

@@ -30,7 +30,8 @@ import numpy as np
 
 from ahunt.store.answer_log import RESERVE, ClassInfo
 
-__all__ = ["boring_classes", "normalise", "nearest_distance", "pixel_features", "novelty_scores", "Reference"]
+__all__ = ["boring_classes", "normalise", "nearest_distance", "pixel_features", "novelty_scores", "Reference",
+           "reference_rows"]
 
 MAX_PER_CLASS = 2000  # reference objects kept per class: the search stays cheap on big hunts
 PIXELS = 16  # pixel features: each band averaged down to 16x16
@@ -78,20 +79,28 @@ def _spacing(z: np.ndarray) -> float:
     return float(max(np.median(nearest_distance(z, z, exclude_self=True)), 1e-6))
 
 
+def reference_rows(labels: np.ndarray, boring: Sequence[int], *, seed: int = 0) -> np.ndarray:
+    """The rows a ``Reference`` keeps: every labelled object of the boring classes, at most
+    ``MAX_PER_CLASS`` per class (a seeded uniform draw), class by class in increasing row order.
+    Given only these rows (and their labels), a ``Reference`` keeps all of them, in the same
+    order: so only they need scoring, whatever the size of the hunt."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in sorted(set(int(b) for b in boring)):
+        members = np.flatnonzero(labels == c)
+        if len(members) > MAX_PER_CLASS:
+            members = np.sort(rng.choice(members, MAX_PER_CLASS, replace=False))
+        keep.append(members)
+    return np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+
+
 class Reference:
     """The boring labelled objects, in one model's latent space and in pixels, with the typical
     spacing of each."""
 
     def __init__(self, latents: np.ndarray, images: np.ndarray, labels: np.ndarray, boring: Sequence[int], *,
                  seed: int = 0):
-        rng = np.random.default_rng(seed)
-        keep = []
-        for c in sorted(set(int(b) for b in boring)):
-            members = np.flatnonzero(labels == c)
-            if len(members) > MAX_PER_CLASS:
-                members = np.sort(rng.choice(members, MAX_PER_CLASS, replace=False))
-            keep.append(members)
-        idx = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+        idx = reference_rows(labels, boring, seed=seed)
         self.z = normalise(latents[idx])
         self.pixels = pixel_features(images[idx]) if len(idx) else np.zeros((0, 1), np.float32)
         self.scale, self.pixel_scale = _spacing(self.z), _spacing(self.pixels)

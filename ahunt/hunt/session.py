@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ahunt.errors import WorkspaceError
-from ahunt.hunt.novelty import Reference, boring_classes, novelty_scores
+from ahunt.hunt.novelty import Reference, boring_classes, novelty_scores, reference_rows
 from ahunt.hunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.hunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
 from ahunt.learn.model import HuntNet, ModelArgs
@@ -152,10 +152,15 @@ def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int,
     """The labelled objects of classes without interest, in ``model``'s latent space
     (``leave_out``: object ids to leave out, e.g. tonight's answers when ranking as at choosing)."""
     images, labels, ids = ws.labelled_view()  # pixels from the labelled store, no old night re-read
-    _, latents = score(model, images, device=resolve_device(ws.config.device))
     if leave_out:
         labels = np.where(np.isin(np.asarray(ids, dtype=object), list(leave_out)), -1, labels)
-    return Reference(latents, images, labels, boring_classes(ws.classes(), weights), seed=seed)
+    boring = boring_classes(ws.classes(), weights)
+    # Only the rows the reference keeps are read and scored: the cost is bounded by the
+    # reference's size, not by how many objects the hunt has labelled.
+    rows = reference_rows(labels, boring, seed=seed)
+    kept = np.asarray(images[rows], dtype=np.float32) if len(rows) else np.zeros((0, *images.shape[1:]), np.float32)
+    _, latents = score(model, kept, device=resolve_device(ws.config.device))
+    return Reference(latents, kept, labels[rows], boring, seed=seed)
 
 
 def question_ranks(ws: Workspace, r: int, questions: list[QuestionRow], model: HuntNet, version: int) -> list[int | None]:

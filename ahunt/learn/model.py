@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-__all__ = ["ModelArgs", "HuntNet", "IsoMaxHead", "conv_depth", "inference_copy", "oriented", "VIEWS"]
+__all__ = ["ModelArgs", "HuntNet", "IsoMaxHead", "conv_depth", "inference_copy", "oriented"]
 
 
 def conv_depth(image_size: int) -> int:
@@ -35,7 +35,7 @@ class ModelArgs:
     latent_dim: int = 64
     width: int = 8
     head: str = "linear"  # linear | isomax
-    # Scoring averages the network over this many orientations of each image (``VIEWS``): the
+    # Scoring averages the network over this many orientations of each image (``oriented``): the
     # symmetries its training augmentation taught it to ignore.  1: the image as it is.
     views: int = 1
 
@@ -158,12 +158,9 @@ class HuntNet(nn.Module):
         self.head.bias[indices] = float(self.head.bias[live].min()) - 1.0 if live else 0.0
 
 
-# The orientations of ``views``: 2 adds the half turn, 4 every quarter turn, 8 their mirror images.
-VIEWS = (1, 2, 4, 8)
-
-
 def oriented(x: torch.Tensor, views: int) -> torch.Tensor:
-    """A batch (N, C, H, W) as ``views`` orientations stacked: (views * N, C, H, W), view-major."""
+    """A batch (N, C, H, W) as ``views`` orientations stacked: (views * N, C, H, W), view-major.
+    1: as it is; 2 adds the half turn; 4 every quarter turn; 8 their mirror images too."""
     turns = {1: (0,), 2: (0, 2), 4: (0, 1, 2, 3), 8: (0, 1, 2, 3)}[views]
     out = [torch.rot90(x, k, dims=(2, 3)) for k in turns]
     if views == 8:

@@ -456,6 +456,7 @@ def test_when_the_simulated_survey_is_used_up_the_hints_say_what_to_do_next(hunt
     status = invoke("status", hunt_ws)
     assert status.exit_code == 0 and "Next: add a night" not in status.output
     assert "Every night of the simulated survey is ingested" in status.output and f"ahunt export {hunt_ws}" in status.output
+    assert "raise [survey] nights" in " ".join(status.output.split())  # the section's name is text, not markup
     refused = invoke("ingest", hunt_ws, "--simulated")
     assert refused.exit_code == 2 and "all ingested" in refused.output and "ahunt export" in refused.output
     # raising [survey] nights, as the hint says, brings the next night

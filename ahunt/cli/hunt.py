@@ -319,7 +319,7 @@ def next_night_line(ws: Workspace, workspace: Path, *, lead: str = "Next: add a 
     if is_simulated_hunt(ws.store) and ws.store.n_rounds() > ws.config.survey.nights:
         return (f"Every night of the simulated survey is ingested ({ws.config.survey.nights} nights). Next: take the "
                 f"results away with [bold]ahunt export {w}[/] or [bold]ahunt report {w}[/] (more nights: raise "
-                f"[survey] nights in {w}/config.toml, then [bold]ahunt ingest {w} --simulated[/]).")
+                f"{escape('[survey]')} nights in {w}/config.toml, then [bold]ahunt ingest {w} --simulated[/]).")
     return f"{lead} [bold]ahunt ingest {w} {_night_source(ws)}[/]."
 
 

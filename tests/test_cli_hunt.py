@@ -459,9 +459,14 @@ def test_when_the_simulated_survey_is_used_up_the_hints_say_what_to_do_next(hunt
     assert "raise [survey] nights" in " ".join(status.output.split())  # the section's name is text, not markup
     refused = invoke("ingest", hunt_ws, "--simulated")
     assert refused.exit_code == 2 and "all ingested" in refused.output and "ahunt export" in refused.output
+    again = " ".join(invoke("hunt", hunt_ws, "--oracle", "truth").output.split())  # no night left to hunt
+    assert "every night is hunted" in again and f"ahunt export {hunt_ws}" in again and "PATH" not in again
+    assert "raise [survey] nights" in again
     # raising [survey] nights, as the hint says, brings the next night
     config = (hunt_ws / "config.toml").read_text()
     (hunt_ws / "config.toml").write_text(config.replace(f"nights = {nights}", f"nights = {nights + 1}", 1))
+    one_more = " ".join(invoke("hunt", hunt_ws, "--oracle", "truth").output.split())
+    assert f"add the next with `ahunt ingest {hunt_ws} --simulated`" in one_more
     more = invoke("ingest", hunt_ws, "--simulated")
     assert more.exit_code == 0, more.output
     assert f"Round {nights + 1}" in more.output

@@ -394,8 +394,23 @@ def round_to_hunt(ws: Workspace) -> int:
         raise WorkspaceError(f"{ws.root}: round 0 is not trained yet; run `ahunt train {ws.root}`")
     r = version + 1
     if r >= ws.store.n_rounds():
-        raise WorkspaceError(f"every night is hunted (last: round {version}); add the next with `ahunt ingest {ws.root} PATH`")
+        raise WorkspaceError(f"every night is hunted (last: round {version}); {_after_last_night(ws)}")
     return r
+
+
+def _after_last_night(ws: Workspace) -> str:
+    """What to do when every ingested night is hunted: ingest another, or, when a simulated hunt
+    has used up its survey (ingest --simulated would fail), take the results away."""
+    from ahunt.sources.simulated import is_simulated_hunt
+
+    if not is_simulated_hunt(ws.store):
+        return f"add the next with `ahunt ingest {ws.root} PATH`"
+    nights = ws.config.survey.nights
+    if ws.store.n_rounds() <= nights:
+        return f"add the next with `ahunt ingest {ws.root} --simulated`"
+    return (f"the simulated survey's {nights} nights are all ingested: take the results away with "
+            f"`ahunt export {ws.root}` or `ahunt report {ws.root}` (more nights: raise [survey] nights in "
+            f"{ws.root / 'config.toml'}, then `ahunt ingest {ws.root} --simulated`)")
 
 
 MIN_RANDOM_ANSWERS = 2  # below this, no estimate is shown: "too few random answers yet"

@@ -40,3 +40,20 @@ def test_random_share_and_reserve_have_different_colours(figures, tmp_path):
     colours = {text.get_text(): to_hex(handle.get_facecolor())
                for text, handle in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
     assert len(set(colours.values())) == 3, colours
+
+
+def test_experiment_bands_stay_inside_what_the_metric_can_take(figures, tmp_path):
+    """Three trials at MCC 1.0, 1.0 and 0.4: the mean ± 1σ band would pass 1.0; it stops there."""
+    import numpy as np
+
+    rows = [{"method": "ahunt", "round": r, "metric": "mcc:merger", "value": v}
+            for r in (1, 2) for v in (1.0, 1.0, 0.4)]
+    rows += [{"method": "ahunt", "round": r, "metric": "interesting_found", "value": v}
+             for r in (1, 2) for v in (0.0, 0.0, 3.0)]
+    plots.plot_experiment(rows, "mcc:merger", tmp_path / "mcc.png")
+    plots.plot_experiment(rows, "interesting_found", tmp_path / "found.png")
+    (mcc_band,), (found_band,) = (fig.axes[0].collections for fig in figures)
+    mcc_y = np.concatenate([p.vertices[:, 1] for p in mcc_band.get_paths()])
+    found_y = np.concatenate([p.vertices[:, 1] for p in found_band.get_paths()])
+    assert mcc_y.max() == 1.0 and mcc_y.min() > 0  # clipped above only
+    assert found_y.min() == 0.0  # no negative counts

@@ -72,6 +72,17 @@ def plot_rounds(reports: Sequence, path: str | Path, *, metrics=("mcc", "true_ca
     return _save(fig, path)
 
 
+def _metric_range(metric: str) -> tuple[float, float]:
+    """The values a summary metric can take: MCC in [-1, 1]; AUC, AP, precision and recall in
+    [0, 1]; counts and CPU seconds from 0."""
+    name = metric.partition(":")[0]
+    if name.startswith("mcc"):
+        return -1.0, 1.0
+    if name.startswith(("auc", "catalogue_")):
+        return 0.0, 1.0
+    return 0.0, float("inf")
+
+
 def plot_experiment(rows: Sequence[dict], metric: str, path: str | Path, *, title: str = "") -> Path:
     """``metric`` against round, one line per method: the mean over trials and a 68% band (±1σ)."""
     import numpy as np
@@ -91,8 +102,10 @@ def plot_experiment(rows: Sequence[dict], metric: str, path: str | Path, *, titl
         n = max(len(v) for v in values)
         style = "-" if not method.startswith("iforest") else "--"
         ax.plot(rounds, mean, style, color=colours(i), lw=1.8, label=method)
-        if n > 1:
-            ax.fill_between(rounds, mean - std, mean + std, color=colours(i), alpha=0.15, lw=0)
+        if n > 1:  # clipped to the values the metric can take: an MCC band never passes 1
+            low, high = _metric_range(metric)
+            ax.fill_between(rounds, np.clip(mean - std, low, high), np.clip(mean + std, low, high),
+                            color=colours(i), alpha=0.15, lw=0)
     name, _, cls = metric.partition(":")
     ax.set_ylabel(f"{_LABELS.get(name, name)}{f' ({cls})' if cls else ''}")
     ax.set_xlabel("round (night)")

@@ -137,6 +137,23 @@ def test_choose_passes_unfilled_quota_on():
     assert sorted(p.index for p in picks) == [0, 1, 2, 3, 4]
 
 
+def test_a_class_with_fewer_members_than_its_share_passes_the_rest_on():
+    """Three objects the network calls "3" and a share of 8: the other five questions go to the
+    "2"s and the reserve, not to the likeliest non-3s."""
+    names = ["0", "reserve", "2", "3"]
+    probs = np.array([[0.90, 0.04, 0.01, 0.05]] * 30 + [[0.03, 0.06, 0.90, 0.01]] * 5
+                     + [[0.03, 0.02, 0.05, 0.90]] * 3, dtype=np.float32)
+    probs[:30, 3] += np.linspace(0, 0.01, 30)  # the normals: the likeliest non-3s; the "2"s: the most novel
+    weights = {"2": 0.125, "3": 0.75, "reserve": 0.125}
+    picks = choose_questions(probs, None, names, weights, 10, strategy="anomaly", rng=np.random.default_rng(0))
+    assert sorted(p.index for p in picks if p.interest == "3") == [35, 36, 37]
+    assert set(range(30, 38)) <= {p.index for p in picks}  # every anomaly asked
+    assert len(picks) == 10 and len({p.index for p in picks}) == 10
+    # with no other class to pass it to, the share is asked by rank, as before
+    alone = choose_questions(probs, None, names, {"3": 1.0}, 6, strategy="anomaly", rng=np.random.default_rng(0))
+    assert [p.index for p in alone][:3] == [35, 36, 37] and len(alone) == 6
+
+
 def test_choose_rejects_unknown_strategy_and_dead_weights():
     probs, z = _probs(k=3)
     with pytest.raises(QueryError, match="unknown strategy 'loud'"):

@@ -22,6 +22,7 @@ import numpy as np
 
 from ahunt.config import STRATEGIES
 from ahunt.errors import QueryError
+from ahunt.store.answer_log import RESERVE
 
 __all__ = [
     "Pick",
@@ -301,21 +302,28 @@ def choose_from_candidates(
     picks: list[Pick] = []
     n_random = random_count(n, random_share)
     n = n - n_random
-    remaining = min(n, len(available))
-    open_classes = dict(live)
-    while remaining > 0 and open_classes and len(available):
-        quota = split_quota(open_classes, remaining)
-        for name in sorted(open_classes, key=lambda k: -open_classes[k]):
-            if quota[name] == 0 or not len(available):
-                continue
-            col = list(class_names).index(name)
-            p = probs[:, col]
-            chosen = np.asarray(func(p, latents, available, min(quota[name], len(available)), rng))
-            picks += [Pick(int(index[i]), name, float(p[i])) for i in chosen]
-            available = np.setdiff1d(available, chosen)
-            if len(chosen) < quota[name]:
-                open_classes.pop(name)  # could not fill: its share goes to the others
+    # Anomaly sampling first asks each named class only about the objects the network calls its
+    # members (p > 0.5): a class with fewer members tonight than its share passes the rest to the
+    # other classes of interest, instead of asking about its likeliest non-members.  Whatever is
+    # left after that is asked by plain rank.
+    passes = [True, False] if strategy == "anomaly" else [False]
+    for members_only in passes:
         remaining = min(n - len(picks), len(available))
+        open_classes = dict(live)
+        while remaining > 0 and open_classes and len(available):
+            quota = split_quota(open_classes, remaining)
+            for name in sorted(open_classes, key=lambda k: -open_classes[k]):
+                if quota[name] == 0 or not len(available):
+                    continue
+                col = list(class_names).index(name)
+                p = probs[:, col]
+                pool = available[p[available] > 0.5] if members_only and name != RESERVE else available
+                chosen = np.asarray(func(p, latents, pool, min(quota[name], len(pool)), rng), dtype=np.int64)
+                picks += [Pick(int(index[i]), name, float(p[i])) for i in chosen]
+                available = np.setdiff1d(available, chosen)
+                if len(chosen) < quota[name]:
+                    open_classes.pop(name)  # could not fill: its share goes to the others
+            remaining = min(n - len(picks), len(available))
     if n_random:
         taken = np.concatenate([np.asarray(exclude, dtype=np.int64), [p.index for p in picks]])
         rest = np.setdiff1d(np.arange(n_objects), taken)

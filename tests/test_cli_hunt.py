@@ -122,6 +122,7 @@ def test_interest_and_classes(hunt_ws):
     result = invoke("interest", hunt_ws, "reserve=0.8", "spiral=0.2")
     assert result.exit_code == 0, result.output
     assert Workspace.open(hunt_ws).config.hunt.interest == {"reserve": 0.8, "spiral": 0.2}
+    assert "a share it cannot fill tonight goes to the other classes" in " ".join(result.output.split())
     for bad, words in ((["merger=1"], "unknown class 'merger'"), (["reserve=0"], "positive"),
                        (["reserve"], "CLASS=WEIGHT"), (["reserve=lots"], "not a number")):
         result = invoke("interest", hunt_ws, *bad)

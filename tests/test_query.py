@@ -149,6 +149,12 @@ def test_a_class_with_fewer_members_than_its_share_passes_the_rest_on():
     assert sorted(p.index for p in picks if p.interest == "3") == [35, 36, 37]
     assert set(range(30, 38)) <= {p.index for p in picks}  # every anomaly asked
     assert len(picks) == 10 and len({p.index for p in picks}) == 10
+    # no object called a "3" tonight: its likeliest object still gets the one question every
+    # weighted class gets, and the rest of its share passes on
+    unsure = probs.copy()
+    unsure[35:, 3], unsure[35:, 0] = 0.4, 0.55
+    picks = choose_questions(unsure, None, names, weights, 10, strategy="anomaly", rng=np.random.default_rng(0))
+    assert [p.index for p in picks if p.interest == "3"] == [35]
     # with no other class to pass it to, the share is asked by rank, as before
     alone = choose_questions(probs, None, names, {"3": 1.0}, 6, strategy="anomaly", rng=np.random.default_rng(0))
     assert [p.index for p in alone][:3] == [35, 36, 37] and len(alone) == 6

@@ -72,6 +72,9 @@ def interest(
         w = cfg.hunt.interest.get(name, 0.0)
         table.add_row(escape(name), f"{w:g}", str(quota.get(name, 0)))
     out.print(table)
+    if cfg.hunt.strategy == "anomaly" and sum(q > 0 for q in quota.values()) > 1:
+        out.print("A class asks only about the objects the network calls its own; a share it cannot fill "
+                  "tonight goes to the other classes.", soft_wrap=True)
     line = waiting_line(cfg.hunt.interest, names)
     if line:
         out.print(escape(line), soft_wrap=True)

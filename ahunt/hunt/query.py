@@ -304,9 +304,11 @@ def choose_from_candidates(
     n = n - n_random
     # Anomaly sampling first asks each named class only about the objects the network calls its
     # members (p > 0.5): a class with fewer members tonight than its share passes the rest to the
-    # other classes of interest, instead of asking about its likeliest non-members.  Whatever is
-    # left after that is asked by plain rank.
+    # other classes of interest, instead of asking about its likeliest non-members.  A class with
+    # no member still gets its one question (its likeliest object), as every weighted class does.
+    # Whatever is left after that is asked by plain rank.
     passes = [True, False] if strategy == "anomaly" else [False]
+    asked: set[str] = set()
     for members_only in passes:
         remaining = min(n - len(picks), len(available))
         open_classes = dict(live)
@@ -317,11 +319,17 @@ def choose_from_candidates(
                     continue
                 col = list(class_names).index(name)
                 p = probs[:, col]
-                pool = available[p[available] > 0.5] if members_only and name != RESERVE else available
-                chosen = np.asarray(func(p, latents, pool, min(quota[name], len(pool)), rng), dtype=np.int64)
+                pool, k, its_one = available, min(quota[name], len(available)), False
+                if members_only and name != RESERVE:
+                    pool = available[p[available] > 0.5]
+                    k = min(k, len(pool))
+                    if not len(pool) and name not in asked:
+                        pool, k, its_one = available, 1, True
+                chosen = np.asarray(func(p, latents, pool, k, rng), dtype=np.int64)
                 picks += [Pick(int(index[i]), name, float(p[i])) for i in chosen]
+                asked.add(name)
                 available = np.setdiff1d(available, chosen)
-                if len(chosen) < quota[name]:
+                if len(chosen) < quota[name] or its_one:
                     open_classes.pop(name)  # could not fill: its share goes to the others
             remaining = min(n - len(picks), len(available))
     if n_random:

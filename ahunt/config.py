@@ -144,6 +144,9 @@ class HuntConfig:
     # "probability", the reserve output's softmax probability (the paper's; it never sees a
     # positive example, so it ranks noise).
     reserve_score: str = "novelty"
+    # anomaly strategy: a class asks only about the objects the network calls its own (p > 0.5) and
+    # passes what it cannot fill to the other classes of interest (false: its share by rank alone).
+    members_first: bool = True
 
     def interest_for(self, r: int) -> Mapping[str, float]:
         """The interest weights in force at round ``r``."""
@@ -160,6 +163,7 @@ class HuntConfig:
         _require(self.questions >= 1, "hunt.questions", self.questions, "must be >= 1")
         _require(self.diversity_pool >= 1, "hunt.diversity_pool", self.diversity_pool, "must be >= 1")
         _require(0 <= self.random_share < 1, "hunt.random_share", self.random_share, "must be in [0, 1)")
+        _require(isinstance(self.members_first, bool), "hunt.members_first", self.members_first, "must be true or false")
         _require(self.reserve_score in RESERVE_SCORES, "hunt.reserve_score", self.reserve_score,
                  f"choose one of {', '.join(RESERVE_SCORES)}")
         validate_weights(self.interest, where="hunt.interest")

@@ -149,6 +149,9 @@ def test_a_class_with_fewer_members_than_its_share_passes_the_rest_on():
     assert sorted(p.index for p in picks if p.interest == "3") == [35, 36, 37]
     assert set(range(30, 38)) <= {p.index for p in picks}  # every anomaly asked
     assert len(picks) == 10 and len({p.index for p in picks}) == 10
+    by_rank = choose_questions(probs, None, names, weights, 10, strategy="anomaly", rng=np.random.default_rng(0),
+                               members_first=False)  # [hunt] members_first = false: the share by rank
+    assert sum(p.interest == "3" for p in by_rank) == 8 and not set(range(30, 35)) <= {p.index for p in by_rank}
     # no object called a "3" tonight: its likeliest object still gets the one question every
     # weighted class gets, and the rest of its share passes on
     unsure = probs.copy()

@@ -249,6 +249,7 @@ def choose_questions(
     exclude: Sequence[int] = (),
     diversity_pool: int = 5,
     random_share: float = 0.0,
+    members_first: bool = True,
 ) -> list[Pick]:
     """Choose up to ``n`` questions from one round.
 
@@ -269,7 +270,7 @@ def choose_questions(
     return choose_from_candidates(
         index, probs[index], latents[index] if latents is not None else None, class_names, weights, n,
         strategy=strategy, rng=rng, n_objects=len(probs), exclude=exclude,
-        diversity_pool=diversity_pool, random_share=random_share,
+        diversity_pool=diversity_pool, random_share=random_share, members_first=members_first,
     )
 
 
@@ -287,6 +288,7 @@ def choose_from_candidates(
     exclude: Sequence[int] = (),
     diversity_pool: int = 5,
     random_share: float = 0.0,
+    members_first: bool = True,
 ) -> list[Pick]:
     """``choose_questions`` on a night reduced to ``question_candidates``: ``index`` (sorted)
     gives each candidate's position in the night, ``probs`` and ``latents`` its rows.  The
@@ -307,7 +309,7 @@ def choose_from_candidates(
     # other classes of interest, instead of asking about its likeliest non-members.  A class with
     # no member still gets its one question (its likeliest object), as every weighted class does.
     # Whatever is left after that is asked by plain rank.
-    passes = [True, False] if strategy == "anomaly" else [False]
+    passes = [True, False] if strategy == "anomaly" and members_first else [False]
     asked: set[str] = set()
     for members_only in passes:
         remaining = min(n - len(picks), len(available))

@@ -124,7 +124,8 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
     retired = {c.name for c in ws.classes() if c.retired}  # no labels left: no questions either
     weights = {k: w for k, w in cfg.hunt.interest_for(r).items() if k not in retired}
     options = dict(strategy=cfg.hunt.strategy, rng=rng, exclude=exclude,
-                   diversity_pool=cfg.hunt.diversity_pool, random_share=cfg.hunt.random_share)
+                   diversity_pool=cfg.hunt.diversity_pool, random_share=cfg.hunt.random_share,
+                   members_first=cfg.hunt.members_first)
     use_novelty = cfg.hunt.reserve_score == "novelty" and RESERVE in live_interest(weights, names)
     if not cfg.score.dask_scheduler or use_novelty:
         s = round_scores(ws, r, model, version, track=track)

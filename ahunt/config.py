@@ -144,8 +144,9 @@ class HuntConfig:
     # "probability", the reserve output's softmax probability (the paper's; it never sees a
     # positive example, so it ranks noise).
     reserve_score: str = "novelty"
-    # anomaly strategy: a class asks only about the objects the network calls its own (p > 0.5) and
-    # passes what it cannot fill to the other classes of interest (false: its share by rank alone).
+    # anomaly strategy, two or more named classes of interest: a class's share is at most the
+    # objects the network calls its own tonight (p > 0.5), the rest goes to the other named
+    # classes (ahunt.hunt.query.member_shares); false: the shares as split.
     members_first: bool = True
 
     def interest_for(self, r: int) -> Mapping[str, float]:

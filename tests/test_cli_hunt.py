@@ -122,7 +122,7 @@ def test_interest_and_classes(hunt_ws):
     result = invoke("interest", hunt_ws, "reserve=0.8", "spiral=0.2")
     assert result.exit_code == 0, result.output
     assert Workspace.open(hunt_ws).config.hunt.interest == {"reserve": 0.8, "spiral": 0.2}
-    assert "a share it cannot fill tonight goes to the other classes" in " ".join(result.output.split())
+    assert "at most the objects the network calls its own" not in result.output  # one named class: no moves
     for bad, words in ((["merger=1"], "unknown class 'merger'"), (["reserve=0"], "positive"),
                        (["reserve"], "CLASS=WEIGHT"), (["reserve=lots"], "not a number")):
         result = invoke("interest", hunt_ws, *bad)
@@ -135,6 +135,9 @@ def test_interest_and_classes(hunt_ws):
     assert ws.config.hunt.interest == {"reserve": 0.8, "face-on spiral": 0.2}
     result = invoke("classes", hunt_ws, "--rename", "nothing=x")
     assert result.exit_code == 2 and "no class named 'nothing'" in result.output
+    two = invoke("interest", hunt_ws, "reserve=0.6", "face-on spiral=0.2", "elliptical=0.2")
+    assert two.exit_code == 0, two.output
+    assert "the rest goes to the other named classes" in " ".join(two.output.split())
 
 
 def test_second_session_gets_a_clear_lock_error(hunt_ws):

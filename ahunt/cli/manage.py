@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ahunt.cli._app import app, handle_errors, out, waiting_line
 from ahunt.errors import AhuntError
+from ahunt.store.answer_log import RESERVE
 from ahunt.store.workspace import Workspace
 
 
@@ -72,9 +73,10 @@ def interest(
         w = cfg.hunt.interest.get(name, 0.0)
         table.add_row(escape(name), f"{w:g}", str(quota.get(name, 0)))
     out.print(table)
-    if cfg.hunt.strategy == "anomaly" and sum(q > 0 for q in quota.values()) > 1:
-        out.print("A class asks only about the objects the network calls its own; a share it cannot fill "
-                  "tonight goes to the other classes.", soft_wrap=True)
+    if cfg.hunt.strategy == "anomaly" and cfg.hunt.members_first and \
+            sum(q > 0 for name, q in quota.items() if name != RESERVE) > 1:
+        out.print("A class's share is at most the objects the network calls its own tonight; the rest goes to the "
+                  "other named classes (the reserve keeps its share).", soft_wrap=True)
     line = waiting_line(cfg.hunt.interest, names)
     if line:
         out.print(escape(line), soft_wrap=True)

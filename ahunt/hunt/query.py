@@ -38,6 +38,7 @@ __all__ = [
     "random_count",
     "validate_interest",
     "RANDOM_SHARE",
+    "member_shares",
 ]
 
 RANDOM_SHARE = "random share"  # the interest recorded for questions of the uniform random share
@@ -237,6 +238,42 @@ def question_candidates(
     return np.unique(np.concatenate(parts))
 
 
+def member_shares(quota: Mapping[str, int], probs: np.ndarray, available: np.ndarray,
+                  class_names: Sequence[str], weights: Mapping[str, float]) -> dict[str, int]:
+    """The shares of the named classes of interest, moved to where the network sees members.
+
+    A named class's share is at most the objects the network calls its own tonight (p > 0.5),
+    and at least one question.  What it cannot fill goes to the other named classes with members
+    to spare, by weight; what none of them can take stays with the class it came from (asked by
+    rank, as without this).  The reserve's share never changes: with one named class, nothing does.
+    """
+    named = [c for c in quota if c != RESERVE and quota[c] > 0]
+    if len(named) < 2:
+        return dict(quota)
+    names = list(class_names)
+    cap = {c: max(1, int(np.sum(probs[available, names.index(c)] > 0.5))) for c in named}
+    out = dict(quota)
+    excess = {c: max(0, quota[c] - cap[c]) for c in named}
+    for c in named:
+        out[c] -= excess[c]
+    spare = {c: cap[c] - out[c] for c in named if cap[c] > out[c]}
+    left = sum(excess.values())
+    while left and spare:
+        share = split_quota({c: weights[c] for c in spare}, left)
+        for c in list(spare):
+            k = min(share[c], spare[c])
+            out[c] += k
+            spare[c] -= k
+            left -= k
+            if not spare[c]:
+                del spare[c]
+    for c in sorted(named, key=lambda k: -weights[k]):  # back where it came from
+        k = min(excess[c], left)
+        out[c] += k
+        left -= k
+    return out
+
+
 def choose_questions(
     probs: np.ndarray,
     latents: np.ndarray,
@@ -304,36 +341,25 @@ def choose_from_candidates(
     picks: list[Pick] = []
     n_random = random_count(n, random_share)
     n = n - n_random
-    # Anomaly sampling first asks each named class only about the objects the network calls its
-    # members (p > 0.5): a class with fewer members tonight than its share passes the rest to the
-    # other classes of interest, instead of asking about its likeliest non-members.  A class with
-    # no member still gets its one question (its likeliest object), as every weighted class does.
-    # Whatever is left after that is asked by plain rank.
-    passes = [True, False] if strategy == "anomaly" and members_first else [False]
-    asked: set[str] = set()
-    for members_only in passes:
+    remaining = min(n, len(available))
+    open_classes = dict(live)
+    first = strategy == "anomaly" and members_first
+    while remaining > 0 and open_classes and len(available):
+        quota = split_quota(open_classes, remaining)
+        if first:
+            quota = member_shares(quota, probs, available, class_names, open_classes)
+            first = False
+        for name in sorted(open_classes, key=lambda k: -open_classes[k]):
+            if quota[name] == 0 or not len(available):
+                continue
+            col = list(class_names).index(name)
+            p = probs[:, col]
+            chosen = np.asarray(func(p, latents, available, min(quota[name], len(available)), rng))
+            picks += [Pick(int(index[i]), name, float(p[i])) for i in chosen]
+            available = np.setdiff1d(available, chosen)
+            if len(chosen) < quota[name]:
+                open_classes.pop(name)  # could not fill: its share goes to the others
         remaining = min(n - len(picks), len(available))
-        open_classes = dict(live)
-        while remaining > 0 and open_classes and len(available):
-            quota = split_quota(open_classes, remaining)
-            for name in sorted(open_classes, key=lambda k: -open_classes[k]):
-                if quota[name] == 0 or not len(available):
-                    continue
-                col = list(class_names).index(name)
-                p = probs[:, col]
-                pool, k, its_one = available, min(quota[name], len(available)), False
-                if members_only and name != RESERVE:
-                    pool = available[p[available] > 0.5]
-                    k = min(k, len(pool))
-                    if not len(pool) and name not in asked:
-                        pool, k, its_one = available, 1, True
-                chosen = np.asarray(func(p, latents, pool, k, rng), dtype=np.int64)
-                picks += [Pick(int(index[i]), name, float(p[i])) for i in chosen]
-                asked.add(name)
-                available = np.setdiff1d(available, chosen)
-                if len(chosen) < quota[name] or its_one:
-                    open_classes.pop(name)  # could not fill: its share goes to the others
-            remaining = min(n - len(picks), len(available))
     if n_random:
         taken = np.concatenate([np.asarray(exclude, dtype=np.int64), [p.index for p in picks]])
         rest = np.setdiff1d(np.arange(n_objects), taken)

@@ -82,3 +82,18 @@ def test_no_help_text_loses_a_placeholder_to_markdown():
         texts = [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params]
         for text in texts:
             assert not tag.search(text), f"ahunt {name}: {tag.search(text).group()} vanishes from --help"
+
+
+def test_progress_bars_write_nothing_when_stderr_is_not_a_terminal(monkeypatch):
+    """A redirected stderr (a log file) gets no blank lines from the transient bars."""
+    import io
+
+    from rich.console import Console
+
+    import ahunt.cli._app as app_module
+
+    log = io.StringIO()
+    monkeypatch.setattr(app_module, "err", Console(file=log))
+    with app_module.progress_bars() as track:
+        assert list(track(range(3), "training", 3)) == [0, 1, 2]
+    assert log.getvalue() == ""

@@ -101,7 +101,11 @@ def handle_errors(func):
 
 @contextmanager
 def progress_bars() -> Iterator:
-    """A ``track(iterable, description, total)`` hook that draws transient bars on stderr."""
+    """A ``track(iterable, description, total)`` hook that draws transient bars on stderr; when
+    stderr is not a terminal (a log file, a pipe) it draws nothing, not even a blank line."""
+    if not err.is_terminal:
+        yield lambda iterable, description="", total=None: iterable
+        return
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
 

@@ -299,28 +299,22 @@ def _run_session(workspace: Path, oracle: str, answers: Optional[Path], neighbou
         out.print(next_night_line(ws, workspace, lead="Next night:"), soft_wrap=True)
 
 
-def _night_source(ws: Workspace) -> str:
-    """What to give `ahunt ingest` for the next night: --simulated for a simulated hunt."""
-    from ahunt.sources.simulated import is_simulated_hunt
-
-    return "--simulated" if is_simulated_hunt(ws.store) else "PATH"
-
-
 def next_night_line(ws: Workspace, workspace: Path, *, lead: str = "Next: add a night with") -> str:
     """The next step after a night: hunt the next one if it is ingested already, else ingest
     another, or, when a simulated hunt has used up its survey, take the results away (ingest
     --simulated would fail)."""
-    from ahunt.sources.simulated import is_simulated_hunt
+    from ahunt.hunt.session import night_source
 
     w = escape(str(workspace))
     version = ws.current_version()
     if version is not None and version + 1 < ws.store.n_rounds():
         return f"Next: round {version + 1} is waiting; run [bold]ahunt hunt {w}[/]."
-    if is_simulated_hunt(ws.store) and ws.store.n_rounds() > ws.config.survey.nights:
+    source = night_source(ws)
+    if source is None:
         return (f"Every night of the simulated survey is ingested ({ws.config.survey.nights} nights). Next: take the "
                 f"results away with [bold]ahunt export {w}[/] or [bold]ahunt report {w}[/] (more nights: raise "
                 f"{escape('[survey]')} nights in {w}/config.toml, then [bold]ahunt ingest {w} --simulated[/]).")
-    return f"{lead} [bold]ahunt ingest {w} {_night_source(ws)}[/]."
+    return f"{lead} [bold]ahunt ingest {w} {source}[/]."
 
 
 # hunt and label take the same options

@@ -12,7 +12,6 @@ from rich.table import Table
 
 from ahunt.cli._app import app, handle_errors, out, waiting_line
 from ahunt.errors import AhuntError
-from ahunt.store.answer_log import RESERVE
 from ahunt.store.workspace import Workspace
 
 
@@ -47,7 +46,7 @@ def interest(
 
     Example: ahunt interest my-hunt reserve=0.8 merger=0.2
     """
-    from ahunt.hunt.query import split_quota, validate_interest
+    from ahunt.hunt.query import moving_shares, split_quota, validate_interest
 
     ws = Workspace.open(workspace)
     cfg = ws.config
@@ -73,8 +72,7 @@ def interest(
         w = cfg.hunt.interest.get(name, 0.0)
         table.add_row(escape(name), f"{w:g}", str(quota.get(name, 0)))
     out.print(table)
-    if cfg.hunt.strategy == "anomaly" and cfg.hunt.members_first and \
-            sum(q > 0 for name, q in quota.items() if name != RESERVE) > 1:
+    if cfg.hunt.strategy == "anomaly" and cfg.hunt.members_first and len(moving_shares(quota)) > 1:
         out.print("A class's share is at most the objects the network calls its own tonight; the rest goes to the "
                   "other named classes (the reserve keeps its share).", soft_wrap=True)
     line = waiting_line(cfg.hunt.interest, names)

@@ -39,6 +39,7 @@ __all__ = [
     "validate_interest",
     "RANDOM_SHARE",
     "member_shares",
+    "moving_shares",
 ]
 
 RANDOM_SHARE = "random share"  # the interest recorded for questions of the uniform random share
@@ -238,6 +239,12 @@ def question_candidates(
     return np.unique(np.concatenate(parts))
 
 
+def moving_shares(quota: Mapping[str, int]) -> list[str]:
+    """The named classes (not the reserve) with a share: ``member_shares`` moves questions among
+    them when there are two or more."""
+    return [c for c in quota if c != RESERVE and quota[c] > 0]
+
+
 def member_shares(quota: Mapping[str, int], probs: np.ndarray, available: np.ndarray,
                   class_names: Sequence[str], weights: Mapping[str, float]) -> dict[str, int]:
     """The shares of the named classes of interest, moved to where the network sees members.
@@ -247,7 +254,7 @@ def member_shares(quota: Mapping[str, int], probs: np.ndarray, available: np.nda
     to spare, by weight; what none of them can take stays with the class it came from (asked by
     rank, as without this).  The reserve's share never changes: with one named class, nothing does.
     """
-    named = [c for c in quota if c != RESERVE and quota[c] > 0]
+    named = moving_shares(quota)
     if len(named) < 2:
         return dict(quota)
     names = list(class_names)

@@ -27,7 +27,7 @@ from ahunt.store.workspace import Workspace
 
 __all__ = [
     "train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed",
-    "round_to_hunt", "run_session", "summarise_round", "SessionSummary", "score_round",
+    "round_to_hunt", "night_source", "run_session", "summarise_round", "SessionSummary", "score_round",
     "Contamination", "night_contamination",
 ]
 
@@ -399,16 +399,22 @@ def round_to_hunt(ws: Workspace) -> int:
     return r
 
 
-def _after_last_night(ws: Workspace) -> str:
-    """What to do when every ingested night is hunted: ingest another, or, when a simulated hunt
-    has used up its survey (ingest --simulated would fail), take the results away."""
+def night_source(ws: Workspace) -> str | None:
+    """What `ahunt ingest` takes for the hunt's next night: "--simulated" for a simulated hunt,
+    "PATH" otherwise, and None when a simulated hunt has used up its survey (ingest would fail)."""
     from ahunt.sources.simulated import is_simulated_hunt
 
     if not is_simulated_hunt(ws.store):
-        return f"add the next with `ahunt ingest {ws.root} PATH`"
+        return "PATH"
+    return "--simulated" if ws.store.n_rounds() <= ws.config.survey.nights else None
+
+
+def _after_last_night(ws: Workspace) -> str:
+    """What to do when every ingested night is hunted: ingest another, or take the results away."""
+    source = night_source(ws)
+    if source is not None:
+        return f"add the next with `ahunt ingest {ws.root} {source}`"
     nights = ws.config.survey.nights
-    if ws.store.n_rounds() <= nights:
-        return f"add the next with `ahunt ingest {ws.root} --simulated`"
     return (f"the simulated survey's {nights} nights are all ingested: take the results away with "
             f"`ahunt export {ws.root}` or `ahunt report {ws.root}` (more nights: raise [survey] nights in "
             f"{ws.root / 'config.toml'}, then `ahunt ingest {ws.root} --simulated`)")

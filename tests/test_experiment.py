@@ -9,7 +9,7 @@ from ahunt.config import Config, ExperimentConfig, HuntConfig, SurveyConfig
 from ahunt.errors import ConfigError
 from ahunt.evaluate.experiment import hunt_summary, read_results, run_experiment, trial_config
 from ahunt.hunt.session import retrain, train_initial
-from ahunt.methods.baselines import IForestChooser, iforest_scores
+from ahunt.methods.baselines import IForestChooser
 from ahunt.sources.streams import make_stream
 from conftest import tiny_config
 
@@ -18,9 +18,56 @@ def test_iforest_ranks_an_obvious_outlier_first():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, 5))
     x[17] += 12
-    assert int(np.argmax(iforest_scores(x, seed=0))) == 17
-    picks = IForestChooser("latent", seed=0)(None, x, [17], 3, rng)
+    chooser = IForestChooser("raw", seed=0)
+    chooser.see(x)
+    chooser.grow(None, seed=0, device=None)
+    assert int(np.argmax(chooser.scores(x))) == 17
+    picks = chooser(x, None, [17], 3, rng)
     assert 17 not in [p.index for p in picks] and len(picks) == 3
+
+
+def test_an_isolation_forest_grows_on_every_object_seen_so_far():
+    """Like the peers, an iforest method's forest knows the earlier nights, not tonight alone: a
+    kind of object common in the sample seen so far is not an outlier tonight, however rare
+    tonight."""
+    rng = np.random.default_rng(1)
+    earlier = np.concatenate([rng.normal(size=(300, 4)), rng.normal(size=(300, 4)) + 8])
+    tonight = np.concatenate([rng.normal(size=(100, 4)), rng.normal(size=(2, 4)) + 8])
+    alone = IForestChooser("raw", seed=0)
+    alone.see(tonight)
+    alone.grow(None, seed=0, device=None)
+    seen = IForestChooser("raw", seed=0)
+    seen.see(earlier)
+    seen.see(tonight)
+    assert len(seen.seen.sample()) == len(earlier) + len(tonight)
+    seen.grow(None, seed=0, device=None)
+    # tonight alone, the two far objects are its top outliers; knowing the earlier nights, they are not
+    assert set(np.argsort(-alone.scores(tonight))[:2]) == {100, 101}
+    assert not set(np.argsort(-seen.scores(tonight))[:2]) & {100, 101}
+    with pytest.raises(RuntimeError, match="not grown"):
+        IForestChooser("raw", seed=0).scores(tonight)
+
+
+def test_the_runners_forests_grow_on_round_0_and_every_night_so_far(tmp_path, sim_cache, monkeypatch):
+    """Every isolation-forest method gets what the peers get: round 0 and the nights so far,
+    tonight's included; the dynamic one regrows in the latent space of each night's retrain."""
+    from ahunt.evaluate.experiment import run_task
+
+    cfg = dataclasses.replace(tiny_config(), survey=dataclasses.replace(tiny_config().survey, nights=2))
+    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    sizes = [len(stream.load(r).images) for r in range(3)]
+    grown = []
+    real = IForestChooser.grow
+
+    def grow(self, model, *, seed, device):
+        grown.append((self.space, len(self.seen.sample())))
+        real(self, model, seed=seed, device=device)
+
+    monkeypatch.setattr(IForestChooser, "grow", grow)
+    for method in ("iforest-raw", "iforest-latent-dynamic"):
+        run_task(cfg, method, 0, tmp_path, cache_dir=sim_cache)
+    seen = [sizes[0] + sizes[1], sum(sizes)]
+    assert grown == [("raw", seen[0]), ("raw", seen[1])] + [("latent", n) for n in seen for _ in (0, 1)]
 
 
 def test_trial_config_shifts_seeds_and_sets_strategy():

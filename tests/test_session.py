@@ -315,19 +315,23 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
 
 def test_a_latent_forest_chooses_from_streamed_latents_without_loading_the_night(tmp_path, sim_cache, monkeypatch):
     from ahunt.learn.train import score
-    from ahunt.methods.baselines import IForestChooser, iforest_scores
+    from ahunt.methods.baselines import IForestChooser
     from ahunt.store.images import Store
 
     ws, survey = _workspace(tmp_path, sim_cache)
     train_initial(ws)
     r = ws.store.add_round(survey.load(1))
     model, _ = ws.load_model(0)
+    chooser = IForestChooser("latent", seed=11)
+    for rr in (0, r):
+        chooser.see(ws.store.load_round(rr).images)
+    chooser.grow(model, seed=11, device=torch_cpu())
     _, latents = score(model, ws.store.load_round(r).images, device=torch_cpu())
-    want = np.argsort(-iforest_scores(latents, seed=11), kind="stable")[:6].tolist()
+    want = np.argsort(-chooser.scores(latents), kind="stable")[:6].tolist()
     real = Store.load_round
     monkeypatch.setattr(Store, "load_round", lambda self, rr, images=True: (
         pytest.fail("the night's pixels were loaded") if images and rr == r else real(self, rr, images=images)))
-    rows = prepare_questions(ws, r, chooser=IForestChooser("latent", seed=11))
+    rows = prepare_questions(ws, r, chooser=chooser)
     assert [q.object_index for q in rows] == want
 
 

@@ -30,7 +30,7 @@ from ahunt.evaluate.demo import ANY, class_rankings, round_report, validate_stre
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
 from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score
-from ahunt.methods.baselines import METHOD_SPECS, IForestChooser, iforest_scores, make_detector
+from ahunt.methods.baselines import METHOD_SPECS, IForestChooser, make_detector
 from ahunt.methods.peers import ActiveForestPeer
 from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.store.workspace import Workspace
@@ -99,6 +99,11 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
         if peer is not None:
             scores = peer.run_night(ws, r, oracle, cfg.hunt.questions, seed=round_seed(cfg.seed, r))
         else:
+            if chooser is not None and spec.iforest_space:  # the forest grows on every object seen so far
+                if r == 1:
+                    chooser.see(ws.store.load_round(0).images)
+                chooser.see(ws.store.load_round(r).images)
+                chooser.grow(ws.load_model(r - 1)[0], seed=round_seed(cfg.seed, r), device=device)
             prepare_questions(ws, r, chooser=chooser)
             ask(ws, r, oracle, with_images=False)
         if spec.retrain == "none":
@@ -112,11 +117,10 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
             single = peer.scores
         elif chooser is not None:
             model, _ = ws.load_model(r)
-            images = ws.store.load_round(r).images
-            _, latents = score(model, images, device=device)
-            night_x = chooser.features(images, latents)
-            scores = iforest_scores(night_x, seed=round_seed(cfg.seed, r))
-            single = _forest_scorer(model, chooser, night_x, seed=round_seed(cfg.seed, r), device=device)
+            if spec.retrain != "none":  # tonight's retrain moved the latent space: regrow the forest in it
+                chooser.grow(model, seed=round_seed(cfg.seed, r), device=device)
+            single = _forest_scorer(model, chooser, device=device)
+            scores = single(ws.store.load_round(r).images)
         t = time.process_time()
         report = round_report(ws, r, anomaly_names=stream.anomalies, scores=scores, any_interesting=interesting)
         base = {"trial": trial, "method": method, "round": r}
@@ -156,12 +160,12 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
     return rows
 
 
-def _forest_scorer(model, chooser, night_x: np.ndarray, *, seed: int, device):
-    """An isolation-forest method's score for any images (a catalogue): the forest it fit on
-    tonight's objects, in the same feature space."""
+def _forest_scorer(model, chooser, *, device):
+    """An isolation-forest method's score for any images (tonight's, a catalogue's): its forest
+    as grown tonight, in the same feature space."""
     def scores(images: np.ndarray) -> np.ndarray:
-        _, latents = score(model, images, device=device)
-        return iforest_scores(night_x, seed=seed, others=chooser.features(images, latents))
+        latents = None if chooser.space == "raw" else score(model, images, device=device)[1]
+        return chooser.scores(chooser.features(images, latents))
     return scores
 
 

@@ -17,7 +17,8 @@
   nights' unlabelled objects, questions by top score (``ahunt/methods/fixmatch.py``).
 
 The isolation-forest methods ask their top-scoring objects, and their MCC uses the same top-k
-rule as AHUNT, on the forest's score.  The two deep detectors (``Method.detector``) keep their
+rule as AHUNT, on the forest's score.  Their forest grows on what the peers' grow on: a sample
+of round 0 and every night so far (``IForestChooser``).  The two deep detectors (``Method.detector``) keep their
 own network in memory through a task: the loop calls ``start_round``, uses the detector as the
 question chooser, then calls ``learn`` after the answers, ``scores`` for the MCC and
 ``contamination`` for an estimate of the night's anomalous fraction (None if it has none).
@@ -31,8 +32,9 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 
 from ahunt.hunt.query import Pick
+from ahunt.learn.train import score
 
-__all__ = ["Method", "METHOD_SPECS", "iforest_scores", "IForestChooser", "make_detector"]
+__all__ = ["Method", "METHOD_SPECS", "IForestChooser", "make_detector"]
 
 
 @dataclass(frozen=True)
@@ -97,27 +99,53 @@ def make_detector(name: str, ws, *, device):
     raise ValueError(f"unknown detector {name!r}")
 
 
-def iforest_scores(features: np.ndarray, *, seed: int, others: np.ndarray | None = None) -> np.ndarray:
-    """Anomaly score per row (higher = more anomalous), from a forest fit on these rows; with
-    ``others``, the scores of those rows instead, under the same forest (a catalogue)."""
-    x = features.reshape(len(features), -1)
-    forest = IsolationForest(n_estimators=200, random_state=seed).fit(x)
-    return -forest.score_samples(x if others is None else others.reshape(len(others), -1))
+def _rows(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x).reshape(len(x), -1)
+
+
+def _grow_forest(features: np.ndarray, *, seed: int) -> IsolationForest:
+    return IsolationForest(n_estimators=200, random_state=seed).fit(_rows(features))
 
 
 class IForestChooser:
-    """Question chooser for ``session.prepare_questions``: the top isolation-forest scores."""
+    """An isolation-forest method: question chooser for ``session.prepare_questions`` (the top
+    scores) and the scorer of its MCC and catalogue.
+
+    It gets what the peers get: each night the forest is grown on a uniform sample of at most
+    ``SEEN_SAMPLE`` of every object seen so far (round 0 and every night, tonight's included),
+    then scores tonight's objects.  The sample keeps images, not features: a latent space
+    changes whenever the network is retrained (``iforest-latent-dynamic``)."""
 
     def __init__(self, space: str, *, seed: int):
+        from ahunt.methods.peers import SEEN_SAMPLE, SeenSample
+
         self.space, self.seed = space, seed
         self.name = f"iforest-{space}"
-        self.needs_pixels = space == "raw"  # a latent forest needs no images in memory
+        self.needs_pixels = space == "raw"  # a latent forest needs no images of the night in memory
+        self.seen = SeenSample(SEEN_SAMPLE, seed=seed)
+        self.forest: IsolationForest | None = None
 
     def features(self, images: np.ndarray, latents: np.ndarray) -> np.ndarray:
         return images if self.space == "raw" else latents
 
+    def see(self, images: np.ndarray) -> None:
+        """Objects seen: a round's images, added to the sample the forest grows on."""
+        self.seen.add(images)
+
+    def grow(self, model, *, seed: int, device) -> None:
+        """Grow the forest on the sample seen so far, in ``model``'s latent space for a latent forest."""
+        images = self.seen.sample()
+        latents = None if self.space == "raw" else score(model, images, device=device)[1]
+        self.forest = _grow_forest(self.features(images, latents), seed=seed)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Anomaly score per row of ``features`` (higher = more anomalous) under the grown forest."""
+        if self.forest is None:
+            raise RuntimeError("the isolation forest is not grown yet: call grow() after see()")
+        return -self.forest.score_samples(_rows(features))
+
     def __call__(self, images, latents, exclude, n, rng) -> list[Pick]:
-        s = iforest_scores(self.features(images, latents), seed=self.seed)
+        s = self.scores(self.features(images, latents))
         available = np.setdiff1d(np.arange(len(s)), np.asarray(exclude, dtype=np.int64))
         order = available[np.argsort(-s[available], kind="stable")[:n]]
         return [Pick(int(i), "anomaly score", float(s[i])) for i in order]

@@ -121,6 +121,32 @@ def test_experiment_rows_resume_and_summary(tmp_path, sim_cache, monkeypatch):
     assert repr(run_experiment(cfg, tmp_path / "exp", cache_dir=sim_cache)) == repr(rows)
 
 
+def test_an_experiment_folder_refuses_to_resume_under_another_config(tmp_path, sim_cache, monkeypatch):
+    import ahunt.evaluate.experiment as experiment
+
+    cfg = dataclasses.replace(tiny_config(), survey=dataclasses.replace(tiny_config().survey, nights=1),
+                              experiment=ExperimentConfig(trials=1, jobs=1, methods=("iforest-raw",)))
+    out = tmp_path / "exp"
+    rows = run_experiment(cfg, out, cache_dir=sim_cache)
+    assert (out / "config.toml").exists()
+    before = {p.name: p.read_bytes() for p in (out / "parts").iterdir()}
+    # more trials or methods grow the same experiment
+    more = dataclasses.replace(cfg, experiment=ExperimentConfig(trials=2, jobs=1, methods=("iforest-raw", "random")))
+    monkeypatch.setattr(experiment, "run_task", lambda config, method, trial, *a, **k: rows[:1])
+    run_experiment(more, out, cache_dir=sim_cache)
+    # what the experiment measures may not change under it
+    other = dataclasses.replace(cfg, hunt=dataclasses.replace(cfg.hunt, questions=cfg.hunt.questions + 1))
+    with pytest.raises(ConfigError, match=r"another config \(hunt\.questions = 6 there, 7 now\).*--out"):
+        run_experiment(other, out, cache_dir=sim_cache)
+    after = {p.name: p.read_bytes() for p in (out / "parts").iterdir()}
+    assert {k: after[k] for k in before} == before and (out / "config.toml").read_text() == \
+        experiment.dump_config(cfg)
+    # a folder written before ahunt kept its config takes the one it is resumed with
+    (out / "config.toml").unlink()
+    run_experiment(other, out, trials=1, methods=["iforest-raw"], cache_dir=sim_cache)
+    assert (out / "config.toml").read_text() == experiment.dump_config(other)
+
+
 def test_interest_schedule():
     hunt = HuntConfig(interest={"reserve": 1.0},
                       interest_schedule={"2": {"reserve": 0.83, "a": 0.17}, "6": {"a": 0.125, "b": 0.75, "reserve": 0.125}})

@@ -65,7 +65,7 @@ def experiment(
     trials: Optional[int] = typer.Option(None, "--trials", "-k", min=1, help="Trials (seeds) per method; default from the config."),
     methods: Optional[str] = typer.Option(None, help=f"Comma-separated methods; default from the config. Known: {', '.join(METHODS)}."),
     jobs: Optional[int] = typer.Option(None, min=1, help="Parallel worker processes (capped at the CPU count)."),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder; default runs/experiment-NAME (with --unlabelled, runs/experiment-NAME-unlabelled), NAME the config file's name without .toml. Rerunning resumes it."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder; default runs/experiment-NAME (with --unlabelled, runs/experiment-NAME-unlabelled), NAME the config file's name without .toml. Rerunning resumes it; under another config it is refused."),
     cache_dir: Optional[Path] = typer.Option(None, help="Where simulated surveys are cached; default ~/.cache/ahunt."),
     keep_workspaces: bool = typer.Option(False, help="Keep each task's workspace (large) instead of deleting it."),
     unlabelled: bool = typer.Option(False, "--unlabelled", help="Start every method without labels: round 0 is one class, 'normal' (method ahunt-labelled keeps them)."),

@@ -2,7 +2,9 @@
 
 Each (trial, method) pair is one task.  It runs the production session loop with the truth
 oracle and writes its rows to ``parts/<method>-trial<k>.csv`` atomically, so an interrupted
-experiment resumes where it stopped: finished tasks are not rerun.  ``results.csv`` is the tidy
+experiment resumes where it stopped: finished tasks are not rerun.  The folder keeps the config
+its tasks ran with (``config.toml``) and refuses to resume under another, which would mix two
+experiments' rows in one table.  ``results.csv`` is the tidy
 union (trial, method, round, metric, value); metrics are ``mcc:<class>``, ``auc:<class>`` and
 ``true_candidates:<class>`` for every anomaly class, and ``anomalies_found``.  Methods whose
 questions carry selection probabilities (``aloe``), and every method when ``[hunt]
@@ -18,13 +20,15 @@ import dataclasses
 import os
 import shutil
 import time
+import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from ahunt.config import Config
+from ahunt.config import Config, dump_config
+from ahunt.errors import ConfigError
 from ahunt.evaluate.catalogue import catalogue_metrics
 from ahunt.evaluate.demo import ANY, class_rankings, round_report, validate_stream_interest
 from ahunt.hunt.oracle import TruthOracle
@@ -214,6 +218,44 @@ def read_results(path: Path) -> list[dict]:
         ]
 
 
+# How much of an experiment to run, not what it measures: a folder grows by more trials or methods.
+_HOW_MUCH = ("experiment.trials", "experiment.jobs", "experiment.methods")
+
+
+def _settings(toml_text: str) -> dict[str, object]:
+    """A config's TOML as ``{"section.key": value}``, nested tables flattened."""
+    flat: dict[str, object] = {}
+
+    def walk(prefix: str, table: dict) -> None:
+        for key, value in table.items():
+            if isinstance(value, dict):
+                walk(f"{prefix}{key}.", value)
+            else:
+                flat[prefix + key] = value
+    walk("", tomllib.loads(toml_text))
+    return flat
+
+
+def same_config(config: Config, out_dir: Path) -> None:
+    """Keep ``out_dir/config.toml`` the config its tasks ran with; ConfigError if ``config``
+    differs from it in anything but how many trials, methods and jobs, since resuming would
+    mix rows of two experiments.  A folder without one (written by an older ahunt) takes this config."""
+    path = Path(out_dir) / "config.toml"
+    ours = dump_config(config)
+    if not path.exists():
+        path.write_text(ours, encoding="utf-8")
+        return
+    theirs, mine = _settings(path.read_text(encoding="utf-8")), _settings(ours)
+    differ = sorted(k for k in theirs.keys() | mine.keys()
+                    if k not in _HOW_MUCH and theirs.get(k, "(unset)") != mine.get(k, "(unset)"))
+    if differ:
+        shown = "; ".join(f"{k} = {theirs.get(k, '(unset)')!r} there, {mine.get(k, '(unset)')!r} now"
+                          for k in differ[:3])
+        more = f" and {len(differ) - 3} more" if len(differ) > 3 else ""
+        raise ConfigError(f"{out_dir} holds an experiment run with another config ({shown}{more}); "
+                          "resuming would mix the two: give --out a new folder, or delete this one")
+
+
 def run_experiment(
     config: Config,
     out_dir: Path,
@@ -233,6 +275,7 @@ def run_experiment(
     out_dir = Path(out_dir)
     parts = out_dir / "parts"
     parts.mkdir(parents=True, exist_ok=True)
+    same_config(config, out_dir)
     todo = []
     for trial in range(trials):
         for method in methods:

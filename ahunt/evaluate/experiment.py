@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import os
 import shutil
 import time
@@ -33,7 +34,7 @@ from ahunt.evaluate.catalogue import catalogue_metrics
 from ahunt.evaluate.demo import ANY, class_rankings, round_report, validate_stream_interest
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.session import ask, night_contamination, prepare_questions, retrain, round_seed, train_initial
-from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score
+from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint
 from ahunt.methods.baselines import METHOD_SPECS, IForestChooser, make_detector
 from ahunt.methods.peers import ActiveForestPeer
 from ahunt.sources.streams import make_stream, oracle_truth
@@ -82,10 +83,9 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
     # the round-0 network for the methods that never look at it (raw pixels).
     overhead = time.process_time() - cpu_start if method in _PIXEL_ONLY else 0.0
     device = resolve_device(cfg.device)
-    chooser = IForestChooser(spec.iforest_space, seed=cfg.seed) if spec.iforest_space else None
+    forest = IForestChooser(spec.iforest_space, seed=cfg.seed) if spec.iforest_space else None
     detector = make_detector(spec.detector, ws, device=device) if spec.detector else None
-    if detector is not None:
-        chooser = detector
+    chooser = detector if detector is not None else forest
     # The truth's classes are for the evaluation alone; the methods learn what is interesting
     # from the answers and the config (`[experiment] uninteresting`), as a user would tell them.
     interesting = [c for c in stream.anomalies if c not in cfg.experiment.uninteresting]
@@ -103,11 +103,12 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
         if peer is not None:
             scores = peer.run_night(ws, r, oracle, cfg.hunt.questions, seed=round_seed(cfg.seed, r))
         else:
-            if chooser is not None and spec.iforest_space:  # the forest grows on every object seen so far
+            if forest is not None:  # the forest grows on every object seen so far
                 if r == 1:
-                    chooser.see(ws.store.load_round(0).images)
-                chooser.see(ws.store.load_round(r).images)
-                chooser.grow(ws.load_model(r - 1)[0], seed=round_seed(cfg.seed, r), device=device)
+                    forest.see(ws.store.load_round(0).images)
+                night_images = ws.store.load_round(r).images
+                forest.see(night_images)
+                forest.grow(ws.load_model(r - 1)[0], seed=round_seed(cfg.seed, r), device=device)
             prepare_questions(ws, r, chooser=chooser)
             ask(ws, r, oracle, with_images=False)
         if spec.retrain == "none":
@@ -119,12 +120,12 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
             scores, single = detector.scores(ws.store.load_round(r).images), detector.scores
         elif peer is not None:
             single = peer.scores
-        elif chooser is not None:
+        elif forest is not None:
             model, _ = ws.load_model(r)
             if spec.retrain != "none":  # tonight's retrain moved the latent space: regrow the forest in it
-                chooser.grow(model, seed=round_seed(cfg.seed, r), device=device)
-            single = _forest_scorer(model, chooser, device=device)
-            scores = single(ws.store.load_round(r).images)
+                forest.grow(model, seed=round_seed(cfg.seed, r), device=device)
+            single = functools.partial(forest.image_scores, model, device=device)
+            scores = single(night_images)
         t = time.process_time()
         report = round_report(ws, r, anomaly_names=stream.anomalies, scores=scores, any_interesting=interesting)
         base = {"trial": trial, "method": method, "round": r}
@@ -162,15 +163,6 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
     if not keep_workspace:
         shutil.rmtree(root)  # a workspace per task would fill the disk; the rows are what count
     return rows
-
-
-def _forest_scorer(model, chooser, *, device):
-    """An isolation-forest method's score for any images (tonight's, a catalogue's): its forest
-    as grown tonight, in the same feature space."""
-    def scores(images: np.ndarray) -> np.ndarray:
-        latents = None if chooser.space == "raw" else score(model, images, device=device)[1]
-        return chooser.scores(chooser.features(images, latents))
-    return scores
 
 
 def _catalogue_rows(base: dict, ws: Workspace, r: int, pool, anomalies: list[str], interesting: list[str],

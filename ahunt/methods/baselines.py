@@ -119,7 +119,7 @@ class IForestChooser:
     def __init__(self, space: str, *, seed: int):
         from ahunt.methods.peers import SEEN_SAMPLE, SeenSample
 
-        self.space, self.seed = space, seed
+        self.space = space
         self.name = f"iforest-{space}"
         self.needs_pixels = space == "raw"  # a latent forest needs no images of the night in memory
         self.seen = SeenSample(SEEN_SAMPLE, seed=seed)
@@ -132,17 +132,24 @@ class IForestChooser:
         """Objects seen: a round's images, added to the sample the forest grows on."""
         self.seen.add(images)
 
+    def features_of(self, model, images: np.ndarray, *, device) -> np.ndarray:
+        """The forest's features of ``images``: the pixels, or their latents under ``model``."""
+        latents = None if self.space == "raw" else score(model, images, device=device)[1]
+        return self.features(images, latents)
+
     def grow(self, model, *, seed: int, device) -> None:
         """Grow the forest on the sample seen so far, in ``model``'s latent space for a latent forest."""
-        images = self.seen.sample()
-        latents = None if self.space == "raw" else score(model, images, device=device)[1]
-        self.forest = _grow_forest(self.features(images, latents), seed=seed)
+        self.forest = _grow_forest(self.features_of(model, self.seen.sample(), device=device), seed=seed)
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """Anomaly score per row of ``features`` (higher = more anomalous) under the grown forest."""
         if self.forest is None:
             raise RuntimeError("the isolation forest is not grown yet: call grow() after see()")
         return -self.forest.score_samples(_rows(features))
+
+    def image_scores(self, model, images: np.ndarray, *, device) -> np.ndarray:
+        """Anomaly score of any images (tonight's, a catalogue's) under the grown forest."""
+        return self.scores(self.features_of(model, images, device=device))
 
     def __call__(self, images, latents, exclude, n, rng) -> list[Pick]:
         s = self.scores(self.features(images, latents))

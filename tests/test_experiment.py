@@ -141,6 +141,11 @@ def test_an_experiment_folder_refuses_to_resume_under_another_config(tmp_path, s
     after = {p.name: p.read_bytes() for p in (out / "parts").iterdir()}
     assert {k: after[k] for k in before} == before and (out / "config.toml").read_text() == \
         experiment.dump_config(cfg)
+    # a damaged config.toml is one clear line, not a traceback, and nothing is rewritten
+    (out / "config.toml").write_text("[hunt\nquestions = ", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config\.toml cannot be read as the config of this experiment"):
+        run_experiment(cfg, out, cache_dir=sim_cache)
+    assert (out / "config.toml").read_text() == "[hunt\nquestions = "
     # a folder written before ahunt kept its config takes the one it is resumed with
     (out / "config.toml").unlink()
     run_experiment(other, out, trials=1, methods=["iforest-raw"], cache_dir=sim_cache)

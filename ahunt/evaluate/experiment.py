@@ -237,7 +237,12 @@ def same_config(config: Config, out_dir: Path) -> None:
     if not path.exists():
         path.write_text(ours, encoding="utf-8")
         return
-    theirs, mine = _settings(path.read_text(encoding="utf-8")), _settings(ours)
+    try:
+        theirs = _settings(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} cannot be read as the config of this experiment ({exc}); "
+                          "give --out a new folder, or delete this one") from None
+    mine = _settings(ours)
     differ = sorted(k for k in theirs.keys() | mine.keys()
                     if k not in _HOW_MUCH and theirs.get(k, "(unset)") != mine.get(k, "(unset)"))
     if differ:

@@ -152,6 +152,24 @@ def test_an_experiment_folder_refuses_to_resume_under_another_config(tmp_path, s
     assert (out / "config.toml").read_text() == experiment.dump_config(other)
 
 
+def test_an_experiment_folder_in_use_is_refused_and_left_as_it_is(tmp_path, sim_cache):
+    import os
+
+    from ahunt.errors import WorkspaceError
+    from ahunt.store.folder_lock import folder_lock
+
+    cfg = dataclasses.replace(tiny_config(), survey=dataclasses.replace(tiny_config().survey, nights=1),
+                              experiment=ExperimentConfig(trials=1, jobs=1, methods=("iforest-raw",)))
+    out = tmp_path / "exp"
+    out.mkdir()
+    with folder_lock(out):  # another `ahunt experiment` running in this folder
+        with pytest.raises(WorkspaceError, match=rf"exp is in use by ahunt process {os.getpid()}; wait for it"):
+            run_experiment(cfg, out, cache_dir=sim_cache)
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # no config, no parts, no workspaces
+    run_experiment(cfg, out, cache_dir=sim_cache)  # free again: it runs
+    assert (out / "parts" / "iforest-raw-trial0.csv").exists()
+
+
 def test_interest_schedule():
     hunt = HuntConfig(interest={"reserve": 1.0},
                       interest_schedule={"2": {"reserve": 0.83, "a": 0.17}, "6": {"a": 0.125, "b": 0.75, "reserve": 0.125}})

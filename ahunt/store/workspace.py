@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import fcntl
 import os
 import re
 import shutil
@@ -38,6 +37,7 @@ from ahunt.config import Config, dump_config, load_config
 from ahunt.errors import WorkspaceError
 from ahunt.store.answer_log import AnswerLog, ClassInfo
 from ahunt.store.atomic import disk_problem, umask_mode, write_bytes_atomic
+from ahunt.store.folder_lock import folder_lock
 from ahunt.store.images import RoundData, ScoreStore, Store
 from ahunt.store.labelled import LabelledImages, LabelledStore
 
@@ -126,42 +126,9 @@ class Workspace:
         self.config = config
 
     # -- locking ----------------------------------------------------------------------------
-    @contextmanager
-    def lock(self) -> Iterator[None]:
+    def lock(self):
         """Exclusive lock for the duration of a command; a second session gets a clear error."""
-        path = self.root / ".lock"
-        try:
-            fh = open(path, "a+")
-        except OSError as exc:
-            problem = disk_problem(exc)
-            if problem is None:
-                raise
-            raise WorkspaceError(f"{self.root}: this command writes to the workspace, but {problem}") from None
-        with fh:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                fh.seek(0)
-                holder = fh.read().strip() or "another process"
-                raise WorkspaceError(
-                    f"{self.root} is in use by {holder}; wait for it to finish (or stop it) and try again"
-                ) from None
-            try:  # who holds the lock, for the error above; on a full disk the lock holds without it
-                fh.seek(0)
-                fh.truncate()
-                fh.write(f"ahunt process {os.getpid()}")
-                fh.flush()
-            except OSError:
-                pass
-            try:
-                yield
-            finally:
-                try:
-                    fh.seek(0)
-                    fh.truncate()
-                except OSError:
-                    pass
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        return folder_lock(self.root)
 
     # -- classes and labels -------------------------------------------------------------------
     def classes(self) -> list[ClassInfo]:

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from ahunt.hunt.oracle import Label, Quit, Skip, TruthOracle, Undo
-from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.hunt.session import ask, prepare_questions, retrain
 from ahunt.store.images import Store
 from ahunt.store.labelled import LabelledStore
-from test_session import Scripted, _workspace
+from ahunt.sources.simulated import SimulatedSurvey
+from test_session import Scripted, _hunt
 
 
 def from_the_image_store(ws):
@@ -36,15 +37,9 @@ def assert_same(ws):
 
 
 def _two_nights(tmp_path, sim_cache):
-    ws, survey = _workspace(tmp_path, sim_cache)
-    train_initial(ws)
-    for night in (1, 2):
-        data = survey.load(night)
-        r = ws.store.add_round(data)
-        prepare_questions(ws, r)
-        ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False)
-        retrain(ws, r)
-    return ws, survey
+    """A hunt of two nights answered by the truth, and its survey (for the nights after)."""
+    ws = _hunt(tmp_path, sim_cache, nights=2)
+    return ws, SimulatedSurvey(ws.config.survey, image_size=ws.config.model.image_size, cache_dir=sim_cache)
 
 
 def test_labelled_store_follows_retractions_and_renames(tmp_path, sim_cache):

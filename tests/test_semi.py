@@ -9,7 +9,7 @@ import torch
 from ahunt.config import TrainConfig
 from ahunt.errors import ConfigError
 from ahunt.hunt.oracle import TruthOracle
-from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial, unlabelled_sample
+from ahunt.hunt.session import ask, prepare_questions, train_initial, unlabelled_sample
 from ahunt.learn.model import HuntNet, ModelArgs
 from ahunt.learn.semi import strong_augment, train_fixmatch
 from ahunt.learn.train import make_augmentation
@@ -17,6 +17,7 @@ from ahunt.methods.fixmatch import FixMatchDetector
 from ahunt.sources.streams import make_stream
 from ahunt.store.workspace import Workspace
 from conftest import tiny_config
+from test_session import _hunt
 
 
 def _blobs(n, rng, wide):
@@ -55,30 +56,16 @@ def test_fixmatch_learns_from_pseudo_labels_and_is_seeded():
         TrainConfig(semi_supervised="magic").validate()
 
 
-@pytest.fixture
-def hunted(tmp_path, sim_cache):
+def test_semi_supervised_retrain_reads_a_bounded_sample_of_every_night(tmp_path, sim_cache):
     cfg = tiny_config()
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, semi_supervised="fixmatch", unlabelled_sample=20))
-    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
-    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
-    train_initial(ws)
-    for night in (1, 2):
-        data = stream.load(night)
-        r = ws.store.add_round(data)
-        prepare_questions(ws, r)
-        ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False)
-        retrain(ws, r)
-    return ws, stream
-
-
-def test_semi_supervised_retrain_reads_a_bounded_sample_of_every_night(hunted):
-    ws, stream = hunted
+    ws = _hunt(tmp_path, sim_cache, cfg, nights=2)
     assert ws.current_version() == 2
     sample = unlabelled_sample(ws, 2, 20, seed=0)
     assert sample.shape == (20, 1, 32, 32)
-    whole = np.concatenate([stream.load(1).images, stream.load(2).images])
+    whole = np.concatenate([ws.store.load_round(1).images, ws.store.load_round(2).images])
     assert all(any(np.array_equal(s, w) for w in whole) for s in sample)  # rows of the nights, not round 0
-    assert len(unlabelled_sample(ws, 1, 10_000, seed=0)) == len(stream.load(1).ids)
+    assert len(unlabelled_sample(ws, 1, 10_000, seed=0)) == ws.store.round_size(1)
 
 
 def test_fixmatch_peer_asks_by_novelty_until_it_meets_an_interesting_object(tmp_path, sim_cache):

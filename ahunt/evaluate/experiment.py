@@ -271,50 +271,57 @@ def run_experiment(
     methods = list(methods or config.experiment.methods)
     jobs = max(1, min(jobs or config.experiment.jobs, os.cpu_count() or 1))
     out_dir = Path(out_dir)
-    parts = out_dir / "parts"
     out_dir.mkdir(parents=True, exist_ok=True)
     # One process per folder: a second one would remove the first one's unfinished workspaces
     # (run_task starts each task afresh) and mix their parts.
     with folder_lock(out_dir, writes="the experiment's folder"):
-        same_config(config, out_dir)
-        parts.mkdir(exist_ok=True)
-        todo = []
-        for trial in range(trials):
-            for method in methods:
-                if (parts / f"{method}-trial{trial}.csv").exists():
-                    on_done(method, trial, True)
-                else:
-                    todo.append((method, trial))
-        # Simulate each trial's survey once, here, rather than in several workers at the same time.
-        for trial in sorted({t for _, t in todo}):
-            cfg = trial_config(config, trial, methods[0])
-            make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir,
-                        data_config=cfg.data).ensure()
-        # The cores shared out among the workers; OMP_NUM_THREADS, when set, caps each one (on a
-        # busy machine a thread waiting for a core burns CPU seconds that are not the method's).
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-            threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
-        tasks = [(config, m, t, out_dir / "work", cache_dir, keep_workspaces, threads) for m, t in todo]
-        if jobs == 1:
-            for task in tasks:
-                method, trial, rows = _task_entry(task)
+        return _run_unfinished(config, out_dir, trials, methods, jobs, cache_dir, keep_workspaces, on_done)
+
+
+def _run_unfinished(config: Config, out_dir: Path, trials: int, methods: list[str], jobs: int,
+                    cache_dir: Path | None, keep_workspaces: bool,
+                    on_done: Callable[[str, int, bool], None]) -> list[dict]:
+    """``run_experiment`` in its locked folder: the tasks not finished yet, then results.csv."""
+    parts = out_dir / "parts"
+    same_config(config, out_dir)
+    parts.mkdir(exist_ok=True)
+    todo = []
+    for trial in range(trials):
+        for method in methods:
+            if (parts / f"{method}-trial{trial}.csv").exists():
+                on_done(method, trial, True)
+            else:
+                todo.append((method, trial))
+    # Simulate each trial's survey once, here, rather than in several workers at the same time.
+    for trial in sorted({t for _, t in todo}):
+        cfg = trial_config(config, trial, methods[0])
+        make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir,
+                    data_config=cfg.data).ensure()
+    # The cores shared out among the workers; OMP_NUM_THREADS, when set, caps each one (on a
+    # busy machine a thread waiting for a core burns CPU seconds that are not the method's).
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
+    tasks = [(config, m, t, out_dir / "work", cache_dir, keep_workspaces, threads) for m, t in todo]
+    if jobs == 1:
+        for task in tasks:
+            method, trial, rows = _task_entry(task)
+            _write_rows(rows, parts / f"{method}-trial{trial}.csv")
+            on_done(method, trial, False)
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_task_entry, task) for task in tasks]
+            for future in as_completed(futures):
+                method, trial, rows = future.result()
                 _write_rows(rows, parts / f"{method}-trial{trial}.csv")
                 on_done(method, trial, False)
-        else:
-            import multiprocessing
-
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [pool.submit(_task_entry, task) for task in tasks]
-                for future in as_completed(futures):
-                    method, trial, rows = future.result()
-                    _write_rows(rows, parts / f"{method}-trial{trial}.csv")
-                    on_done(method, trial, False)
-        rows = []
-        for trial in range(trials):
-            for method in methods:
-                rows += read_results(parts / f"{method}-trial{trial}.csv")
-        _write_rows(rows, out_dir / "results.csv")
+    rows = []
+    for trial in range(trials):
+        for method in methods:
+            rows += read_results(parts / f"{method}-trial{trial}.csv")
+    _write_rows(rows, out_dir / "results.csv")
     return rows
 
 

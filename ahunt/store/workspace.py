@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
@@ -126,7 +126,7 @@ class Workspace:
         self.config = config
 
     # -- locking ----------------------------------------------------------------------------
-    def lock(self):
+    def lock(self) -> AbstractContextManager[None]:
         """Exclusive lock for the duration of a command; a second session gets a clear error."""
         return folder_lock(self.root)
 

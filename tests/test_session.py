@@ -380,3 +380,34 @@ def test_a_merged_class_gets_no_questions_and_leaves_the_head_at_the_next_retrai
     assert ask(ws, 3, Scripted(answers), with_images=False).complete
     retrain(ws, 3)
     assert score_round(ws, 3)[0][:, typo].max() > 1e-3
+
+
+def test_any_interesting_ranks_by_the_reserve_until_an_interesting_class_exists(tmp_path, sim_cache):
+    from ahunt.evaluate.demo import ANY, class_rankings, interesting_score
+    from ahunt.hunt.session import reserve_scores
+    import torch
+
+    from ahunt.learn.train import score
+
+    ws, survey = _workspace(tmp_path, sim_cache)
+    train_initial(ws)
+    r = ws.store.add_round(survey.load(1))
+    images = ws.store.load_round(r).images
+    model, _ = ws.load_model(0)
+    before = class_rankings(ws, r, model, images, ["merger", ANY], any_interesting=["merger"])
+    probs, latents = score(model, images, device=torch.device("cpu"))
+    novelty = reserve_scores(ws, r, model, probs, latents, images)
+    # no class of interest yet: 'any' ranks as the reserve's questions do (its novelty), not by
+    # 1 - p(boring), which would be the reserve output's probability alone
+    np.testing.assert_allclose(before[ANY], novelty, rtol=1e-5)
+    np.testing.assert_allclose(before["merger"], novelty, rtol=1e-5)
+    assert not np.allclose(before[ANY], interesting_score(ws, probs))
+    alone = class_rankings(ws, r, model, images, [ANY], any_interesting=["merger"])  # without a class column
+    np.testing.assert_allclose(alone[ANY], novelty, rtol=1e-5)
+
+    prepare_questions(ws, r)
+    ask(ws, r, Scripted([Label("merger", new=True)] + [Skip()] * 10))
+    retrain(ws, r)
+    model, _ = ws.load_model(r)
+    after = class_rankings(ws, r, model, images, [ANY], any_interesting=["merger"])
+    np.testing.assert_allclose(after[ANY], interesting_score(ws, score(model, images, device=torch.device("cpu"))[0]), rtol=1e-5)

@@ -69,12 +69,19 @@ def interesting_score(ws: Workspace, probs: np.ndarray) -> np.ndarray:
 def class_rankings(ws: Workspace, r: int, model, images, names: list[str], *,
                    any_interesting=None) -> dict[str, np.ndarray]:
     """Each class's ranking score for ``images`` under model ``r``, as the hunt ranks it
-    (``ahunt/hunt/ranking.py``; an anomaly not met yet is the reserve's to find); ``any`` ranks
-    by ``interesting_score``."""
+    (``ahunt/hunt/ranking.py``; an anomaly not met yet is the reserve's to find).  ``any`` ranks
+    by ``interesting_score`` once the model has an output for one of ``any_interesting``; until
+    then finding anything interesting is the reserve's job, so it ranks by the reserve's score
+    (its novelty, by default), as its questions do."""
     probs, latents = score(model, images, device=resolve_device(ws.config.device))
     out = class_scores(ws, r, model, probs, latents, images, [n for n in names if n != ANY])
     if ANY in names and any_interesting:
-        out[ANY] = interesting_score(ws, probs)
+        have = ws.class_names()[: probs.shape[1]]
+        if any(name in have for name in any_interesting):
+            out[ANY] = interesting_score(ws, probs)
+        else:
+            unmet = [name for name in any_interesting if name in out]  # already ranked by the reserve's score
+            out[ANY] = out[unmet[0]] if unmet else class_scores(ws, r, model, probs, latents, images, [RESERVE])[RESERVE]
     return out
 
 

@@ -2,11 +2,13 @@
 
 import numpy as np
 import pytest
+import torch
 
 from ahunt.errors import WorkspaceError
-from ahunt.evaluate.demo import round_report
+from ahunt.evaluate.demo import ANY, class_rankings, interesting_score, round_report
 from ahunt.hunt.oracle import Label, Quit, Skip, TruthOracle, Undo
-from ahunt.hunt.session import ask, prepare_questions, retrain, train_initial
+from ahunt.hunt.session import ask, prepare_questions, reserve_scores, retrain, train_initial
+from ahunt.learn.train import score
 from ahunt.sources.simulated import SimulatedSurvey
 from ahunt.store.workspace import Workspace
 from conftest import tiny_config
@@ -168,8 +170,6 @@ def test_interest_weights_split_questions_by_class(tmp_path, sim_cache):
 
 
 def test_focal_loss_hand_computed():
-    import torch
-
     from ahunt.learn.train import FocalLoss
 
     logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
@@ -225,8 +225,6 @@ def test_balanced_indices_draw_a_fixed_budget_the_same_share_per_class():
 
 def test_an_epoch_holds_the_budget_however_many_labels(monkeypatch):
     import dataclasses
-
-    import torch
 
     from ahunt.config import TrainConfig
     from ahunt.learn.model import HuntNet, ModelArgs
@@ -289,7 +287,6 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
     assert calls == [] and np.array_equal(again[0], first[0]) and np.array_equal(again[1], first[1])
     assert again[1].dtype == np.float16
     # A replaced checkpoint (same round, other weights) makes the cached scores stale.
-    import torch
 
     from ahunt.learn.train import load_checkpoint, save_checkpoint
 
@@ -314,7 +311,6 @@ def test_round_scores_are_cached_per_model_and_recomputed_after_a_retrain(tmp_pa
 
 
 def test_a_latent_forest_chooses_from_streamed_latents_without_loading_the_night(tmp_path, sim_cache, monkeypatch):
-    from ahunt.learn.train import score
     from ahunt.methods.baselines import IForestChooser
     from ahunt.store.images import Store
 
@@ -325,8 +321,8 @@ def test_a_latent_forest_chooses_from_streamed_latents_without_loading_the_night
     chooser = IForestChooser("latent", seed=11)
     for rr in (0, r):
         chooser.see(ws.store.load_round(rr).images)
-    chooser.grow(model, seed=11, device=torch_cpu())
-    _, latents = score(model, ws.store.load_round(r).images, device=torch_cpu())
+    chooser.grow(model, seed=11, device=torch.device("cpu"))
+    _, latents = score(model, ws.store.load_round(r).images, device=torch.device("cpu"))
     want = np.argsort(-chooser.scores(latents), kind="stable")[:6].tolist()
     real = Store.load_round
     monkeypatch.setattr(Store, "load_round", lambda self, rr, images=True: (
@@ -334,11 +330,6 @@ def test_a_latent_forest_chooses_from_streamed_latents_without_loading_the_night
     rows = prepare_questions(ws, r, chooser=chooser)
     assert [q.object_index for q in rows] == want
 
-
-def torch_cpu():
-    import torch
-
-    return torch.device("cpu")
 
 
 def test_a_merged_class_gets_no_questions_and_leaves_the_head_at_the_next_retrain(tmp_path, sim_cache):
@@ -383,19 +374,14 @@ def test_a_merged_class_gets_no_questions_and_leaves_the_head_at_the_next_retrai
 
 
 def test_any_interesting_ranks_by_the_reserve_until_an_interesting_class_exists(tmp_path, sim_cache):
-    from ahunt.evaluate.demo import ANY, class_rankings, interesting_score
-    from ahunt.hunt.session import reserve_scores
-    import torch
-
-    from ahunt.learn.train import score
-
+    cpu = torch.device("cpu")
     ws, survey = _workspace(tmp_path, sim_cache)
     train_initial(ws)
     r = ws.store.add_round(survey.load(1))
     images = ws.store.load_round(r).images
     model, _ = ws.load_model(0)
     before = class_rankings(ws, r, model, images, ["merger", ANY], any_interesting=["merger"])
-    probs, latents = score(model, images, device=torch.device("cpu"))
+    probs, latents = score(model, images, device=cpu)
     novelty = reserve_scores(ws, r, model, probs, latents, images)
     # no class of interest yet: 'any' ranks as the reserve's questions do (its novelty), not by
     # 1 - p(boring), which would be the reserve output's probability alone
@@ -410,4 +396,4 @@ def test_any_interesting_ranks_by_the_reserve_until_an_interesting_class_exists(
     retrain(ws, r)
     model, _ = ws.load_model(r)
     after = class_rankings(ws, r, model, images, [ANY], any_interesting=["merger"])
-    np.testing.assert_allclose(after[ANY], interesting_score(ws, score(model, images, device=torch.device("cpu"))[0]), rtol=1e-5)
+    np.testing.assert_allclose(after[ANY], interesting_score(ws, score(model, images, device=cpu)[0]), rtol=1e-5)

@@ -80,8 +80,10 @@ def class_rankings(ws: Workspace, r: int, model, images, names: list[str], *,
         if any(name in have for name in any_interesting):
             out[ANY] = interesting_score(ws, probs)
         else:
-            unmet = [name for name in any_interesting if name in out]  # already ranked by the reserve's score
-            out[ANY] = out[unmet[0]] if unmet else class_scores(ws, r, model, probs, latents, images, [RESERVE])[RESERVE]
+            # a class of interest in ``out`` already holds the reserve's score: no second novelty search
+            unmet = [name for name in any_interesting if name in out]
+            out[ANY] = (out[unmet[0]] if unmet
+                        else class_scores(ws, r, model, probs, latents, images, [RESERVE])[RESERVE])
     return out
 
 

@@ -152,6 +152,26 @@ def test_an_experiment_folder_refuses_to_resume_under_another_config(tmp_path, s
     assert (out / "config.toml").read_text() == experiment.dump_config(other)
 
 
+def test_a_setting_added_after_a_run_was_written_counts_as_its_default(tmp_path, sim_cache, monkeypatch):
+    import ahunt.evaluate.experiment as experiment
+
+    cfg = dataclasses.replace(tiny_config(), survey=dataclasses.replace(tiny_config().survey, nights=1),
+                              experiment=ExperimentConfig(trials=1, jobs=1, methods=("iforest-raw",)))
+    out = tmp_path / "exp"
+    rows = run_experiment(cfg, out, cache_dir=sim_cache)
+    # the folder's config.toml from before [train] unlabelled_sample existed
+    old = "\n".join(line for line in (out / "config.toml").read_text().splitlines()
+                    if not line.startswith("unlabelled_sample"))
+    (out / "config.toml").write_text(old, encoding="utf-8")
+    monkeypatch.setattr(experiment, "run_task", lambda config, method, trial, *a, **k: rows)
+    assert len(run_experiment(cfg, out, trials=2, cache_dir=sim_cache)) == 2 * len(rows)
+    # ... but a value other than that default is another experiment
+    other = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, unlabelled_sample=99))
+    with pytest.raises(ConfigError, match=r"train\.unlabelled_sample = 4096 there, 99 now"):
+        run_experiment(other, out, cache_dir=sim_cache)
+    assert (out / "config.toml").read_text() == old
+
+
 def test_an_experiment_folder_in_use_is_refused_and_left_as_it_is(tmp_path, sim_cache):
     import os
 

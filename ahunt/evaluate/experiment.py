@@ -232,7 +232,8 @@ def _settings(toml_text: str) -> dict[str, object]:
 def same_config(config: Config, out_dir: Path) -> None:
     """Keep ``out_dir/config.toml`` the config its tasks ran with; ConfigError if ``config``
     differs from it in anything but how many trials, methods and jobs, since resuming would
-    mix rows of two experiments.  A folder without one (written by an older ahunt) takes this config."""
+    mix rows of two experiments.  A folder without one (written by an older ahunt) takes this config;
+    a setting missing from it (added to ahunt since) counts as that setting's default."""
     path = Path(out_dir) / "config.toml"
     ours = dump_config(config)
     if not path.exists():
@@ -244,6 +245,10 @@ def same_config(config: Config, out_dir: Path) -> None:
         raise ConfigError(f"{path} cannot be read as the config of this experiment ({exc}); "
                           "give --out a new folder, or delete this one") from None
     mine = _settings(ours)
+    # A setting added to ahunt after that run was written is missing from its file: it ran as
+    # the setting's default does.
+    defaults = _settings(dump_config(Config()))
+    theirs = {**{k: defaults[k] for k in mine.keys() - theirs.keys() if k in defaults}, **theirs}
     differ = sorted(k for k in theirs.keys() | mine.keys()
                     if k not in _HOW_MUCH and theirs.get(k, "(unset)") != mine.get(k, "(unset)"))
     if differ:

@@ -248,7 +248,9 @@ def same_config(config: Config, out_dir: Path) -> None:
     # A setting added to ahunt after that run was written is missing from its file: it ran as
     # the setting's default does.
     defaults = _settings(dump_config(Config()))
-    theirs = {**{k: defaults[k] for k in mine.keys() - theirs.keys() if k in defaults}, **theirs}
+    for key in mine.keys() - theirs.keys():
+        if key in defaults:
+            theirs[key] = defaults[key]
     differ = sorted(k for k in theirs.keys() | mine.keys()
                     if k not in _HOW_MUCH and theirs.get(k, "(unset)") != mine.get(k, "(unset)"))
     if differ:

@@ -65,9 +65,15 @@ class ModelConfig:
     channels: int = 1
     latent_dim: int = 64
     width: int = 8
+    # The network (and the reserve's pixel features) look at the central ``crop`` x ``crop`` pixels
+    # of each cutout; 0: all of it.  For cutouts much larger than their objects.  The contact
+    # sheet and the labelling screen still show the whole cutout.
+    crop: int = 0
 
     def validate(self) -> None:
         _require(8 <= self.image_size <= 512, "model.image_size", self.image_size, "must be 8..512")
+        _require(self.crop == 0 or 8 <= self.crop <= self.image_size, "model.crop", self.crop,
+                 f"must be 0 (the whole cutout) or 8..{self.image_size} (model.image_size)")
         _require(self.channels in (1, 3), "model.channels", self.channels, "must be 1 or 3")
         _require(self.latent_dim >= 2, "model.latent_dim", self.latent_dim, "must be >= 2")
         _require(self.width >= 1, "model.width", self.width, "must be >= 1")

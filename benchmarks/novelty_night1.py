@@ -57,11 +57,13 @@ def main() -> None:
         boring = boring_classes(ws.classes(), cfg.hunt.interest_for(1))
         keep = np.isin(labels, boring)
         names = ws.class_names()
+        crop = model.args.crop  # the pixels are compared in the network's field, as in a hunt
         scores = {
             "reserve probability": probs[:, names.index("reserve")],
             "latent only": one_space(normalise(z), normalise(lab_z[keep])),
-            "pixels only": one_space(pixel_features(night.images), pixel_features(images[keep])),
-            "latent + pixels": Reference(lab_z, images, labels, boring, seed=cfg.seed).scores(z, night.images),
+            "pixels only": one_space(pixel_features(night.images, crop), pixel_features(images[keep], crop)),
+            "latent + pixels": Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop).scores(
+                z, night.images),
         }
         uninteresting = set(cfg.experiment.uninteresting)
         wanted = np.array([t not in stream.known and t not in uninteresting for t in night.truth])

@@ -60,3 +60,37 @@ def test_isomax_head_distances_and_growth():
     assert isinstance(model.head, IsoMaxHead) and model.n_classes == 4
     assert torch.equal(model.head.prototypes[:3], old)
     assert torch.allclose(model(x)[0][:, :3], logits)
+
+
+def test_a_crop_makes_the_network_look_at_the_centre_of_each_cutout_only():
+    """``crop``: the convolutions see the central crop x crop pixels, training and scoring alike
+    (the inference copy too, in every orientation), and the depth follows that field."""
+    from ahunt.learn.model import centre_crop, inference_copy
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 1, 64, 64)
+    outside = x.clone()
+    outside[..., :16, :] = 5.0  # the rows above the central 32 x 32 ...
+    outside[..., :, 48:] = -5.0  # ... and the columns right of it
+    inside = x.clone()
+    inside[..., 30, 30] += 5.0
+    for views in (1, 4):
+        model = HuntNet(ModelArgs(n_classes=3, image_size=64, crop=32, views=views)).eval()
+        assert sum(isinstance(m, torch.nn.Conv2d) for m in model.features) == conv_depth(32)
+        for net in (model, inference_copy(model)):
+            logits, latent = net(x)
+            assert torch.allclose(net(outside)[0], logits, atol=1e-5)
+            assert torch.allclose(net(centre_crop(x, 32))[1], latent, atol=1e-5)
+            assert not torch.allclose(net(inside)[1], latent, atol=1e-3)
+    assert HuntNet(ModelArgs(n_classes=3, image_size=64)).args.input_size == 64  # 0: the whole cutout
+
+
+def test_centre_crop_of_arrays_and_tensors():
+    import numpy as np
+
+    from ahunt.learn.model import centre_crop
+
+    a = np.arange(2 * 6 * 6).reshape(2, 1, 6, 6)
+    assert np.array_equal(centre_crop(a, 2), a[..., 2:4, 2:4])
+    assert centre_crop(a, 0) is a and centre_crop(a, 8) is a
+    assert centre_crop(torch.zeros(3, 1, 7, 7), 4).shape == (3, 1, 4, 4)

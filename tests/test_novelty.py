@@ -24,6 +24,15 @@ def test_pixel_features_are_band_means_on_a_16x16_grid():
     assert pixel_features(x[:, :1, :8, :8]).shape == (3, 64)  # small cutouts keep their own grid
 
 
+def test_pixel_features_of_a_crop_compare_the_networks_field_only():
+    x = np.random.default_rng(1).random((3, 1, 64, 64)).astype(np.float32)
+    f = pixel_features(x, 32)
+    assert np.allclose(f, pixel_features(x[..., 16:48, 16:48]))
+    x[..., :16, :] = 9.0  # sky outside the field: no change
+    assert np.allclose(pixel_features(x, 32), f)
+    assert not np.allclose(pixel_features(x), pixel_features(x, 32))
+
+
 def _cluster(rng, centre, n):
     return np.abs(centre + 0.05 * rng.normal(size=(n, len(centre))))
 

@@ -397,3 +397,38 @@ def test_any_interesting_ranks_by_the_reserve_until_an_interesting_class_exists(
     model, _ = ws.load_model(r)
     after = class_rankings(ws, r, model, images, [ANY], any_interesting=["merger"])
     np.testing.assert_allclose(after[ANY], interesting_score(ws, score(model, images, device=cpu)[0]), rtol=1e-5)
+
+
+def test_a_hunt_with_a_crop_trains_scores_and_asks_on_the_central_field(tmp_path, sim_cache, monkeypatch):
+    """``[model] crop``: every round's network keeps it, training augments the cropped field
+    (so shifts are relative to what the network sees), and the reserve's novelty compares the
+    pixels of that field too."""
+    import dataclasses
+
+    import ahunt.learn.train as train_module
+    from ahunt.config import ConfigError, ModelConfig
+    from ahunt.hunt.session import reserve_reference
+
+    with pytest.raises(ConfigError, match=r"model\.crop.*8\.\.32"):
+        ModelConfig(image_size=32, crop=48).validate()
+    base = tiny_config()
+    config = dataclasses.replace(base, model=dataclasses.replace(base.model, crop=16)).validate()
+    augmented: set[tuple[int, ...]] = set()
+    make = train_module.make_augmentation
+
+    def recording(cfg):
+        augment = make(cfg)
+
+        def apply(img):
+            augmented.add(tuple(img.shape))
+            return augment(img)
+        return apply
+
+    monkeypatch.setattr(train_module, "make_augmentation", recording)
+    ws = _hunt(tmp_path, sim_cache, config, nights=1)
+    assert augmented == {(1, 16, 16)}
+    model, _ = ws.load_model(1)
+    assert model.args.crop == 16 and model.args.image_size == 32
+    assert len(ws.log.standing_answers(1)) == config.hunt.questions
+    reference = reserve_reference(ws, model, {"reserve": 1.0}, seed=config.seed)
+    assert reference.crop == 16 and reference.pixels.shape[1] == 16 * 16

@@ -84,7 +84,7 @@ def run_task(config: Config, method: str, trial: int, workdir: Path, cache_dir: 
     # the round-0 network for the methods that never look at it (raw pixels).
     overhead = time.process_time() - cpu_start if method in _PIXEL_ONLY else 0.0
     device = resolve_device(cfg.device)
-    forest = IForestChooser(spec.iforest_space, seed=cfg.seed) if spec.iforest_space else None
+    forest = IForestChooser(spec.iforest_space, seed=cfg.seed, crop=cfg.model.crop) if spec.iforest_space else None
     detector = make_detector(spec.detector, ws, device=device) if spec.detector else None
     chooser = detector if detector is not None else forest
     # The truth's classes are for the evaluation alone; the methods learn what is interesting

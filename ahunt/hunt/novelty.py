@@ -11,7 +11,8 @@ network's current latent space:
   members still look new to the reserve;
 - an object's **distance** is measured twice, each time to the nearest reference object: in the
   network's latent space (L2-normalised), which adapts to the answers with every retrain, and
-  in its pixels averaged down to 16x16 per band (L2-normalised), which the round-0 network
+  in its pixels (the network's field, ``[model] crop``) averaged down to 16x16 per band
+  (L2-normalised), which the round-0 network
   has not learnt to ignore yet.  Each distance is divided by the median nearest-neighbour
   distance among the reference objects themselves (leave-one-out), and the two are averaged
   into ``D``: 1 means "as far from the known as known objects are from each other";
@@ -61,13 +62,16 @@ def nearest_distance(z: np.ndarray, reference: np.ndarray, *, exclude_self: bool
     return out
 
 
-def pixel_features(images) -> np.ndarray:
+def pixel_features(images, crop: int = 0) -> np.ndarray:
     """(N, C, H, W) images -> (N, C * 16 * 16) band means over a 16x16 grid (fewer for smaller
-    cutouts), L2-normalised: coarse morphology, blind to pixel noise."""
+    cutouts), L2-normalised: coarse morphology, blind to pixel noise.  ``crop``: of the central
+    ``crop`` x ``crop`` pixels only, the field the network looks at (0: the whole cutout)."""
     import torch
     import torch.nn.functional as F
 
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    from ahunt.learn.model import centre_crop
+
+    x = torch.from_numpy(np.ascontiguousarray(centre_crop(images, crop), dtype=np.float32))
     n = min(PIXELS, x.shape[-1], x.shape[-2])
     return normalise(F.adaptive_avg_pool2d(x, n).reshape(len(x), -1).numpy())
 
@@ -99,10 +103,11 @@ class Reference:
     spacing of each."""
 
     def __init__(self, latents: np.ndarray, images: np.ndarray, labels: np.ndarray, boring: Sequence[int], *,
-                 seed: int = 0):
+                 seed: int = 0, crop: int = 0):
         idx = reference_rows(labels, boring, seed=seed)
+        self.crop = crop  # the pixels are compared in the network's field
         self.z = normalise(latents[idx])
-        self.pixels = pixel_features(images[idx]) if len(idx) else np.zeros((0, 1), np.float32)
+        self.pixels = pixel_features(images[idx], crop) if len(idx) else np.zeros((0, 1), np.float32)
         self.scale, self.pixel_scale = _spacing(self.z), _spacing(self.pixels)
 
     def scores(self, latents: np.ndarray, images) -> np.ndarray:
@@ -112,7 +117,7 @@ class Reference:
             return np.ones(len(latents), dtype=np.float32)
         d = nearest_distance(normalise(latents), self.z) / self.scale
         for start in range(0, len(d), BLOCK):
-            block = pixel_features(images[start:start + BLOCK])
+            block = pixel_features(images[start:start + BLOCK], self.crop)
             d[start:start + BLOCK] += nearest_distance(block, self.pixels) / self.pixel_scale
         d /= 2
         return d / (1 + d)

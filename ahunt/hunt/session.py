@@ -54,6 +54,7 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
         width=cfg.model.width,
         head="isomax" if cfg.train.loss == "isomax" else "linear",
         views=cfg.scoring_views,
+        crop=cfg.model.crop,
     )
     seed = round_seed(cfg.seed, 0)
     import torch
@@ -161,7 +162,7 @@ def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int,
     rows = reference_rows(labels, boring, seed=seed)
     kept = np.asarray(images[rows], dtype=np.float32) if len(rows) else np.zeros((0, *images.shape[1:]), np.float32)
     _, latents = score(model, kept, device=resolve_device(ws.config.device))
-    return Reference(latents, kept, labels[rows], boring, seed=seed)
+    return Reference(latents, kept, labels[rows], boring, seed=seed, crop=model.args.crop)
 
 
 def question_ranks(ws: Workspace, r: int, questions: list[QuestionRow], model: HuntNet, version: int) -> list[int | None]:

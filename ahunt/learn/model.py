@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-__all__ = ["ModelArgs", "HuntNet", "IsoMaxHead", "conv_depth", "inference_copy", "oriented"]
+__all__ = ["ModelArgs", "HuntNet", "IsoMaxHead", "centre_crop", "conv_depth", "inference_copy", "oriented"]
 
 
 def conv_depth(image_size: int) -> int:
@@ -23,6 +23,16 @@ def conv_depth(image_size: int) -> int:
     Each block halves the image, so this leaves a 2x2 map (or smaller, never below 1 px).
     """
     return max(2, min(8, round(math.log2(image_size)) - 1))
+
+
+def centre_crop(x, size: int):
+    """The central ``size`` x ``size`` pixels of a batch (..., H, W), array or tensor (a view); the
+    batch itself when ``size`` is 0 or not smaller than the images."""
+    h, w = x.shape[-2], x.shape[-1]
+    if not size or (size >= h and size >= w):
+        return x
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return x[..., top:top + size, left:left + size]
 
 
 @dataclass(frozen=True)
@@ -38,9 +48,17 @@ class ModelArgs:
     # Scoring averages the network over this many orientations of each image (``oriented``): the
     # symmetries its training augmentation taught it to ignore.  1: the image as it is.
     views: int = 1
+    # The network looks at the central ``crop`` x ``crop`` pixels of each image (0: all of it):
+    # for cutouts much larger than their objects (``[model] crop``, docs/how-it-works.md).
+    crop: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def input_size(self) -> int:
+        """The side of what the convolutions see: the crop, or the whole image."""
+        return min(self.crop, self.image_size) if self.crop else self.image_size
 
 
 class IsoMaxHead(nn.Module):
@@ -75,8 +93,8 @@ class HuntNet(nn.Module):
         super().__init__()
         self.args = args
         blocks: list[nn.Module] = []
-        c_in, size = args.channels, args.image_size
-        for i in range(conv_depth(args.image_size)):
+        c_in, size = args.channels, args.input_size
+        for i in range(conv_depth(args.input_size)):
             c_out = args.width * min(2**i, 8)
             blocks += [
                 nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
@@ -100,9 +118,14 @@ class HuntNet(nn.Module):
     def n_classes(self) -> int:
         return self.head.out_features
 
+    def field(self, x):
+        """What the network looks at in a batch of images: its central crop, or all of it.
+        Training crops before augmenting, so shifts and zooms are relative to this field."""
+        return centre_crop(x, self.args.crop)
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The latent alone (self-supervised round 0 trains this part)."""
-        return self.to_latent(self.features(x))
+        return self.to_latent(self.features(self.field(x)))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         latent = self.encode(x)
@@ -191,7 +214,7 @@ def inference_copy(model: HuntNet) -> nn.Module:
         fused.bias.copy_(bn.bias - bn.running_mean * scale)
         layers += [fused, _Max2x2(), nn.ReLU(inplace=True)]
     fast = _Scorer(_PhaseStem(layers[0]), nn.Sequential(*layers[3:]), copy.deepcopy(model.to_latent),
-                   copy.deepcopy(model.head), views=model.args.views)
+                   copy.deepcopy(model.head), views=model.args.views, crop=model.args.crop)
     return fast.to(next(model.parameters()).device).eval()
 
 
@@ -241,10 +264,10 @@ class _Scorer(nn.Module):
     later ones faster channels-last."""
 
     def __init__(self, stem: nn.Module, features: nn.Module, to_latent: nn.Module, head: nn.Module,
-                 views: int = 1):
+                 views: int = 1, crop: int = 0):
         super().__init__()
         self.stem, self.features, self.to_latent, self.head = stem, features, to_latent, head
-        self.views = views
+        self.views, self.crop = views, crop
 
     def _one(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.stem(x.contiguous()).contiguous(memory_format=torch.channels_last)
@@ -252,6 +275,7 @@ class _Scorer(nn.Module):
         return self.head(latent), latent
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = centre_crop(x, self.crop)
         if self.views == 1:
             return self._one(x)
         n = len(x)

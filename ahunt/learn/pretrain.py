@@ -57,8 +57,8 @@ class _Decoder(nn.Module):
     def __init__(self, model: HuntNet):
         super().__init__()
         a = model.args
-        depth = conv_depth(a.image_size)
-        self.size, self.image_size = max(1, a.image_size // 2**depth), a.image_size
+        depth = conv_depth(a.input_size)  # it draws the network's field, the crop when there is one
+        self.size, self.image_size = max(1, a.input_size // 2**depth), a.input_size
         self.c = a.width * min(2 ** (depth - 1), 8)
         self.fc = nn.Linear(a.latent_dim, self.c * self.size * self.size)
         blocks: list[nn.Module] = []
@@ -137,7 +137,7 @@ def pretrain_encoder(
     augment = make_augmentation(cfg)
     if objective == "rotation":  # the quarter turns are the task: no rotation or flip may blur them
         augment = v2.RandomAffine(degrees=0, translate=(cfg.shift, cfg.shift), scale=(1 - cfg.zoom, 1 + cfg.zoom))
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    x = model.field(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
     model.to(device).train()
     head.to(device).train()
     optimizer = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=cfg.learning_rate)

@@ -81,7 +81,7 @@ def train_fixmatch(
         for step in track(range(steps), description=f"{description} (epoch {epoch + 1}/{epochs})", total=steps):
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             rows, at = np.unique(idx, return_inverse=True)
-            xb = torch.from_numpy(np.ascontiguousarray(images[rows], dtype=np.float32))[torch.from_numpy(at)]
+            xb = model.field(torch.from_numpy(np.ascontiguousarray(images[rows], dtype=np.float32)))[torch.from_numpy(at)]
             xb = torch.stack([weak(img) for img in xb]).to(device)
             yb = torch.from_numpy(y_all[idx]).to(device)
             logits, _ = model(xb)
@@ -89,7 +89,8 @@ def train_fixmatch(
             if u_order is not None:
                 u_idx = u_order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
                 u_rows, u_at = np.unique(u_idx, return_inverse=True)
-                u = torch.from_numpy(np.ascontiguousarray(unlabelled[u_rows], dtype=np.float32))[torch.from_numpy(u_at)]
+                u = model.field(torch.from_numpy(np.ascontiguousarray(unlabelled[u_rows], dtype=np.float32)))[
+                    torch.from_numpy(u_at)]
                 with torch.no_grad():
                     weak_u = torch.stack([weak(img) for img in u]).to(device)
                     probs = torch.softmax(model(weak_u)[0], dim=1)

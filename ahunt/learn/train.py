@@ -154,7 +154,8 @@ def train_model(
     rng = np.random.default_rng(seed)
     augment = make_augmentation(cfg)
     in_memory = isinstance(images, np.ndarray)
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)) if in_memory else None
+    # The network's field is cut out before augmenting, so shifts and zooms are relative to it.
+    x = model.field(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))) if in_memory else None
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     model.to(device).train()
     params = list(trainable(model) if trainable else model.parameters())
@@ -174,7 +175,7 @@ def train_model(
             data = _AugmentedSet(x, y, order, augment)
         else:  # read the drawn rows only; the same samples in the same order as from memory
             rows, at = np.unique(order, return_inverse=True)
-            drawn = torch.from_numpy(np.ascontiguousarray(images[rows], dtype=np.float32))
+            drawn = model.field(torch.from_numpy(np.ascontiguousarray(images[rows], dtype=np.float32)))
             data = _AugmentedSet(drawn, y[rows], at.reshape(-1), augment)
         loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=len(order) > cfg.batch_size)
         total, count = 0.0, 0

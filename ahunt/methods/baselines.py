@@ -116,17 +116,20 @@ class IForestChooser:
     then scores tonight's objects.  The sample keeps images, not features: a latent space
     changes whenever the network is retrained (``iforest-latent-dynamic``)."""
 
-    def __init__(self, space: str, *, seed: int):
+    def __init__(self, space: str, *, seed: int, crop: int = 0):
         from ahunt.methods.peers import SEEN_SAMPLE, SeenSample
 
         self.space = space
+        self.crop = crop  # raw pixels: the field the network looks at (``[model] crop``)
         self.name = f"iforest-{space}"
         self.needs_pixels = space == "raw"  # a latent forest needs no images of the night in memory
         self.seen = SeenSample(SEEN_SAMPLE, seed=seed)
         self.forest: IsolationForest | None = None
 
     def features(self, images: np.ndarray, latents: np.ndarray) -> np.ndarray:
-        return images if self.space == "raw" else latents
+        from ahunt.learn.model import centre_crop
+
+        return centre_crop(images, self.crop) if self.space == "raw" else latents
 
     def see(self, images: np.ndarray) -> None:
         """Objects seen: a round's images, added to the sample the forest grows on."""

@@ -93,6 +93,7 @@ class ActiveForestPeer:
         self.seed = seed
         self.uninteresting = set(uninteresting)
         self._model0 = ws.load_model(0)[0] if self.space == "latent" else None
+        self._crop = ws.config.model.crop  # raw pixels: the field the network looks at
         self._device = resolve_device(ws.config.device)
         rng = np.random.default_rng(seed)
         r0 = ws.store.load_round(0)
@@ -106,7 +107,9 @@ class ActiveForestPeer:
 
     def features(self, images: np.ndarray) -> np.ndarray:
         if self.space == "raw":
-            return np.asarray(images).reshape(len(images), -1).astype(np.float32)
+            from ahunt.learn.model import centre_crop
+
+            return centre_crop(np.asarray(images), self._crop).reshape(len(images), -1).astype(np.float32)
         _, latents = score(self._model0, images, device=self._device)
         return latents.astype(np.float32)
 

@@ -502,3 +502,19 @@ def test_after_a_night_the_hint_names_the_next_night_already_ingested(hunt_ws):
     result = invoke("hunt", hunt_ws, "--oracle", "truth")
     assert result.exit_code == 0, result.output
     assert "round 2 is waiting" in result.output and "ahunt ingest" not in result.output
+
+
+def test_init_crop_sets_the_networks_field_and_a_crop_larger_than_the_cutout_is_refused(tmp_path, sim_cache,
+                                                                                      monkeypatch):
+    monkeypatch.setenv("AHUNT_CACHE_DIR", str(sim_cache))
+    config = tmp_path / "tiny.toml"
+    config.write_text(dump_config(tiny_config()))  # 32 px cutouts
+    refused = invoke("init", tmp_path / "bad", "--simulated", "--config", config, "--crop", 48)
+    assert refused.exit_code != 0
+    assert "model.crop = 48: must be 0 (the whole cutout) or 8..32" in refused.output
+    assert not (tmp_path / "bad").exists()
+    result = invoke("init", tmp_path / "ws", "--simulated", "--config", config, "--crop", 16)
+    assert result.exit_code == 0, result.output
+    ws = Workspace.open(tmp_path / "ws")
+    assert ws.config.model.crop == 16 and ws.load_model(0)[0].args.crop == 16
+    assert ws.store.load_round(0).images.shape[-1] == 32  # the whole cutout is stored

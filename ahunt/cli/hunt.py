@@ -19,9 +19,10 @@ from ahunt.store.workspace import Workspace
 ORACLES = ("terminal", "truth")
 
 
-def _config(config_path: Optional[Path], image_size: Optional[int], channels: Optional[int]) -> Config:
+def _config(config_path: Optional[Path], image_size: Optional[int], channels: Optional[int],
+            crop: Optional[int] = None) -> Config:
     config = load_config(config_path) if config_path else Config()
-    model = {k: v for k, v in (("image_size", image_size), ("channels", channels)) if v is not None}
+    model = {k: v for k, v in (("image_size", image_size), ("channels", channels), ("crop", crop)) if v is not None}
     if model:
         config = dataclasses.replace(config, model=dataclasses.replace(config.model, **model))
     return config.validate()
@@ -37,6 +38,7 @@ def init(
     config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default: built-in, as configs/demo.toml)."),
     image_size: Optional[int] = typer.Option(None, help="Model input size in pixels (images are resized to it)."),
     channels: Optional[int] = typer.Option(None, help="1 (grey) or 3 (colour); images are converted to it."),
+    crop: Optional[int] = typer.Option(None, help="The network looks at the central CROP x CROP pixels of each cutout (0: all of it), for cutouts much larger than their objects; the whole cutout is still stored and shown."),
     classes: Optional[str] = typer.Option(None, "--classes", help="Use only these known classes, comma-separated names (Galaxy10: indices or names), e.g. 6,8."),
 ) -> None:
     """Start a hunt from labelled images of the known classes, or from unlabelled images, and
@@ -55,7 +57,7 @@ def init(
     from ahunt.sources.simulated import SimulatedSurvey
     from ahunt.store.answer_log import NORMAL, RESERVE
 
-    config = _config(config_path, image_size, channels)
+    config = _config(config_path, image_size, channels, crop)
     if known is None and unlabelled is None and not simulated and config.data.path:
         known = Path(config.data.path)
     if sum([simulated, known is not None, unlabelled is not None]) != 1:

@@ -323,3 +323,18 @@ def test_mean_std_is_the_sample_std_and_counts_the_trials_with_a_value():
     assert _cell(by, "y", 2, 3) == "2.00 ± 1.41 (n=2)"
     assert _cell(by, "z", 1, 3) == "2.0 ± 1.0"
     assert _cell(by, "missing", 2, 3) == "–"
+
+
+def test_a_raw_pixel_forest_sees_the_networks_field():
+    """With ``[model] crop`` the raw-pixel forest grows on the central pixels the network sees:
+    the sky around them changes nothing."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 1, 32, 32)).astype(np.float32)
+    x[17, :, 8:24, 8:24] += 6.0  # odd in the centre
+    x[5, :, :4, :] += 50.0  # odd only outside the central 16 x 16
+    chooser = IForestChooser("raw", seed=0, crop=16)
+    assert chooser.features(x, None).shape == (60, 1, 16, 16)
+    chooser.see(x)
+    chooser.grow(None, seed=0, device=None)
+    s = chooser.scores(chooser.features(x, None))
+    assert int(np.argmax(s)) == 17 and np.argsort(-s).tolist().index(5) > 5

@@ -432,3 +432,20 @@ def test_a_hunt_with_a_crop_trains_scores_and_asks_on_the_central_field(tmp_path
     assert len(ws.log.standing_answers(1)) == config.hunt.questions
     reference = reserve_reference(ws, model, {"reserve": 1.0}, seed=config.seed)
     assert reference.crop == 16 and reference.pixels.shape[1] == 16 * 16
+
+
+def test_editing_the_networks_shape_after_round_0_warns_and_changes_nothing(tmp_path, sim_cache):
+    import dataclasses
+
+    from ahunt.errors import AhuntWarning
+
+    ws, survey = _workspace(tmp_path, sim_cache)
+    train_initial(ws)
+    ws.save_config(dataclasses.replace(ws.config, model=dataclasses.replace(ws.config.model, crop=16)))
+    data = survey.load(1)
+    r = ws.store.add_round(data)
+    prepare_questions(ws, r)
+    assert ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False).complete
+    with pytest.warns(AhuntWarning, match=r"config\.toml: \[model\] crop = 16 \(the network has 0\)"):
+        retrain(ws, r)
+    assert ws.load_model(r)[0].args.crop == 0

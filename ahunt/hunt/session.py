@@ -346,6 +346,7 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
     import torch
 
     model, meta = load_checkpoint(ws.checkpoint_path(previous))
+    _warn_if_the_shape_was_edited(ws, model)
     classes = ws.classes()
     if len(classes) > model.n_classes:
         model.grow_head(len(classes) - model.n_classes, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r)))
@@ -371,6 +372,26 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
     save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": [c.name for c in classes],
                                                    "retired": retired, "losses": losses})
     return losses
+
+
+# Settings of the network's shape: round 0 fixes them, and every later network inherits them.
+_SHAPE_SETTINGS = ("crop", "latent_dim", "width")
+
+
+def _warn_if_the_shape_was_edited(ws: Workspace, model: HuntNet) -> None:
+    """One line when config.toml's [model] shape differs from the network's: an edit there
+    after round 0 changes nothing, and the astronomer who made it should know."""
+    import warnings
+
+    from ahunt.errors import AhuntWarning
+
+    edited = [(k, getattr(ws.config.model, k), getattr(model.args, k)) for k in _SHAPE_SETTINGS
+              if getattr(ws.config.model, k) != getattr(model.args, k)]
+    if edited:
+        said = ", ".join(f"{k} = {now} (the network has {kept})" for k, now, kept in edited)
+        warnings.warn(f"{ws.root / 'config.toml'}: [model] {said}: the network's shape is set when round 0 "
+                      "is trained and kept by every retrain; a new hunt (ahunt init) takes the new value",
+                      AhuntWarning, stacklevel=3)
 
 
 def unlabelled_sample(ws: Workspace, r: int, size: int, *, seed: int) -> np.ndarray:

@@ -12,10 +12,10 @@ network's current latent space:
 - an object's **distance** is measured twice, each time to the nearest reference object: in the
   network's latent space (L2-normalised), which adapts to the answers with every retrain, and
   in its pixels (the network's field, ``[model] crop``) averaged down to 16x16 per band
-  (L2-normalised), which the round-0 network
-  has not learnt to ignore yet.  Each distance is divided by the median nearest-neighbour
-  distance among the reference objects themselves (leave-one-out), and the two are averaged
-  into ``D``: 1 means "as far from the known as known objects are from each other";
+  (L2-normalised), which the round-0 network has not learnt to ignore yet.  Each distance is
+  divided by the median nearest-neighbour distance among the reference objects themselves
+  (leave-one-out), and the two are averaged into ``D``: 1 means "as far from the known as known
+  objects are from each other";
 - the **score** is ``D / (1 + D)``: about 0.5 for an ordinary object, near 1 for one far from
   anything seen.
 

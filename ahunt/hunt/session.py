@@ -8,12 +8,13 @@ only becomes current when its checkpoint is completely written.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
-from ahunt.errors import WorkspaceError
+from ahunt.errors import AhuntWarning, WorkspaceError
 from ahunt.hunt.novelty import Reference, boring_classes, novelty_scores, reference_rows
 from ahunt.hunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.hunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
@@ -381,10 +382,6 @@ _SHAPE_SETTINGS = ("crop", "latent_dim", "width")
 def _warn_if_the_shape_was_edited(ws: Workspace, model: HuntNet) -> None:
     """One line when config.toml's [model] shape differs from the network's: an edit there
     after round 0 changes nothing, and the astronomer who made it should know."""
-    import warnings
-
-    from ahunt.errors import AhuntWarning
-
     edited = [(k, getattr(ws.config.model, k), getattr(model.args, k)) for k in _SHAPE_SETTINGS
               if getattr(ws.config.model, k) != getattr(model.args, k)]
     if edited:

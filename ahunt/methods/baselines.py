@@ -32,6 +32,7 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 
 from ahunt.hunt.query import Pick
+from ahunt.learn.model import centre_crop
 from ahunt.learn.train import score
 
 __all__ = ["Method", "METHOD_SPECS", "IForestChooser", "make_detector"]
@@ -127,8 +128,6 @@ class IForestChooser:
         self.forest: IsolationForest | None = None
 
     def features(self, images: np.ndarray, latents: np.ndarray) -> np.ndarray:
-        from ahunt.learn.model import centre_crop
-
         return centre_crop(images, self.crop) if self.space == "raw" else latents
 
     def see(self, images: np.ndarray) -> None:

@@ -31,6 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from ahunt.hunt.oracle import Oracle
+from ahunt.learn.model import centre_crop
 from ahunt.learn.train import resolve_device, score
 from ahunt.store.answer_log import QuestionRow
 
@@ -107,8 +108,6 @@ class ActiveForestPeer:
 
     def features(self, images: np.ndarray) -> np.ndarray:
         if self.space == "raw":
-            from ahunt.learn.model import centre_crop
-
             return centre_crop(np.asarray(images), self._crop).reshape(len(images), -1).astype(np.float32)
         _, latents = score(self._model0, images, device=self._device)
         return latents.astype(np.float32)

@@ -80,3 +80,22 @@ def test_ae_active_runs_in_the_experiment(tmp_path, sim_cache):
     assert not any(m.startswith("contamination") for m in metrics)  # top-score questions: no design
     assert {r["round"] for r in rows} == {1, 2}
     assert seeded_part(run_experiment(cfg, tmp_path / "exp2", cache_dir=sim_cache)) == seeded_part(rows)  # seeded
+
+
+@pytest.mark.parametrize("crop, sky_first", [(16, False), (0, True)])
+def test_detector_sees_the_networks_field(tmp_path, sim_cache, crop, sky_first):
+    """With ``[model] crop`` the autoencoder and its error features see the central pixels the
+    other methods' networks see: an object odd only in the sky around them is not what it ranks
+    first (without a crop it is)."""
+    cfg = tiny_config()
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, crop=crop))
+    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
+    det = AeActiveDetector(ws, device=torch.device("cpu"))
+    images = stream.load(1).images.copy()
+    images[5, :, :4, :] += 50.0  # odd only outside the central 16 x 16
+    size = crop or 32
+    assert det.features(images).shape == (len(images), grid_size(size) ** 2)
+    assert det.reconstruction_error(images).shape == (len(images),)
+    s = det.scores(images)
+    assert (int(np.argmax(s)) == 5) is sky_first

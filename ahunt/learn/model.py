@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-__all__ = ["ModelArgs", "HuntNet", "IsoMaxHead", "centre_crop", "conv_depth", "inference_copy", "oriented"]
+__all__ = ["ModelArgs", "HuntNet", "IsoMaxHead", "centre_crop", "conv_depth", "field_size", "inference_copy", "oriented"]
 
 
 def conv_depth(image_size: int) -> int:
@@ -33,6 +33,11 @@ def centre_crop(x, size: int):
         return x
     top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
     return x[..., top:top + size, left:left + size]
+
+
+def field_size(image_size: int, crop: int) -> int:
+    """The side of the field ``centre_crop`` leaves of an ``image_size`` cutout."""
+    return min(crop, image_size) if crop else image_size
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ class ModelArgs:
     @property
     def input_size(self) -> int:
         """The side of what the convolutions see: the crop, or the whole image."""
-        return min(self.crop, self.image_size) if self.crop else self.image_size
+        return field_size(self.image_size, self.crop)
 
 
 class IsoMaxHead(nn.Module):

@@ -6,7 +6,8 @@ learning for anomaly detection").
   decoder goes back up block by block (resize to the encoder's size at that depth, 3x3 conv,
   BatchNorm, ReLU) to a linear 3x3 conv with the input's channels.  It is trained (MSE, AHUNT's
   augmentation) on round 0 at first (``epochs_initial``), then every night on round 0 plus that
-  night's objects (``epochs``), warm-started and seeded, without labels.
+  night's objects (``epochs``), warm-started and seeded, without labels.  With ``[model] crop``
+  it sees the central pixels the other methods' networks see, and so do its error features.
 - **Error features**: the per-pixel squared reconstruction errors, averaged per channel over a
   coarse ``g x g`` grid, ``g = gcd(image_size, 8)`` (so every cell has the same number of
   pixels): ``D = channels * g^2`` features.
@@ -31,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ahunt.hunt.query import Pick
-from ahunt.learn.model import conv_depth
+from ahunt.learn.model import centre_crop, conv_depth, field_size
 from ahunt.learn.train import make_augmentation
 
 __all__ = ["AeActiveSettings", "ConvAutoencoder", "ActiveLayer", "AeActiveDetector", "error_features"]
@@ -157,8 +158,10 @@ class AeActiveDetector:
         self.ws, self.device, self.settings = ws, device, settings
         cfg = ws.config
         torch.manual_seed(round_seed(cfg.seed, 0))
-        self.ae = ConvAutoencoder(cfg.model.image_size, cfg.model.channels, cfg.model.width, cfg.model.latent_dim)
-        self.layer = ActiveLayer(cfg.model.channels * grid_size(cfg.model.image_size) ** 2, settings)
+        # the field every method of the run looks at: ``[model] crop``, or the whole cutout
+        self.crop, size = cfg.model.crop, field_size(cfg.model.image_size, cfg.model.crop)
+        self.ae = ConvAutoencoder(size, cfg.model.channels, cfg.model.width, cfg.model.latent_dim)
+        self.layer = ActiveLayer(cfg.model.channels * grid_size(size) ** 2, settings)
         self.round: int | None = None
         r0 = ws.store.load_round(0).images
         self.train_autoencoder(r0, epochs=cfg.train.epochs_initial, seed=round_seed(cfg.seed, 0))
@@ -169,7 +172,7 @@ class AeActiveDetector:
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         augment = make_augmentation(cfg)
-        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+        x = torch.from_numpy(np.ascontiguousarray(centre_crop(images, self.crop), dtype=np.float32))
         ae = self.ae.to(self.device).train()
         opt = torch.optim.Adam(ae.parameters(), lr=cfg.learning_rate)
         losses = []
@@ -195,7 +198,8 @@ class AeActiveDetector:
         self.ae.to(self.device).eval()
         out = []
         for s in range(0, len(images), batch_size):
-            xb = torch.from_numpy(np.ascontiguousarray(images[s : s + batch_size], dtype=np.float32)).to(self.device)
+            batch = centre_crop(images[s : s + batch_size], self.crop)
+            xb = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
             out.append(error_features(xb, self.ae(xb)).double().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.layer.n_features))
 
@@ -203,7 +207,7 @@ class AeActiveDetector:
     def reconstruction_error(self, images: np.ndarray) -> np.ndarray:
         """The plain unsupervised score: mean squared error per object."""
         self.ae.to(self.device).eval()
-        x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(centre_crop(images, self.crop), dtype=np.float32)).to(self.device)
         return ((x - self.ae(x)) ** 2).flatten(1).mean(1).double().cpu().numpy()
 
     # -- active layer -------------------------------------------------------------------------

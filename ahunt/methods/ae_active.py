@@ -9,8 +9,8 @@ learning for anomaly detection").
   night's objects (``epochs``), warm-started and seeded, without labels.  With ``[model] crop``
   it sees the central pixels the other methods' networks see, and so do its error features.
 - **Error features**: the per-pixel squared reconstruction errors, averaged per channel over a
-  coarse ``g x g`` grid, ``g = gcd(image_size, 8)`` (so every cell has the same number of
-  pixels): ``D = channels * g^2`` features.
+  coarse ``g x g`` grid, ``g = gcd(side, 8)`` for the side of the field it sees (so every cell
+  has the same number of pixels): ``D = channels * g^2`` features.
 - **Active layer**: a linear layer ``score = w . e + b`` over those features.  It starts as the
   plain mean (``w = 1/D``, ``b = 0``), which is exactly the mean squared reconstruction error, the
   unsupervised score.  Once the oracle has named anomalies, it is refit each night from that start
@@ -167,12 +167,16 @@ class AeActiveDetector:
         self.train_autoencoder(r0, epochs=cfg.train.epochs_initial, seed=round_seed(cfg.seed, 0))
 
     # -- autoencoder --------------------------------------------------------------------------
+    def _field(self, images) -> torch.Tensor:
+        """Images as float32, cut to the field the autoencoder sees (``[model] crop``)."""
+        return torch.from_numpy(np.ascontiguousarray(centre_crop(images, self.crop), dtype=np.float32))
+
     def train_autoencoder(self, images: np.ndarray, *, epochs: int, seed: int) -> list[float]:
         cfg = self.ws.config.train
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         augment = make_augmentation(cfg)
-        x = torch.from_numpy(np.ascontiguousarray(centre_crop(images, self.crop), dtype=np.float32))
+        x = self._field(images)
         ae = self.ae.to(self.device).train()
         opt = torch.optim.Adam(ae.parameters(), lr=cfg.learning_rate)
         losses = []
@@ -198,8 +202,7 @@ class AeActiveDetector:
         self.ae.to(self.device).eval()
         out = []
         for s in range(0, len(images), batch_size):
-            batch = centre_crop(images[s : s + batch_size], self.crop)
-            xb = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+            xb = self._field(images[s : s + batch_size]).to(self.device)
             out.append(error_features(xb, self.ae(xb)).double().cpu().numpy())
         return np.concatenate(out) if out else np.empty((0, self.layer.n_features))
 
@@ -207,7 +210,7 @@ class AeActiveDetector:
     def reconstruction_error(self, images: np.ndarray) -> np.ndarray:
         """The plain unsupervised score: mean squared error per object."""
         self.ae.to(self.device).eval()
-        x = torch.from_numpy(np.ascontiguousarray(centre_crop(images, self.crop), dtype=np.float32)).to(self.device)
+        x = self._field(images).to(self.device)
         return ((x - self.ae(x)) ** 2).flatten(1).mean(1).double().cpu().numpy()
 
     # -- active layer -------------------------------------------------------------------------

@@ -146,10 +146,15 @@ def test_an_experiment_folder_refuses_to_resume_under_another_config(tmp_path, s
     with pytest.raises(ConfigError, match=r"config\.toml cannot be read as the config of this experiment"):
         run_experiment(cfg, out, cache_dir=sim_cache)
     assert (out / "config.toml").read_text() == "[hunt\nquestions = "
-    # a folder written before ahunt kept its config takes the one it is resumed with
+    # a folder with finished tasks but no config (an older ahunt's) cannot be checked: refused,
+    # and nothing is written; with the config it ran with put back, it resumes
     (out / "config.toml").unlink()
-    run_experiment(other, out, trials=1, methods=["iforest-raw"], cache_dir=sim_cache)
-    assert (out / "config.toml").read_text() == experiment.dump_config(other)
+    with pytest.raises(ConfigError, match=r"holds finished tasks but no config\.toml.*--out"):
+        run_experiment(other, out, trials=1, methods=["iforest-raw"], cache_dir=sim_cache)
+    assert not (out / "config.toml").exists()
+    assert {k: v for k, v in ((p.name, p.read_bytes()) for p in (out / "parts").iterdir()) if k in before} == before
+    (out / "config.toml").write_text(experiment.dump_config(cfg), encoding="utf-8")
+    run_experiment(cfg, out, trials=1, methods=["iforest-raw"], cache_dir=sim_cache)
 
 
 def test_a_setting_added_after_a_run_was_written_counts_as_its_default(tmp_path, sim_cache, monkeypatch):

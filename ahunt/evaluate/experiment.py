@@ -232,11 +232,17 @@ def _settings(toml_text: str) -> dict[str, object]:
 def same_config(config: Config, out_dir: Path) -> None:
     """Keep ``out_dir/config.toml`` the config its tasks ran with; ConfigError if ``config``
     differs from it in anything but how many trials, methods and jobs, since resuming would
-    mix rows of two experiments.  A folder without one (written by an older ahunt) takes this config;
-    a setting missing from it (added to ahunt since) counts as that setting's default."""
+    mix rows of two experiments.  A new folder takes this config; one that holds finished tasks
+    but no config (written by an older ahunt) is refused too, since what those tasks measured
+    cannot be checked.  A setting missing from the file (added to ahunt since) counts as that
+    setting's default."""
     path = Path(out_dir) / "config.toml"
     ours = dump_config(config)
     if not path.exists():
+        if any((Path(out_dir) / "parts").glob("*.csv")):
+            raise ConfigError(f"{out_dir} holds finished tasks but no config.toml, so what they measured "
+                              "cannot be checked and resuming could mix two experiments: give --out a new "
+                              f"folder, delete this one, or write the config they ran with to {path}")
         path.write_text(ours, encoding="utf-8")
         return
     try:

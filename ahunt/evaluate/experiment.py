@@ -45,6 +45,7 @@ __all__ = ["trial_config", "run_task", "run_experiment", "read_results", "hunt_s
 
 FIELDS = ["trial", "method", "round", "metric", "value"]
 _PIXEL_ONLY = ("iforest-raw", "aad-raw", "pineforest-raw")
+_PARTS = "parts"  # the folder of an experiment's finished tasks, one CSV of rows each
 
 
 def trial_config(config: Config, trial: int, method: str) -> Config:
@@ -239,7 +240,7 @@ def same_config(config: Config, out_dir: Path) -> None:
     path = Path(out_dir) / "config.toml"
     ours = dump_config(config)
     if not path.exists():
-        if any((Path(out_dir) / "parts").glob("*.csv")):
+        if any((Path(out_dir) / _PARTS).glob("*.csv")):
             raise ConfigError(f"{out_dir} holds finished tasks but no config.toml, so what they measured "
                               "cannot be checked and resuming could mix two experiments: give --out a new "
                               f"folder, delete this one, or write the config they ran with to {path}")
@@ -295,7 +296,7 @@ def _run_unfinished(config: Config, out_dir: Path, trials: int, methods: list[st
                     cache_dir: Path | None, keep_workspaces: bool,
                     on_done: Callable[[str, int, bool], None]) -> list[dict]:
     """``run_experiment`` in its locked folder: the tasks not finished yet, then results.csv."""
-    parts = out_dir / "parts"
+    parts = out_dir / _PARTS
     same_config(config, out_dir)
     parts.mkdir(exist_ok=True)
     todo = []

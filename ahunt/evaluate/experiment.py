@@ -240,7 +240,7 @@ def same_config(config: Config, out_dir: Path) -> None:
     path = Path(out_dir) / "config.toml"
     ours = dump_config(config)
     if not path.exists():
-        if any((Path(out_dir) / _PARTS).glob("*.csv")):
+        if any((path.parent / _PARTS).glob("*.csv")):
             raise ConfigError(f"{out_dir} holds finished tasks but no config.toml, so what they measured "
                               "cannot be checked and resuming could mix two experiments: give --out a new "
                               f"folder, delete this one, or write the config they ran with to {path}")

@@ -86,7 +86,8 @@ class TrainConfig:
     epochs_initial: int = 6
     # Every later round: the whole network, warm-started.  6 epochs found as many as 2 or more in
     # every scenario measured, far more at survey proportions (docs/benchmarks.md, "What the
-    # defaults are worth").
+    # defaults are worth"); there 12 found more again, so the survey-proportion configs and a
+    # hunt `ahunt init` starts on your own data retrain 12 ("Nightly epochs at survey proportions").
     epochs: int = 6
     learning_rate: float = 1e-3
     batch_size: int = 64

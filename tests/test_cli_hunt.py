@@ -171,6 +171,22 @@ def test_init_and_ingest_from_files(tmp_path):
     assert ws.store.n_rounds() == 2
 
 
+def test_init_on_your_own_data_sets_a_new_hunts_settings_and_a_config_keeps_its_own(tmp_path):
+    rng = np.random.default_rng(0)
+    known = tmp_path / "known.npz"
+    np.savez(known, images=rng.random((40, 20, 20), dtype=np.float32), labels=np.array(["a", "b"] * 20))
+    result = invoke("init", tmp_path / "ws", "--known", known, "--image-size", 16)
+    assert result.exit_code == 0, result.output
+    config = Workspace.open(tmp_path / "ws").config
+    assert config.hunt.interest == {"reserve": 1.0} and config.hunt.random_share == 0.2
+    assert config.train.epochs == 12 and config.train.min_epoch_size == 1024
+    assert "epochs = 12" in (tmp_path / "ws" / "config.toml").read_text()
+    own = tmp_path / "c.toml"
+    own.write_text(dump_config(tiny_config()).replace("[hunt.interest]\nreserve = 0.5\nmerger = 0.5", "[hunt.interest]\nreserve = 1.0"))
+    assert invoke("init", tmp_path / "ws2", "--known", known, "--config", own).exit_code == 0
+    assert Workspace.open(tmp_path / "ws2").config.train.epochs == tiny_config().train.epochs != 12
+
+
 def test_a_night_of_3_band_files_warns_once_about_the_grey_hunt(tmp_path):
     from astropy.io import fits
 

@@ -154,7 +154,7 @@ def test_init_and_ingest_from_files(tmp_path):
     np.savez(known, images=rng.random((40, 20, 20), dtype=np.float32),
              labels=np.array(["a", "b"] * 20))
     config = tmp_path / "c.toml"
-    config.write_text(dump_config(tiny_config()).replace("[hunt.interest]\nreserve = 0.5\nmerger = 0.5", "[hunt.interest]\nreserve = 1.0"))
+    config.write_text(dump_config(tiny_config(interest={"reserve": 1.0})))
     result = invoke("init", tmp_path / "ws", "--known", known, "--config", config)
     assert result.exit_code == 0, result.output
     night = tmp_path / "night.npz"
@@ -182,7 +182,7 @@ def test_init_on_your_own_data_sets_a_new_hunts_settings_and_a_config_keeps_its_
     assert config.train.epochs == 12 and config.train.min_epoch_size == 1024
     assert "epochs = 12" in (tmp_path / "ws" / "config.toml").read_text()
     own = tmp_path / "c.toml"
-    own.write_text(dump_config(tiny_config()).replace("[hunt.interest]\nreserve = 0.5\nmerger = 0.5", "[hunt.interest]\nreserve = 1.0"))
+    own.write_text(dump_config(tiny_config(interest={"reserve": 1.0})))
     assert invoke("init", tmp_path / "ws2", "--known", known, "--config", own).exit_code == 0
     assert Workspace.open(tmp_path / "ws2").config.train.epochs == tiny_config().train.epochs != 12
 
@@ -194,7 +194,7 @@ def test_a_night_of_3_band_files_warns_once_about_the_grey_hunt(tmp_path):
     known = tmp_path / "known.npz"
     np.savez(known, images=rng.random((40, 20, 20), dtype=np.float32), labels=np.array(["a", "b"] * 20))
     config = tmp_path / "c.toml"
-    config.write_text(dump_config(tiny_config()).replace("[hunt.interest]\nreserve = 0.5\nmerger = 0.5", "[hunt.interest]\nreserve = 1.0"))
+    config.write_text(dump_config(tiny_config(interest={"reserve": 1.0})))
     assert invoke("init", tmp_path / "ws", "--known", known, "--config", config).exit_code == 0
     night = tmp_path / "night"
     night.mkdir()

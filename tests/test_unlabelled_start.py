@@ -108,8 +108,7 @@ def test_init_unlabelled_then_hunt_and_name_a_normal_kind(tmp_path):
     pile = tmp_path / "pile.npz"
     np.savez(pile, images=rng.random((48, 20, 20), dtype=np.float32))
     config = tmp_path / "c.toml"
-    config.write_text(dump_config(tiny_config()).replace("[hunt.interest]\nreserve = 0.5\nmerger = 0.5",
-                                                         "[hunt.interest]\nreserve = 1.0"))
+    config.write_text(dump_config(tiny_config(interest={"reserve": 1.0})))
     ws_path = tmp_path / "ws"
     result = runner.invoke(app, ["init", str(ws_path), "--unlabelled", str(pile), "--config", str(config)])
     assert result.exit_code == 0, result.output

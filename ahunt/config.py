@@ -45,7 +45,7 @@ STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
 LOSSES = ("cross_entropy", "focal", "isomax")
 RESERVE_SCORES = ("novelty", "probability")
 SELF_SUPERVISED = ("contrastive", "autoencoder", "rotation")  # round 0 of a hunt started unlabelled
-SEMI_SUPERVISED = ("none", "fixmatch")  # the nightly retrain (ahunt/learn/semi.py)
+SEMI_SUPERVISED = ("none", "fixmatch", "rotation", "contrastive", "autoencoder")  # the nightly retrain (ahunt/learn/semi.py)
 SOURCES = ("simulated", "mnist5k", "galaxy10", "labelled")
 METHODS = (
     "ahunt", "ahunt-uncertainty", "ahunt-diversity", "ahunt-focal", "ahunt-isomax", "random", "static",
@@ -108,9 +108,10 @@ class TrainConfig:
     # more anomalies in the first nights than contrastive or autoencoder on all three scenarios
     # measured, at the lowest cost (docs/benchmarks.md, "Which self-supervised task").
     self_supervised: str = "rotation"
-    # The nightly retrain: "none" trains on the labelled objects only; "fixmatch" also learns
-    # from a uniform sample of `unlabelled_sample` objects of the nights so far (FixMatch
-    # pseudo-labels, ahunt/learn/semi.py), at the same number of steps per epoch.
+    # The nightly retrain: "none" trains on the labelled objects only; the others also learn from
+    # a uniform sample of `unlabelled_sample` objects of the nights so far (FixMatch pseudo-labels,
+    # or a self-supervised task of a hunt started without labels, kept on; ahunt/learn/semi.py),
+    # at the same number of steps per epoch.
     semi_supervised: str = "none"
     unlabelled_sample: int = 4096
 

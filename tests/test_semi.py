@@ -1,4 +1,4 @@
-"""FixMatch: the AnomalyMatch-style peer, and AHUNT's semi-supervised retrain."""
+"""FixMatch: the AnomalyMatch-style peer, and AHUNT's semi-supervised retrains (FixMatch, rotation)."""
 
 import dataclasses
 
@@ -11,8 +11,9 @@ from ahunt.errors import ConfigError
 from ahunt.hunt.oracle import TruthOracle
 from ahunt.hunt.session import ask, prepare_questions, train_initial, unlabelled_sample
 from ahunt.learn.model import HuntNet, ModelArgs
-from ahunt.learn.semi import strong_augment, train_fixmatch
-from ahunt.learn.train import make_augmentation
+from ahunt.errors import AhuntError
+from ahunt.learn.semi import strong_augment, train_fixmatch, train_semi
+from ahunt.learn.train import make_augmentation, train_model
 from ahunt.methods.fixmatch import FixMatchDetector
 from ahunt.sources.streams import make_stream
 from ahunt.store.workspace import Workspace
@@ -56,9 +57,38 @@ def test_fixmatch_learns_from_pseudo_labels_and_is_seeded():
         TrainConfig(semi_supervised="magic").validate()
 
 
-def test_semi_supervised_retrain_reads_a_bounded_sample_of_every_night(tmp_path, sim_cache):
+def test_a_self_supervised_task_on_unlabelled_images_changes_the_network_and_is_seeded():
+    rng = np.random.default_rng(0)
+    images = np.concatenate([_blobs(8, rng, True), _blobs(8, rng, False)])
+    labels = np.array([0] * 8 + [1] * 8)
+    unlabelled = np.concatenate([_blobs(40, rng, True), _blobs(40, rng, False)])
+    cfg = TrainConfig(batch_size=16, epoch_size=64)
+
+    def fit(method):
+        torch.manual_seed(0)
+        model = HuntNet(ModelArgs(n_classes=2, image_size=16, channels=1, latent_dim=8, width=4))
+        if method == "none":
+            losses = train_model(model, images, labels, cfg, epochs=2, seed=1, device=torch.device("cpu"))
+        else:
+            losses = train_semi(model, images, labels, unlabelled, cfg, method=method, epochs=2, seed=1,
+                                device=torch.device("cpu"))
+        return model, losses
+
+    alone, _ = fit("none")
+    for method in ("rotation", "contrastive", "autoencoder"):
+        a, la = fit(method)
+        b, lb = fit(method)
+        assert la == lb and all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+        assert not all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), alone.state_dict().values()))
+        assert set(a.state_dict()) == set(alone.state_dict())  # the task's head is thrown away
+    with pytest.raises(AhuntError, match="semi-supervised method 'magic'"):
+        fit("magic")
+
+
+@pytest.mark.parametrize("method", ["fixmatch", "contrastive"])
+def test_semi_supervised_retrain_reads_a_bounded_sample_of_every_night(tmp_path, sim_cache, method):
     cfg = tiny_config()
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, semi_supervised="fixmatch", unlabelled_sample=20))
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, semi_supervised=method, unlabelled_sample=20))
     ws = _hunt(tmp_path, sim_cache, cfg, nights=2)
     assert ws.current_version() == 2
     sample = unlabelled_sample(ws, 2, 20, seed=0)

@@ -356,13 +356,13 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
     model.reset_outputs(revived, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r) + 1))
     images, labels, _ = ws.labelled_view()
     seed = round_seed(cfg.seed, r)
-    if cfg.train.semi_supervised == "fixmatch" and not head_only:
-        from ahunt.learn.semi import train_fixmatch
+    if cfg.train.semi_supervised != "none" and not head_only:
+        from ahunt.learn.semi import train_semi
 
         unlabelled = unlabelled_sample(ws, r, cfg.train.unlabelled_sample, seed=seed)
-        losses = train_fixmatch(model, images, labels, unlabelled, cfg.train, epochs=cfg.train.epochs, seed=seed,
-                                device=resolve_device(cfg.device), track=track,
-                                description=f"retraining round {r} (semi-supervised)")
+        losses = train_semi(model, images, labels, unlabelled, cfg.train, method=cfg.train.semi_supervised,
+                            epochs=cfg.train.epochs, seed=seed, device=resolve_device(cfg.device), track=track,
+                            description=f"retraining round {r} (semi-supervised)")
     else:
         losses = train_model(
             model, images, labels, cfg.train, epochs=cfg.train.epochs, seed=seed,

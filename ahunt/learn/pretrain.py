@@ -34,7 +34,7 @@ from ahunt.learn.model import HuntNet, conv_depth
 from ahunt.learn.train import balanced_indices, make_augmentation, score
 from ahunt.progress import Track, no_progress
 
-__all__ = ["OBJECTIVES", "pretrain_encoder", "train_unlabelled", "nt_xent"]
+__all__ = ["OBJECTIVES", "pretrain_encoder", "train_unlabelled", "nt_xent", "task", "task_augmentation", "task_views"]
 
 OBJECTIVES = SELF_SUPERVISED
 TEMPERATURE = 0.2  # NT-Xent's; SimCLR's small-batch choice
@@ -89,16 +89,29 @@ class _Views(Dataset):
         return len(self.order)
 
     def __getitem__(self, i: int):
-        x = self.images[int(self.order[i])]
-        if self.objective == "contrastive":
-            return self.augment(x), self.augment(x)
-        if self.objective == "autoencoder":
-            return (self.augment(x),)
-        k = int(self.turns[i])
-        return torch.rot90(self.augment(x), k, dims=(-2, -1)), k
+        return task_views(self.images[int(self.order[i])], self.objective, self.augment, int(self.turns[i]))
 
 
-def _task(model: HuntNet, objective: str) -> tuple[nn.Module, Callable]:
+def task_views(x: torch.Tensor, objective: str, augment, turns: int = 0) -> tuple:
+    """What the objective's loss takes for one image ``x`` (C, H, W): two augmented views
+    (contrastive), one (autoencoder), or one turned by ``turns`` quarter turns, and ``turns``
+    (rotation)."""
+    if objective == "contrastive":
+        return augment(x), augment(x)
+    if objective == "autoencoder":
+        return (augment(x),)
+    return torch.rot90(augment(x), turns, dims=(-2, -1)), turns
+
+
+def task_augmentation(cfg: TrainConfig, objective: str):
+    """The retraining augmentation, except for the rotation task: shifts and zooms only, since
+    the quarter turns are the task and no rotation or flip may blur them."""
+    if objective == "rotation":
+        return v2.RandomAffine(degrees=0, translate=(cfg.shift, cfg.shift), scale=(1 - cfg.zoom, 1 + cfg.zoom))
+    return make_augmentation(cfg)
+
+
+def task(model: HuntNet, objective: str) -> tuple[nn.Module, Callable]:
     """The objective's throw-away head and its loss on one batch."""
     d = model.args.latent_dim
     encode = lambda x: model.encode(x.contiguous(memory_format=torch.channels_last))  # noqa: E731
@@ -133,10 +146,8 @@ def pretrain_encoder(
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    head, loss_of = _task(model, objective)
-    augment = make_augmentation(cfg)
-    if objective == "rotation":  # the quarter turns are the task: no rotation or flip may blur them
-        augment = v2.RandomAffine(degrees=0, translate=(cfg.shift, cfg.shift), scale=(1 - cfg.zoom, 1 + cfg.zoom))
+    head, loss_of = task(model, objective)
+    augment = task_augmentation(cfg, objective)
     x = model.field(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
     model.to(device).train()
     head.to(device).train()

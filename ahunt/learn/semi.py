@@ -1,12 +1,16 @@
-"""Semi-supervised training: FixMatch (Sohn et al. 2020) on the labelled set and the nights'
-unlabelled objects.
+"""Semi-supervised training on the labelled set and the nights' unlabelled objects.
 
 Each step draws a class-balanced labelled batch (as ``train_model`` does) and an unlabelled
-batch of the same size.  The unlabelled images are seen twice: a weakly augmented view (the
-hunt's usual rotations, shifts, zooms and flips) whose confident prediction (maximum probability
-at least ``threshold``) becomes the pseudo-label of a strongly augmented view (the same plus
-noise, a brightness change and a cut-out patch).  The loss is the labelled cross-entropy plus
-``weight`` times the pseudo-label cross-entropy.
+batch of the same size.  The loss is the labelled cross-entropy plus ``weight`` times a loss on
+the unlabelled batch, one of:
+
+- ``fixmatch`` (Sohn et al. 2020): the unlabelled images are seen twice, a weakly augmented view
+  (the hunt's usual rotations, shifts, zooms and flips) whose confident prediction (maximum
+  probability at least ``threshold``) becomes the pseudo-label of a strongly augmented view (the
+  same plus noise, a brightness change and a cut-out patch);
+- ``rotation``, ``contrastive`` or ``autoencoder``: the self-supervised task of a hunt started
+  without labels (``ahunt/learn/pretrain.py``), kept on in every retrain (S4L, Zhai et al. 2019):
+  the unlabelled images teach the encoder that task through a head thrown away afterwards.
 
 The number of steps is fixed by ``[train] epoch_size``, so a night of a million objects costs
 what a night of a thousand does: only the unlabelled sample it draws from is larger.
@@ -21,10 +25,11 @@ from torch import nn
 from ahunt.config import TrainConfig
 from ahunt.errors import AhuntError
 from ahunt.learn.model import HuntNet
+from ahunt.learn.pretrain import OBJECTIVES, task, task_augmentation, task_views
 from ahunt.learn.train import balanced_indices, make_augmentation, make_loss
 from ahunt.progress import Track, no_progress
 
-__all__ = ["strong_augment", "train_fixmatch", "THRESHOLD"]
+__all__ = ["strong_augment", "train_fixmatch", "train_semi", "THRESHOLD"]
 
 THRESHOLD = 0.95  # FixMatch's confidence for a pseudo-label
 
@@ -45,13 +50,48 @@ def strong_augment(x: torch.Tensor, weak, generator: torch.Generator) -> torch.T
     return x
 
 
-def train_fixmatch(
+def _fixmatch_loss(model: HuntNet, weak, generator: torch.Generator, threshold: float):
+    """FixMatch's loss on an unlabelled batch ``u`` (in the network's field, on the CPU)."""
+
+    def loss(u: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+        with torch.no_grad():
+            weak_u = torch.stack([weak(img) for img in u]).to(device)
+            probs = torch.softmax(model(weak_u)[0], dim=1)
+            confidence, pseudo = probs.max(dim=1)
+            keep = confidence >= threshold
+        if not keep.any():
+            return None
+        strong_u = strong_augment(u[keep.cpu()], weak, generator).to(device)
+        u_logits, _ = model(strong_u)
+        # averaged over the whole unlabelled batch, as FixMatch does: few confident pseudo-labels weigh little
+        return nn.functional.cross_entropy(u_logits, pseudo[keep], reduction="sum") / len(u)
+
+    return loss
+
+
+def _self_supervised_loss(model: HuntNet, cfg: TrainConfig, objective: str, loss_of, generator: torch.Generator):
+    """The self-supervised task's loss on an unlabelled batch ``u``."""
+    augment = task_augmentation(cfg, objective)
+
+    def loss(u: torch.Tensor, device: torch.device) -> torch.Tensor:
+        turns = [0] * len(u)
+        if objective == "rotation":
+            turns = torch.randint(0, 4, (len(u),), generator=generator).tolist()
+        views = list(zip(*(task_views(img, objective, augment, k) for img, k in zip(u, turns))))
+        batch = [torch.stack(v) if isinstance(v[0], torch.Tensor) else torch.tensor(v) for v in views]
+        return loss_of(*(b.to(device) for b in batch))
+
+    return loss
+
+
+def train_semi(
     model: HuntNet,
     images: np.ndarray,
     labels: np.ndarray,
     unlabelled: np.ndarray,
     cfg: TrainConfig,
     *,
+    method: str,
     epochs: int,
     seed: int,
     device: torch.device,
@@ -61,7 +101,8 @@ def train_fixmatch(
     description: str = "training (semi-supervised)",
 ) -> list[float]:
     """Train ``model`` in place on labelled ``images``/``labels`` and ``unlabelled`` images
-    (both (N, C, H, W), arrays or row-indexable array-likes); returns each epoch's mean loss."""
+    (both (N, C, H, W), arrays or row-indexable array-likes) with ``method`` ("fixmatch", or a
+    self-supervised task: "rotation", "contrastive", "autoencoder"); returns each epoch's mean loss."""
     if len(images) == 0:
         raise AhuntError("nothing to train on: no labelled images")
     torch.manual_seed(seed)
@@ -71,7 +112,17 @@ def train_fixmatch(
     loss_fn = make_loss(cfg.loss)
     y_all = np.asarray(labels, dtype=np.int64)
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    parameters = list(model.parameters())
+    if method == "fixmatch":
+        unlabelled_loss = _fixmatch_loss(model, weak, generator, threshold)
+    elif method in OBJECTIVES:
+        head, loss_of = task(model, method)
+        parameters += list(head.to(device).parameters())
+        unlabelled_loss = _self_supervised_loss(model, cfg, method, loss_of, generator)
+    else:
+        raise AhuntError(f"unknown semi-supervised method {method!r}; "
+                         f"choose fixmatch or one of {', '.join(OBJECTIVES)}")
+    optimizer = torch.optim.Adam(parameters, lr=cfg.learning_rate)
     losses = []
     for epoch in range(epochs):
         order = balanced_indices(y_all, rng, min_total=cfg.min_epoch_size, size=cfg.epoch_size)
@@ -91,17 +142,9 @@ def train_fixmatch(
                 u_rows, u_at = np.unique(u_idx, return_inverse=True)
                 u = model.field(torch.from_numpy(np.ascontiguousarray(unlabelled[u_rows], dtype=np.float32)))[
                     torch.from_numpy(u_at)]
-                with torch.no_grad():
-                    weak_u = torch.stack([weak(img) for img in u]).to(device)
-                    probs = torch.softmax(model(weak_u)[0], dim=1)
-                    confidence, pseudo = probs.max(dim=1)
-                    keep = confidence >= threshold
-                if keep.any():
-                    strong_u = strong_augment(u[keep.cpu()], weak, generator).to(device)
-                    u_logits, _ = model(strong_u)
-                    # averaged over the whole unlabelled batch, as FixMatch does: few confident
-                    # pseudo-labels weigh little
-                    loss = loss + weight * nn.functional.cross_entropy(u_logits, pseudo[keep], reduction="sum") / len(u)
+                extra = unlabelled_loss(u, device)
+                if extra is not None:
+                    loss = loss + weight * extra
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -109,3 +152,9 @@ def train_fixmatch(
         losses.append(total / steps)
     model.eval()
     return losses
+
+
+def train_fixmatch(model: HuntNet, images: np.ndarray, labels: np.ndarray, unlabelled: np.ndarray,
+                   cfg: TrainConfig, **kwargs) -> list[float]:
+    """``train_semi`` with FixMatch's pseudo-labels (the ``fixmatch`` peer's training)."""
+    return train_semi(model, images, labels, unlabelled, cfg, method="fixmatch", **kwargs)

@@ -7,7 +7,10 @@ experiment's own stream and seeds) it trains round 0, scores night 1 and prints,
 the AUC for the interesting anomalies and how many of them (and of the boring ones, e.g.
 artefacts) the top ``questions`` would show.  Scores: the reserve output's probability (the
 paper's), the nearest-neighbour novelty in the latent space only, in 16x16 pixels only, and
-both (ahunt's default, ``ahunt/hunt/novelty.py``).
+both (ahunt's default, ``ahunt/hunt/novelty.py``).  A last row, "asked one by one", is the
+default score re-ranked after every answer, as AAD does: the questions are asked one at a
+time, and each answer that is not an interesting anomaly joins the reference before the next
+is chosen (the AUC is the default's; only the questions differ).
 """
 
 from __future__ import annotations
@@ -36,6 +39,24 @@ def one_space(z_night: np.ndarray, z_ref: np.ndarray) -> np.ndarray:
     return nearest_distance(z_night, z_ref) / spacing
 
 
+def asked_one_by_one(reference: Reference, z: np.ndarray, images: np.ndarray, wanted: np.ndarray,
+                     q: int) -> np.ndarray:
+    """The ``q`` questions the default score asks when it is re-ranked after each answer: an
+    object that is not an interesting anomaly joins the reference (with the reference's own
+    spacing kept, as within one night)."""
+    zn, px = normalise(z), pixel_features(images, reference.crop)
+    ref_z, ref_px = reference.z, reference.pixels
+    asked: list[int] = []
+    for _ in range(q):
+        d = (nearest_distance(zn, ref_z) / reference.scale + nearest_distance(px, ref_px) / reference.pixel_scale) / 2
+        d[asked] = -np.inf
+        j = int(np.argmax(d))
+        asked.append(j)
+        if not wanted[j]:
+            ref_z, ref_px = np.vstack([ref_z, zn[j:j + 1]]), np.vstack([ref_px, px[j:j + 1]])
+    return np.array(asked)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", type=Path)
@@ -43,6 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = load_config(args.config)
+    totals: dict[str, list[tuple]] = {}
     for trial in range(args.trials):
         cfg = trial_config(config, trial, "ahunt")
         stream = make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels)
@@ -58,12 +80,12 @@ def main() -> None:
         keep = np.isin(labels, boring)
         names = ws.class_names()
         crop = model.args.crop  # the pixels are compared in the network's field, as in a hunt
+        reference = Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop)
         scores = {
             "reserve probability": probs[:, names.index("reserve")],
             "latent only": one_space(normalise(z), normalise(lab_z[keep])),
             "pixels only": one_space(pixel_features(night.images, crop), pixel_features(images[keep], crop)),
-            "latent + pixels": Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop).scores(
-                z, night.images),
+            "latent + pixels": reference.scores(z, night.images),
         }
         uninteresting = set(cfg.experiment.uninteresting)
         wanted = np.array([t not in stream.known and t not in uninteresting for t in night.truth])
@@ -71,11 +93,18 @@ def main() -> None:
         q = cfg.hunt.questions
         print(f"{args.config.stem}, trial {trial}, night 1: {wanted.sum()} interesting anomalies, "
               f"{dull.sum()} boring ones, {len(wanted)} objects; top {q}")
-        for name, s in scores.items():
-            top = np.argsort(-s, kind="stable")[:q]
-            print(f"  {name:20s} AUC {roc_auc_score(wanted, s):.2f}   top {q}: {wanted[top].sum()} interesting, "
-                  f"{dull[top].sum()} boring")
+        tops = {name: np.argsort(-s, kind="stable")[:q] for name, s in scores.items()}
+        tops["asked one by one"] = asked_one_by_one(reference, z, night.images, wanted, q)
+        for name, top in tops.items():
+            auc = roc_auc_score(wanted, scores.get(name, scores["latent + pixels"]))
+            print(f"  {name:20s} AUC {auc:.2f}   top {q}: {wanted[top].sum()} interesting, {dull[top].sum()} boring")
+            totals.setdefault(name, []).append((auc, wanted[top].sum(), dull[top].sum()))
         shutil.rmtree(root.parent)
+    print(f"{args.config.stem}, night 1, mean over {args.trials} trials")
+    for name, rows in totals.items():
+        auc, found, boring = np.array(rows, dtype=float).T
+        print(f"  {name:20s} AUC {auc.mean():.2f}   top {q}: {found.mean():.2f} ± {found.std():.2f} interesting, "
+              f"{boring.mean():.2f} boring")
 
 
 if __name__ == "__main__":

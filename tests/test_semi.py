@@ -34,23 +34,36 @@ def test_strong_augment_keeps_shape_and_changes_the_image():
     assert out.shape == x.shape and not torch.allclose(out, x)
 
 
-def test_fixmatch_learns_from_pseudo_labels_and_is_seeded():
+def _wide_and_narrow_blobs():
+    """8 labelled wide and 8 narrow blobs, 80 unlabelled of both, and a small training config."""
     rng = np.random.default_rng(0)
     images = np.concatenate([_blobs(8, rng, True), _blobs(8, rng, False)])
     labels = np.array([0] * 8 + [1] * 8)
     unlabelled = np.concatenate([_blobs(40, rng, True), _blobs(40, rng, False)])
-    cfg = TrainConfig(batch_size=16, epoch_size=64)
+    return images, labels, unlabelled, TrainConfig(batch_size=16, epoch_size=64)
+
+
+def _small_net() -> HuntNet:
+    torch.manual_seed(0)
+    return HuntNet(ModelArgs(n_classes=2, image_size=16, channels=1, latent_dim=8, width=4))
+
+
+def _same_weights(a: HuntNet, b: HuntNet) -> bool:
+    return all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_fixmatch_learns_from_pseudo_labels_and_is_seeded():
+    images, labels, unlabelled, cfg = _wide_and_narrow_blobs()
 
     def fit(threshold):
-        torch.manual_seed(0)
-        model = HuntNet(ModelArgs(n_classes=2, image_size=16, channels=1, latent_dim=8, width=4))
+        model = _small_net()
         losses = train_fixmatch(model, images, labels, unlabelled, cfg, epochs=2, seed=1, device=torch.device("cpu"),
                                 threshold=threshold)
         return model, losses
 
     a, la = fit(0.0)
     b, lb = fit(0.0)
-    assert la == lb and all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert la == lb and _same_weights(a, b)
     never, ln = fit(1.01)  # no pseudo-label is ever confident enough: the labelled loss alone
     assert la != ln
     with pytest.raises(ConfigError, match="semi_supervised"):
@@ -58,15 +71,10 @@ def test_fixmatch_learns_from_pseudo_labels_and_is_seeded():
 
 
 def test_a_self_supervised_task_on_unlabelled_images_changes_the_network_and_is_seeded():
-    rng = np.random.default_rng(0)
-    images = np.concatenate([_blobs(8, rng, True), _blobs(8, rng, False)])
-    labels = np.array([0] * 8 + [1] * 8)
-    unlabelled = np.concatenate([_blobs(40, rng, True), _blobs(40, rng, False)])
-    cfg = TrainConfig(batch_size=16, epoch_size=64)
+    images, labels, unlabelled, cfg = _wide_and_narrow_blobs()
 
     def fit(method):
-        torch.manual_seed(0)
-        model = HuntNet(ModelArgs(n_classes=2, image_size=16, channels=1, latent_dim=8, width=4))
+        model = _small_net()
         if method == "none":
             losses = train_model(model, images, labels, cfg, epochs=2, seed=1, device=torch.device("cpu"))
         else:
@@ -78,8 +86,8 @@ def test_a_self_supervised_task_on_unlabelled_images_changes_the_network_and_is_
     for method in ("rotation", "contrastive", "autoencoder"):
         a, la = fit(method)
         b, lb = fit(method)
-        assert la == lb and all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
-        assert not all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), alone.state_dict().values()))
+        assert la == lb and _same_weights(a, b)
+        assert not _same_weights(a, alone)
         assert set(a.state_dict()) == set(alone.state_dict())  # the task's head is thrown away
     with pytest.raises(AhuntError, match="semi-supervised method 'magic'"):
         fit("magic")

@@ -88,7 +88,9 @@ def main() -> None:
             "latent + pixels": reference.scores(z, night.images),
         }
         uninteresting = set(cfg.experiment.uninteresting)
-        wanted = np.array([t not in stream.known and t not in uninteresting for t in night.truth])
+        # a hunt started without labels knows its round-0 kinds as `normal`: they are not anomalies
+        normal = set(stream.known) | set(getattr(stream, "normal_kinds", ()))
+        wanted = np.array([t not in normal and t not in uninteresting for t in night.truth])
         dull = np.array([t in uninteresting for t in night.truth])
         q = cfg.hunt.questions
         print(f"{args.config.stem}, trial {trial}, night 1: {wanted.sum()} interesting anomalies, "

@@ -108,6 +108,12 @@ class TrainConfig:
     # more anomalies in the first nights than contrastive or autoencoder on all three scenarios
     # measured, at the lowest cost (docs/benchmarks.md, "Which self-supervised task").
     self_supervised: str = "rotation"
+    # ... and then learns to tell apart this many pseudo-kinds of the pile (k-means on its coarse
+    # pixels), in round 0 and in every retrain, so that its latent space sets ordinary objects of
+    # each kind apart from subtle anomalies as labelled kinds do (ahunt/learn/kinds.py; at survey
+    # proportions it found nearly twice as many mergers: docs/benchmarks.md, "Without labels, at
+    # survey proportions").  0: the self-supervised task alone.  Labelled hunts ignore it.
+    pseudo_kinds: int = 8
     # The nightly retrain: "none" trains on the labelled objects only; the others also learn from
     # a uniform sample of `unlabelled_sample` objects of the nights so far (FixMatch pseudo-labels,
     # or a self-supervised task of a hunt started without labels, kept on; ahunt/learn/semi.py),
@@ -130,6 +136,8 @@ class TrainConfig:
         _require(self.min_epoch_size >= 0, "train.min_epoch_size", self.min_epoch_size, "must be >= 0")
         _require(self.self_supervised in SELF_SUPERVISED, "train.self_supervised", self.self_supervised,
                  f"choose one of {', '.join(SELF_SUPERVISED)}")
+        _require(self.pseudo_kinds == 0 or self.pseudo_kinds >= 2, "train.pseudo_kinds", self.pseudo_kinds,
+                 "must be 0 (none) or at least 2")
         _require(self.epoch_size == 0 or self.epoch_size >= self.batch_size, "train.epoch_size", self.epoch_size,
                  f"must be 0 (grow with the largest class) or at least batch_size ({self.batch_size})")
 

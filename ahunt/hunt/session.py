@@ -63,16 +63,42 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
     torch.manual_seed(seed)
     model = HuntNet(args)
     device = resolve_device(cfg.device)
+    meta: dict = {}
     if sum(c.kind == "known" for c in ws.classes()) == 1:
         # one known class (a hunt started from unlabelled images): nothing for cross-entropy to tell apart
-        losses = train_unlabelled(model, images, labels, cfg.train, seed=seed, device=device, track=track)
+        kinds = None
+        if cfg.train.pseudo_kinds:
+            kinds, meta = _pseudo_kinds(ws, model, seed=seed)
+        losses = train_unlabelled(model, images, labels, cfg.train, seed=seed, device=device, track=track,
+                                  kinds=kinds)
+        if kinds is not None:
+            from ahunt.learn.kinds import KINDS_HEAD
+
+            meta[KINDS_HEAD] = _cpu_state(kinds[2])
     else:
         losses = train_model(
             model, images, labels, cfg.train, epochs=cfg.train.epochs_initial, seed=seed,
             device=device, track=track, description="training round 0",
         )
-    save_checkpoint(ws.checkpoint_path(0), model, {"round": 0, "classes": ws.class_names(), "losses": losses})
+    save_checkpoint(ws.checkpoint_path(0), model, {"round": 0, "classes": ws.class_names(), "losses": losses, **meta})
     return losses
+
+
+def _pseudo_kinds(ws: Workspace, model: HuntNet, *, seed: int) -> tuple[tuple, dict]:
+    """The pile of a hunt started without labels (round 0 of the store), its pseudo-kinds
+    (``ahunt/learn/kinds.py``) and a new kinds head; and the kinds, as the checkpoints keep them."""
+    import torch
+
+    from ahunt.learn.kinds import KINDS, kinds_head, pseudo_kinds
+
+    pile = ws.store.load_round(0).images
+    kinds = pseudo_kinds(pile, ws.config.train.pseudo_kinds, crop=model.args.crop, seed=seed)
+    head = kinds_head(model, int(kinds.max()) + 1)
+    return (pile, kinds, head), {KINDS: torch.from_numpy(kinds.astype(np.int16))}
+
+
+def _cpu_state(module) -> dict:
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
 def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, chooser=None) -> list[QuestionRow]:
@@ -356,13 +382,16 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
     model.reset_outputs(revived, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r) + 1))
     images, labels, _ = ws.labelled_view()
     seed = round_seed(cfg.seed, r)
-    if cfg.train.semi_supervised != "none" and not head_only:
+    kinds = None if head_only else _pile_kinds(ws, model, meta, seed=seed)
+    if (cfg.train.semi_supervised != "none" or kinds is not None) and not head_only:
         from ahunt.learn.semi import train_semi
 
-        unlabelled = unlabelled_sample(ws, r, cfg.train.unlabelled_sample, seed=seed)
-        losses = train_semi(model, images, labels, unlabelled, cfg.train, method=cfg.train.semi_supervised,
+        method = cfg.train.semi_supervised
+        unlabelled = unlabelled_sample(ws, r, cfg.train.unlabelled_sample, seed=seed) if method != "none" else None
+        said = " (semi-supervised)" if method != "none" else " (with the pile's kinds)"
+        losses = train_semi(model, images, labels, unlabelled, cfg.train, method=method, kinds=kinds,
                             epochs=cfg.train.epochs, seed=seed, device=resolve_device(cfg.device), track=track,
-                            description=f"retraining round {r} (semi-supervised)")
+                            description=f"retraining round {r}{said}")
     else:
         losses = train_model(
             model, images, labels, cfg.train, epochs=cfg.train.epochs, seed=seed,
@@ -370,9 +399,29 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
             trainable=(lambda m: m.head.parameters()) if head_only else None,
         )
     model.silence_outputs(retired)  # a class merged away or undone leaves the head
+    kept = {}
+    if kinds is not None:
+        from ahunt.learn.kinds import KINDS, KINDS_HEAD
+
+        kept = {KINDS: meta[KINDS], KINDS_HEAD: _cpu_state(kinds[2])}
     save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": [c.name for c in classes],
-                                                   "retired": retired, "losses": losses})
+                                                   "retired": retired, "losses": losses, **kept})
     return losses
+
+
+def _pile_kinds(ws: Workspace, model: HuntNet, meta: dict, *, seed: int):
+    """(images, kinds, head) of a sample of the pile, for a hunt whose round 0 learnt its
+    pseudo-kinds (the checkpoint says so); None for every other hunt, and once ``[train]
+    pseudo_kinds`` is set to 0 (how many kinds there are was fixed at round 0).  At most
+    ``[train] unlabelled_sample`` objects, the same share of each kind, are read."""
+    from ahunt.learn.kinds import KINDS, KINDS_HEAD, kinds_head, kinds_sample
+
+    if KINDS not in meta or not ws.config.train.pseudo_kinds:
+        return None
+    kinds = meta[KINDS].numpy().astype(np.int64)
+    rows = kinds_sample(kinds, ws.config.train.unlabelled_sample, seed=seed)
+    head = kinds_head(model, int(kinds.max()) + 1, meta[KINDS_HEAD])
+    return ws.store.load_images(0, rows), kinds[rows], head
 
 
 # Settings of the network's shape: round 0 fixes them, and every later network inherits them.

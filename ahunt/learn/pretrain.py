@@ -172,12 +172,19 @@ def pretrain_encoder(
 
 
 def train_unlabelled(model: HuntNet, images, labels: np.ndarray, cfg: TrainConfig, *, seed: int,
-                     device: torch.device, track: Track = no_progress) -> list[float]:
+                     device: torch.device, track: Track = no_progress,
+                     kinds: tuple[np.ndarray, np.ndarray, nn.Module] | None = None) -> list[float]:
     """Round 0 of a hunt with one known class: the encoder learns ``cfg.self_supervised`` on the
-    images, then the head alone learns that all of them are that class.  Returns the task's losses."""
+    images, then (given ``kinds``: the pile's images, their pseudo-kinds and a kinds head) to tell
+    the pile's kinds apart (``ahunt/learn/kinds.py``), then the head alone learns that all of them
+    are that class.  Returns the task's losses."""
     images = np.asarray(images)  # a round-0 sample is read whole, as ingest's pieces fit in memory
     losses = pretrain_encoder(model, images, cfg, objective=cfg.self_supervised, epochs=cfg.epochs_initial,
                               seed=seed, device=device, track=track)
+    if kinds is not None:
+        from ahunt.learn.kinds import train_kinds
+
+        train_kinds(model, *kinds, cfg, epochs=cfg.epochs_initial, seed=seed, device=device, track=track)
     _fit_head(model, score(model, images, device=device)[1], np.asarray(labels), device=device)
     return losses
 

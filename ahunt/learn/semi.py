@@ -12,6 +12,10 @@ the unlabelled batch, one of:
   without labels (``ahunt/learn/pretrain.py``), kept on in every retrain (S4L, Zhai et al. 2019):
   the unlabelled images teach the encoder that task through a head thrown away afterwards.
 
+A hunt started without labels also passes its pile's pseudo-kinds (``ahunt/learn/kinds.py``):
+each step then adds the kinds head's cross-entropy on a batch of the pile, the same share of
+every kind, with ``method`` "none" or any of the above.
+
 The number of steps is fixed by ``[train] epoch_size``, so a night of a million objects costs
 what a night of a thousand does: only the unlabelled sample it draws from is larger.
 """
@@ -24,6 +28,7 @@ from torch import nn
 
 from ahunt.config import TrainConfig
 from ahunt.errors import AhuntError
+from ahunt.learn.kinds import kinds_loss
 from ahunt.learn.model import HuntNet
 from ahunt.learn.pretrain import OBJECTIVES, task, task_augmentation, task_views
 from ahunt.learn.train import balanced_indices, make_augmentation, make_loss
@@ -97,12 +102,15 @@ def train_semi(
     device: torch.device,
     threshold: float = THRESHOLD,
     weight: float = 1.0,
+    kinds: tuple[np.ndarray, np.ndarray, nn.Module] | None = None,
     track: Track = no_progress,
     description: str = "training (semi-supervised)",
 ) -> list[float]:
     """Train ``model`` in place on labelled ``images``/``labels`` and ``unlabelled`` images
-    (both (N, C, H, W), arrays or row-indexable array-likes) with ``method`` ("fixmatch", or a
-    self-supervised task: "rotation", "contrastive", "autoencoder"); returns each epoch's mean loss."""
+    (both (N, C, H, W), arrays or row-indexable array-likes) with ``method`` ("fixmatch", a
+    self-supervised task: "rotation", "contrastive", "autoencoder", or "none"); ``kinds``: the
+    pile's images, their pseudo-kinds and the kinds head, learnt alongside.  Returns each
+    epoch's mean loss."""
     if len(images) == 0:
         raise AhuntError("nothing to train on: no labelled images")
     torch.manual_seed(seed)
@@ -113,21 +121,30 @@ def train_semi(
     y_all = np.asarray(labels, dtype=np.int64)
     model.to(device).train()
     parameters = list(model.parameters())
+    unlabelled_loss = None
     if method == "fixmatch":
         unlabelled_loss = _fixmatch_loss(model, weak, generator, threshold)
     elif method in OBJECTIVES:
         head, loss_of = task(model, method)
         parameters += list(head.to(device).parameters())
         unlabelled_loss = _self_supervised_loss(model, cfg, method, loss_of, generator)
-    else:
+    elif method != "none":
         raise AhuntError(f"unknown semi-supervised method {method!r}; "
-                         f"choose fixmatch or one of {', '.join(OBJECTIVES)}")
+                         f"choose none, fixmatch or one of {', '.join(OBJECTIVES)}")
+    if kinds is not None:
+        pile, pile_kinds, k_head = kinds
+        pile_x = model.field(torch.from_numpy(np.ascontiguousarray(pile, dtype=np.float32)))
+        pile_y = torch.from_numpy(np.asarray(pile_kinds, dtype=np.int64))
+        parameters += list(k_head.to(device).train().parameters())
     optimizer = torch.optim.Adam(parameters, lr=cfg.learning_rate)
     losses = []
     for epoch in range(epochs):
         order = balanced_indices(y_all, rng, min_total=cfg.min_epoch_size, size=cfg.epoch_size)
         steps = max(1, len(order) // cfg.batch_size)
-        u_order = rng.integers(0, len(unlabelled), size=steps * cfg.batch_size) if len(unlabelled) else None
+        u_order = (rng.integers(0, len(unlabelled), size=steps * cfg.batch_size)
+                   if unlabelled_loss is not None and len(unlabelled) else None)
+        k_order = (balanced_indices(pile_kinds, rng, size=steps * cfg.batch_size)
+                   if kinds is not None else None)
         total = 0.0
         for step in track(range(steps), description=f"{description} (epoch {epoch + 1}/{epochs})", total=steps):
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
@@ -145,12 +162,18 @@ def train_semi(
                 extra = unlabelled_loss(u, device)
                 if extra is not None:
                     loss = loss + weight * extra
+            if k_order is not None:
+                k_idx = torch.from_numpy(k_order[step * cfg.batch_size:(step + 1) * cfg.batch_size])
+                kb = torch.stack([weak(img) for img in pile_x[k_idx]]).to(device)
+                loss = loss + kinds_loss(model, k_head, kb, pile_y[k_idx].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             total += loss.item()
         losses.append(total / steps)
     model.eval()
+    if kinds is not None:
+        k_head.eval()
     return losses
 
 

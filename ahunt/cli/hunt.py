@@ -116,8 +116,10 @@ def init(
     out.print(f"Created hunt [bold]{escape(str(workspace))}[/] with {what}; plus the '{RESERVE}' class for anything new.")
     print_skipped(skipped, source)
     if unlabelled is not None:
+        kinds = (f", then {config.train.pseudo_kinds} pseudo-kinds of the pile's pixels"
+                 if config.train.pseudo_kinds else "")
         out.print(f"Round-0 model learnt from the images alone ({config.train.self_supervised} task, final loss "
-                  f"{losses[-1]:.3f}). When a question shows a kind of normal object worth telling apart, "
+                  f"{losses[-1]:.3f}{kinds}). When a question shows a kind of normal object worth telling apart, "
                   "press k to name it as a normal kind.")
     else:
         out.print(f"Round-0 model trained (final loss {losses[-1]:.3f}).")

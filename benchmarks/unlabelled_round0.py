@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=4)
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--objectives", default=",".join(SELF_SUPERVISED))
+    parser.add_argument("--pseudo-kinds", type=int, default=None,
+                        help="[train] pseudo_kinds for every run (default: the config's; 0: the task alone)")
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here (resumable); default: a temp folder")
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="unlabelled-round0-"))
@@ -55,7 +57,8 @@ def main() -> None:
             cfg = dataclasses.replace(
                 base,
                 survey=dataclasses.replace(base.survey, unlabelled=True, nights=args.nights),
-                train=dataclasses.replace(base.train, self_supervised=objective),
+                train=dataclasses.replace(base.train, self_supervised=objective, pseudo_kinds=(
+                    base.train.pseudo_kinds if args.pseudo_kinds is None else args.pseudo_kinds)),
             ).validate()
             rows = run_experiment(cfg, out / f"{path.stem}-{objective}", trials=args.trials, methods=["ahunt"], jobs=1)
             s = hunt_summary(rows)["ahunt"]

@@ -8,6 +8,7 @@ import torch
 
 from ahunt.config import ConfigError
 from ahunt.hunt.session import retrain, train_initial
+from ahunt.hunt.novelty import pixel_features
 from ahunt.learn.kinds import KINDS, KINDS_HEAD, kinds_head, kinds_sample, pseudo_kinds
 from ahunt.learn.model import HuntNet, ModelArgs
 from ahunt.learn.semi import train_semi
@@ -28,11 +29,12 @@ def two_populations(n=40, size=16, seed=0):
 
 def test_kinds_follow_the_pixels_and_are_seeded():
     x, truth = two_populations()
-    kinds = pseudo_kinds(x, 2, seed=3)
+    features = pixel_features(x)
+    kinds = pseudo_kinds(features, 2, seed=3)
     assert sorted(np.bincount(kinds)) == [40, 40]
     assert len(set(zip(kinds.tolist(), truth.tolist()))) == 2  # each kind is one population
-    np.testing.assert_array_equal(kinds, pseudo_kinds(x, 2, seed=3))
-    assert pseudo_kinds(x[:3], 8).max() < 3  # never more kinds than objects
+    np.testing.assert_array_equal(kinds, pseudo_kinds(features, 2, seed=3))
+    assert pseudo_kinds(features[:3], 8).max() < 3  # never more kinds than objects
 
 
 def test_a_retrain_sample_takes_every_kind_alike():

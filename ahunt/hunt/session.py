@@ -89,10 +89,12 @@ def _pseudo_kinds(ws: Workspace, model: HuntNet, *, seed: int) -> tuple[tuple, d
     (``ahunt/learn/kinds.py``) and a new kinds head; and the kinds, as the checkpoints keep them."""
     import torch
 
+    from ahunt.hunt.novelty import BLOCK, pixel_features
     from ahunt.learn.kinds import KINDS, kinds_head, pseudo_kinds
 
     pile = ws.store.load_round(0).images
-    kinds = pseudo_kinds(pile, ws.config.train.pseudo_kinds, crop=model.args.crop, seed=seed)
+    features = np.concatenate([pixel_features(pile[s:s + BLOCK], model.args.crop) for s in range(0, len(pile), BLOCK)])
+    kinds = pseudo_kinds(features, ws.config.train.pseudo_kinds, seed=seed)
     head = kinds_head(model, int(kinds.max()) + 1)
     return (pile, kinds, head), {KINDS: torch.from_numpy(kinds.astype(np.int16))}
 

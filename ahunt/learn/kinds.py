@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ahunt.hunt.novelty import BLOCK, pixel_features
 from ahunt.learn.model import HuntNet
 from ahunt.learn.train import balanced_indices, make_augmentation
 from ahunt.progress import Track, no_progress
@@ -35,12 +34,11 @@ KINDS_HEAD = "pseudo_kinds_head"  # checkpoint meta: the kinds head's weights
 FIT_SAMPLE = 20_000  # k-means is fitted on at most this many objects of the pile, then labels all
 
 
-def pseudo_kinds(images, k: int, *, crop: int = 0, seed: int = 0) -> np.ndarray:
-    """The kind (0..k-1) of every image of ``images`` (an array, or an HDF5 dataset read block by
-    block): k-means on the pixel features of the network's field (``crop``)."""
+def pseudo_kinds(features: np.ndarray, k: int, *, seed: int = 0) -> np.ndarray:
+    """The kind (0..k-1) of every object, from its pixel ``features`` (N, D), the reserve's own
+    (``ahunt.hunt.novelty.pixel_features`` of the network's field): k-means, seeded."""
     from sklearn.cluster import KMeans
 
-    features = np.concatenate([pixel_features(images[s:s + BLOCK], crop) for s in range(0, len(images), BLOCK)])
     k = min(k, len(features))
     rng = np.random.default_rng(seed)
     fit = features if len(features) <= FIT_SAMPLE else features[np.sort(rng.choice(len(features), FIT_SAMPLE,

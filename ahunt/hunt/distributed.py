@@ -69,9 +69,10 @@ def dask_images(images: LazyImages, chunk: int):
 
 
 def _model_payload(model: HuntNet) -> bytes:
+    from ahunt.learn.train import cpu_state
+
     buf = io.BytesIO()
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"model_state": state, "model_args": model.args.to_dict()}, buf)
+    torch.save({"model_state": cpu_state(model), "model_args": model.args.to_dict()}, buf)
     return buf.getvalue()
 
 

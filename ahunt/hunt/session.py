@@ -21,7 +21,7 @@ from ahunt.hunt.query import Pick, choose_from_candidates, choose_questions, liv
 from ahunt.learn.model import HuntNet, ModelArgs
 from ahunt.learn.pretrain import train_unlabelled
 from ahunt.learn.scoring import RoundScores, score_store
-from ahunt.learn.train import load_checkpoint, resolve_device, save_checkpoint, score, train_model
+from ahunt.learn.train import cpu_state, load_checkpoint, resolve_device, save_checkpoint, score, train_model
 from ahunt.progress import Track, no_progress
 from ahunt.store.answer_log import RESERVE, QuestionRow
 from ahunt.store.workspace import Workspace
@@ -74,7 +74,7 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
         if kinds is not None:
             from ahunt.learn.kinds import KINDS_HEAD
 
-            meta[KINDS_HEAD] = _cpu_state(kinds[2])
+            meta[KINDS_HEAD] = cpu_state(kinds[2])
     else:
         losses = train_model(
             model, images, labels, cfg.train, epochs=cfg.train.epochs_initial, seed=seed,
@@ -97,10 +97,6 @@ def _pseudo_kinds(ws: Workspace, model: HuntNet, *, seed: int) -> tuple[tuple, d
     kinds = pseudo_kinds(features, ws.config.train.pseudo_kinds, seed=seed)
     head = kinds_head(model, int(kinds.max()) + 1)
     return (pile, kinds, head), {KINDS: torch.from_numpy(kinds.astype(np.int16))}
-
-
-def _cpu_state(module) -> dict:
-    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
 def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, chooser=None) -> list[QuestionRow]:
@@ -405,7 +401,7 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
     if kinds is not None:
         from ahunt.learn.kinds import KINDS, KINDS_HEAD
 
-        kept = {KINDS: meta[KINDS], KINDS_HEAD: _cpu_state(kinds[2])}
+        kept = {KINDS: meta[KINDS], KINDS_HEAD: cpu_state(kinds[2])}
     save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": [c.name for c in classes],
                                                    "retired": retired, "losses": losses, **kept})
     return losses

@@ -55,9 +55,14 @@ def kinds_head(model: HuntNet, k: int, state: dict | None = None) -> nn.Linear:
     return head
 
 
-def kinds_loss(model: HuntNet, head: nn.Module, x: torch.Tensor, kinds: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the kinds head on a batch of (augmented) images in the network's field."""
-    return nn.functional.cross_entropy(head(model.encode(x.contiguous(memory_format=torch.channels_last))), kinds)
+def kinds_loss(model: HuntNet, head: nn.Module, x: torch.Tensor, kinds: torch.Tensor, rows: np.ndarray, augment,
+               device: torch.device) -> torch.Tensor:
+    """Cross-entropy of the kinds head on the ``rows`` of ``x`` (images in the network's field,
+    on the CPU), each augmented, and their ``kinds``."""
+    idx = torch.from_numpy(rows)
+    xb = torch.stack([augment(img) for img in x[idx]]).to(device)
+    return nn.functional.cross_entropy(head(model.encode(xb.contiguous(memory_format=torch.channels_last))),
+                                       kinds[idx].to(device))
 
 
 def kinds_sample(kinds: np.ndarray, size: int, *, seed: int) -> np.ndarray:
@@ -89,9 +94,8 @@ def train_kinds(model: HuntNet, images: np.ndarray, kinds: np.ndarray, head: nn.
         steps = max(1, len(order) // cfg.batch_size)
         total = 0.0
         for step in track(range(steps), description=f"{description} (epoch {epoch + 1}/{epochs})", total=steps):
-            idx = torch.from_numpy(order[step * cfg.batch_size:(step + 1) * cfg.batch_size])
-            xb = torch.stack([augment(img) for img in x[idx]]).to(device)
-            loss = kinds_loss(model, head, xb, y[idx].to(device))
+            loss = kinds_loss(model, head, x, y, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], augment,
+                              device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -163,9 +163,8 @@ def train_semi(
                 if extra is not None:
                     loss = loss + weight * extra
             if k_order is not None:
-                k_idx = torch.from_numpy(k_order[step * cfg.batch_size:(step + 1) * cfg.batch_size])
-                kb = torch.stack([weak(img) for img in pile_x[k_idx]]).to(device)
-                loss = loss + kinds_loss(model, k_head, kb, pile_y[k_idx].to(device))
+                loss = loss + kinds_loss(model, k_head, pile_x, pile_y,
+                                         k_order[step * cfg.batch_size:(step + 1) * cfg.batch_size], weak, device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

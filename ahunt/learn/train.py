@@ -29,6 +29,7 @@ __all__ = [
     "balanced_indices",
     "train_model",
     "score",
+    "cpu_state",
     "save_checkpoint",
     "load_checkpoint",
     "Track",
@@ -214,6 +215,11 @@ def score(
                         description=description)
 
 
+def cpu_state(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's weights as CPU tensors, detached: what a checkpoint stores."""
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
 def save_checkpoint(path: str | Path, model: HuntNet, meta: dict[str, Any]) -> None:
     """Write {model state, model args, meta} atomically: temp file, fsync, rename.
 
@@ -225,8 +231,7 @@ def save_checkpoint(path: str | Path, model: HuntNet, meta: dict[str, Any]) -> N
     from ahunt.store.atomic import disk_problem, write_bytes_atomic
 
     path = Path(path)
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {"model_state": state, "model_args": model.args.to_dict(), **meta}
+    payload = {"model_state": cpu_state(model), "model_args": model.args.to_dict(), **meta}
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     try:

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ahunt.learn.model import HuntNet
-from ahunt.learn.train import balanced_indices, make_augmentation
+from ahunt.learn.train import balanced_indices, descend, make_augmentation
 from ahunt.progress import Track, no_progress
 
 __all__ = ["KINDS", "KINDS_HEAD", "FIT_SAMPLE", "pseudo_kinds", "kinds_head", "kinds_loss", "kinds_sample",
@@ -96,10 +96,7 @@ def train_kinds(model: HuntNet, images: np.ndarray, kinds: np.ndarray, head: nn.
         for step in track(range(steps), description=f"{description} (epoch {epoch + 1}/{epochs})", total=steps):
             loss = kinds_loss(model, head, x, y, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], augment,
                               device)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
+            total += descend(optimizer, loss)
         losses.append(total / steps)
     model.eval()
     head.eval()

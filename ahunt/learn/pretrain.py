@@ -31,7 +31,7 @@ from torchvision.transforms import v2
 
 from ahunt.config import SELF_SUPERVISED, TrainConfig
 from ahunt.learn.model import HuntNet, conv_depth
-from ahunt.learn.train import balanced_indices, make_augmentation, score
+from ahunt.learn.train import balanced_indices, descend, make_augmentation, score
 from ahunt.progress import Track, no_progress
 
 __all__ = ["OBJECTIVES", "pretrain_encoder", "train_unlabelled", "nt_xent", "task", "task_augmentation", "task_views"]
@@ -161,10 +161,7 @@ def pretrain_encoder(
         total, count = 0.0, 0
         for batch in track(loader, description=f"{description} (epoch {epoch + 1}/{epochs})", total=len(loader)):
             loss = loss_of(*(b.to(device) for b in batch))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(batch[0])
+            total += descend(optimizer, loss) * len(batch[0])
             count += len(batch[0])
         losses.append(total / max(count, 1))
     model.eval()
@@ -196,7 +193,4 @@ def _fit_head(model: HuntNet, latents: np.ndarray, labels: np.ndarray, *, device
     y = torch.from_numpy(labels.astype(np.int64)).to(device)
     optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)
     for _ in range(steps):
-        loss = nn.functional.cross_entropy(model.head(z), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        descend(optimizer, nn.functional.cross_entropy(model.head(z), y))

@@ -31,7 +31,7 @@ from ahunt.errors import AhuntError
 from ahunt.learn.kinds import kinds_loss
 from ahunt.learn.model import HuntNet
 from ahunt.learn.pretrain import OBJECTIVES, task, task_augmentation, task_views
-from ahunt.learn.train import balanced_indices, make_augmentation, make_loss
+from ahunt.learn.train import balanced_indices, descend, make_augmentation, make_loss
 from ahunt.progress import Track, no_progress
 
 __all__ = ["strong_augment", "train_fixmatch", "train_semi", "THRESHOLD"]
@@ -165,10 +165,7 @@ def train_semi(
             if k_order is not None:
                 loss = loss + kinds_loss(model, k_head, pile_x, pile_y,
                                          k_order[step * cfg.batch_size:(step + 1) * cfg.batch_size], weak, device)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
+            total += descend(optimizer, loss)
         losses.append(total / steps)
     model.eval()
     if kinds is not None:

@@ -35,6 +35,7 @@ __all__ = [
     "Track",
     "FocalLoss",
     "make_loss",
+    "descend",
 ]
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -129,6 +130,14 @@ class _AugmentedSet(Dataset):
         return self.augment(self.images[j]), self.labels[j]
 
 
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One optimiser step down ``loss``; returns the loss's value (every training loop's step)."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def train_model(
     model: HuntNet,
     images: np.ndarray,
@@ -185,10 +194,7 @@ def train_model(
             yb = yb.to(device)
             logits, _ = model(xb)
             loss = loss_fn(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(yb)
+            total += descend(optimizer, loss) * len(yb)
             count += len(yb)
         losses.append(total / max(count, 1))
     model.eval()

@@ -33,7 +33,7 @@ from torch import nn
 
 from ahunt.hunt.query import Pick
 from ahunt.learn.model import centre_crop, conv_depth, field_size
-from ahunt.learn.train import make_augmentation
+from ahunt.learn.train import descend, make_augmentation
 
 __all__ = ["AeActiveSettings", "ConvAutoencoder", "ActiveLayer", "AeActiveDetector", "error_features"]
 
@@ -134,10 +134,7 @@ class ActiveLayer:
         losses = []
         for _ in range(s.steps):
             loss = F.softplus(-(diff @ u)).mean() + s.l2 * ((u - 1) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            losses.append(descend(opt, loss))
         self.weight = u.detach().numpy() / self.n_features
         return losses
 
@@ -189,10 +186,7 @@ class AeActiveDetector:
                     continue  # BatchNorm needs two
                 xb = torch.stack([augment(x[j]) for j in idx]).to(self.device)
                 loss = F.mse_loss(ae(xb), xb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
+                total += descend(opt, loss) * len(idx)
             losses.append(total / len(x))
         ae.eval()
         return losses

@@ -49,7 +49,7 @@ from torch import nn
 from ahunt.hunt.contamination import importance_weighted_fraction
 from ahunt.hunt.query import Pick
 from ahunt.learn.model import HuntNet
-from ahunt.learn.train import balanced_indices, make_augmentation
+from ahunt.learn.train import balanced_indices, descend, make_augmentation
 
 __all__ = [
     "AloeSettings", "AloeNet", "AloeDetector", "normal_loss", "anomaly_loss", "loe_losses",
@@ -316,10 +316,7 @@ class AloeDetector:
                 loss = torch.where(yb, anomaly_loss(d_lab, s.clamp), normal_loss(d_lab)).mean()
                 if len(ub):
                     loss = loss + loe_losses(d_unl, self.alpha, s.loe, s.clamp)[0].mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total, steps = total + loss.item(), steps + 1
+                total, steps = total + descend(opt, loss), steps + 1
             losses.append(total / max(steps, 1))
         if s.batchnorm == "train":
             _recalibrate(net, np.concatenate([lab_x, unl_x]), self.device)

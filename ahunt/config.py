@@ -50,7 +50,8 @@ SOURCES = ("simulated", "mnist5k", "galaxy10", "labelled")
 METHODS = (
     "ahunt", "ahunt-uncertainty", "ahunt-diversity", "ahunt-focal", "ahunt-isomax", "random", "static",
     "iforest-raw", "iforest-latent-static", "iforest-latent-dynamic", "aloe", "ae-active",
-    "aad-raw", "aad-latent", "pineforest-raw", "fixmatch", "ahunt-reserve-probability", "ahunt-labelled", "ahunt-semi",
+    "aad-raw", "aad-latent", "pineforest-raw", "fixmatch", "fixmatch-kinds", "ahunt-reserve-probability",
+    "ahunt-labelled", "ahunt-semi",
 )
 DEVICES = ("auto", "cpu", "cuda")
 # How the labelling screen draws images (ahunt/hunt/terminal_image.py): auto-detected, forced, or not at all.

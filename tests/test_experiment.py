@@ -236,7 +236,7 @@ def test_deep_detector_methods_are_known_and_leave_the_others_alone():
 
     Config(experiment=ExperimentConfig(methods=("aloe", "ae-active"))).validate()
     assert {"aloe", "ae-active"} <= set(METHODS) and set(METHOD_SPECS) == set(METHODS)
-    assert {m for m, spec in METHOD_SPECS.items() if spec.detector} == {"aloe", "ae-active", "fixmatch"}
+    assert {m for m, spec in METHOD_SPECS.items() if spec.detector} == {"aloe", "ae-active", "fixmatch", "fixmatch-kinds"}
     with pytest.raises(ValueError, match="unknown detector"):
         make_detector("magic", None, device=None)
 

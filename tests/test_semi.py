@@ -15,7 +15,7 @@ from ahunt.errors import AhuntError
 from ahunt.learn.semi import strong_augment, train_fixmatch, train_semi
 from ahunt.learn.train import make_augmentation, train_model
 from ahunt.methods.fixmatch import FixMatchDetector
-from ahunt.sources.streams import make_stream
+from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.store.workspace import Workspace
 from conftest import tiny_config
 from test_session import _hunt
@@ -134,3 +134,32 @@ def test_fixmatch_peer_asks_by_novelty_until_it_meets_an_interesting_object(tmp_
         probs, _ = __import__("ahunt.learn.train", fromlist=["score"]).score(detector.net, data.images,
                                                                               device=torch.device("cpu"))
         np.testing.assert_allclose(detector.scores(data.images), probs[:, detector.interesting], rtol=1e-6)
+
+
+def test_fixmatch_kinds_learns_the_pile_kinds_beside_fixmatch_and_is_fixmatch_with_labels(tmp_path, sim_cache):
+    cfg = tiny_config()
+    cfg = dataclasses.replace(cfg, survey=dataclasses.replace(cfg.survey, unlabelled=True),
+                              train=dataclasses.replace(cfg.train, pseudo_kinds=3)).validate()
+    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
+    train_initial(ws)
+    cpu = torch.device("cpu")
+    plain, with_kinds = FixMatchDetector(ws, device=cpu), FixMatchDetector(ws, device=cpu, kinds=True)
+    assert (plain.name, with_kinds.name) == ("fixmatch", "fixmatch-kinds") and plain.kinds is None
+    assert len(with_kinds.kinds) == ws.store.round_size(0) and set(with_kinds.kinds.tolist()) == {0, 1, 2}
+    head_before = with_kinds.kinds_head.weight.detach().clone()
+    data = stream.load(1)
+    r = ws.store.add_round(data)
+    for detector in (plain, with_kinds):
+        detector.start_round(ws, r)
+    prepare_questions(ws, r, chooser=plain)
+    ask(ws, r, TruthOracle(oracle_truth(stream, data)), with_images=False)
+    plain.learn(ws, r)
+    with_kinds.learn(ws, r)  # the same answers, the same FixMatch draws, and the kinds beside them
+    assert not torch.equal(with_kinds.kinds_head.weight, head_before)
+    assert not np.allclose(plain.scores(data.images), with_kinds.scores(data.images))
+
+    labelled = Workspace.create(tmp_path / "labelled", tiny_config(), make_stream(
+        tiny_config().survey, image_size=32, cache_dir=sim_cache).load(0), known=stream.stream.known)
+    train_initial(labelled)
+    assert FixMatchDetector(labelled, device=cpu, kinds=True).kinds is None  # no pile kinds: it is fixmatch

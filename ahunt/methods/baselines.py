@@ -14,7 +14,9 @@
 - ``aad-raw``, ``aad-latent``, ``pineforest-raw``: coniferest's active anomaly forests, the
   peers an astronomer would otherwise pick (``ahunt/methods/peers.py``), one question at a time;
 - ``fixmatch``: AnomalyMatch-style semi-supervised search, FixMatch on the labelled set and the
-  nights' unlabelled objects, questions by top score (``ahunt/methods/fixmatch.py``).
+  nights' unlabelled objects, questions by top score (``ahunt/methods/fixmatch.py``);
+- ``fixmatch-kinds``: ``fixmatch`` that also learns the pile's pseudo-kinds every night, as
+  AHUNT does in a hunt started without labels (with labels it is ``fixmatch``).
 
 The isolation-forest methods ask their top-scoring objects, and their MCC uses the same top-k
 rule as AHUNT, on the forest's score.  Their forest grows on what the peers' grow on: a sample
@@ -80,6 +82,7 @@ METHOD_SPECS: dict[str, Method] = {
     "aad-latent": Method(strategy=None, retrain="none", peer=True),
     "pineforest-raw": Method(strategy=None, retrain="none", peer=True),
     "fixmatch": Method(strategy=None, retrain="none", detector="fixmatch"),
+    "fixmatch-kinds": Method(strategy=None, retrain="none", detector="fixmatch-kinds"),
 }
 
 
@@ -93,10 +96,10 @@ def make_detector(name: str, ws, *, device):
         from ahunt.methods.ae_active import AeActiveDetector
 
         return AeActiveDetector(ws, device=device)
-    if name == "fixmatch":
+    if name in ("fixmatch", "fixmatch-kinds"):
         from ahunt.methods.fixmatch import FixMatchDetector
 
-        return FixMatchDetector(ws, device=device)
+        return FixMatchDetector(ws, device=device, kinds=name == "fixmatch-kinds")
     raise ValueError(f"unknown detector {name!r}")
 
 

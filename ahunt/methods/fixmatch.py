@@ -14,6 +14,10 @@ of the runner:
 - **training**: after each night's answers, ``[train] epochs`` epochs of FixMatch
   (``ahunt/learn/semi.py``), warm-started from the night before;
 - **questions**: the night's top anomaly scores, ``[hunt] questions`` of them;
+- **pseudo-kinds** (``fixmatch-kinds`` only): in a hunt started without labels, every night's
+  training also learns the pile's pseudo-kinds, from the round-0 network's kinds head, as
+  AHUNT's retrains do (``ahunt/learn/kinds.py``); a labelled start has none, and there
+  ``fixmatch-kinds`` is ``fixmatch``;
 - **anomaly score**: ``p(interesting)`` once an interesting object is labelled.  Before that
   it has no positive example (AnomalyMatch starts from a few labelled anomalies; a hunt starts
   from none), so a standard out-of-distribution score ranks the objects: the deep
@@ -34,16 +38,23 @@ UNLABELLED_SAMPLE = 4096
 
 
 class FixMatchDetector:
-    name = "fixmatch"
     needs_pixels = True
 
-    def __init__(self, ws, *, device):
+    def __init__(self, ws, *, device, kinds: bool = False):
         import torch
 
+        from ahunt.learn.kinds import KINDS, KINDS_HEAD, kinds_head
+        from ahunt.learn.train import load_checkpoint
         from ahunt.methods.peers import SeenSample
 
+        self.name = "fixmatch-kinds" if kinds else "fixmatch"
         self.device = device
         self.net, _ = ws.load_model(0)
+        # The pile's pseudo-kinds and the head that tells them apart, as round 0 left them.
+        meta = load_checkpoint(ws.checkpoint_path(0))[1] if kinds else {}
+        self.kinds = meta[KINDS].numpy().astype(np.int64) if KINDS in meta else None
+        self.kinds_head = (kinds_head(self.net, int(self.kinds.max()) + 1, meta[KINDS_HEAD])
+                           if self.kinds is not None else None)
         self.n_known = self.net.n_classes
         self.net.grow_head(2, generator=torch.Generator().manual_seed(ws.config.seed))
         self.boring, self.interesting = self.n_known, self.n_known + 1
@@ -99,8 +110,18 @@ class FixMatchDetector:
         self.has_interesting = bool((y == self.interesting).any())
         self._reference = None  # the network moves: the reference is measured again
         cfg = ws.config.train
+        seed = round_seed(ws.config.seed, r)
         return train_fixmatch(self.net, images, y, self.unlabelled.sample(), cfg, epochs=cfg.epochs,
-                              seed=round_seed(ws.config.seed, r), device=self.device)
+                              seed=seed, device=self.device, kinds=self._kinds_batch(ws, seed))
+
+    def _kinds_batch(self, ws, seed: int):
+        """(images, kinds, head) of a sample of the pile, the same share of each kind, or None."""
+        if self.kinds is None:
+            return None
+        from ahunt.learn.kinds import kinds_sample
+
+        rows = kinds_sample(self.kinds, ws.config.train.unlabelled_sample, seed=seed)
+        return ws.store.load_images(0, rows), self.kinds[rows], self.kinds_head
 
     def contamination(self, ws, r: int) -> None:
         return None  # top-score questions: no selection probabilities to weight by

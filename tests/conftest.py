@@ -28,6 +28,26 @@ def tiny_config(**hunt) -> Config:
     ).validate()
 
 
+def tiny_unlabelled_config(pseudo_kinds: int) -> Config:
+    """The tiny survey started without labels, with ``pseudo_kinds`` kinds of its pile."""
+    cfg = tiny_config()
+    return dataclasses.replace(cfg, survey=dataclasses.replace(cfg.survey, unlabelled=True),
+                               train=dataclasses.replace(cfg.train, pseudo_kinds=pseudo_kinds)).validate()
+
+
+def trained_round_0(root, sim_cache, cfg: Config | None = None):
+    """(stream, workspace) of ``cfg``'s simulated survey (the tiny one by default), round 0 trained."""
+    from ahunt.hunt.session import train_initial
+    from ahunt.sources.streams import make_stream
+    from ahunt.store.workspace import Workspace
+
+    cfg = cfg or tiny_config()
+    stream = make_stream(cfg.survey, image_size=cfg.model.image_size, cache_dir=sim_cache)
+    ws = Workspace.create(root, cfg, stream.load(0), known=stream.known)
+    train_initial(ws)
+    return stream, ws
+
+
 @pytest.fixture
 def config() -> Config:
     return tiny_config()

@@ -7,15 +7,14 @@ import pytest
 import torch
 
 from ahunt.config import ConfigError
-from ahunt.hunt.session import retrain, train_initial
+from ahunt.hunt.session import retrain
 from ahunt.hunt.novelty import pixel_features
 from ahunt.learn.kinds import KINDS, KINDS_HEAD, kinds_head, kinds_sample, pseudo_kinds
 from ahunt.learn.model import HuntNet, ModelArgs
 from ahunt.learn.semi import train_semi
 from ahunt.learn.train import load_checkpoint
-from ahunt.sources.streams import make_stream
 from ahunt.store.workspace import Workspace
-from conftest import tiny_config
+from conftest import tiny_config, tiny_unlabelled_config, trained_round_0
 
 
 def two_populations(n=40, size=16, seed=0):
@@ -66,13 +65,9 @@ def test_the_kinds_loss_trains_the_encoder_and_its_head_beside_the_labels():
 
 
 def test_an_unlabelled_hunt_keeps_its_pile_kinds_in_every_checkpoint(tmp_path, sim_cache):
-    cfg = tiny_config()
-    cfg = dataclasses.replace(cfg, survey=dataclasses.replace(cfg.survey, unlabelled=True),
-                              train=dataclasses.replace(cfg.train, pseudo_kinds=3)).validate()
-    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    cfg = tiny_unlabelled_config(pseudo_kinds=3)
+    stream, ws = trained_round_0(tmp_path / "ws", sim_cache, cfg)
     r0 = stream.load(0)
-    ws = Workspace.create(tmp_path / "ws", cfg, r0, known=stream.known)
-    train_initial(ws)
     _, meta0 = load_checkpoint(ws.checkpoint_path(0))
     kinds = meta0[KINDS].numpy()
     assert len(kinds) == len(r0) and set(kinds.tolist()) == {0, 1, 2}
@@ -90,15 +85,7 @@ def test_an_unlabelled_hunt_keeps_its_pile_kinds_in_every_checkpoint(tmp_path, s
 
 
 def test_without_kinds_round_0_is_the_self_supervised_task_alone(tmp_path, sim_cache):
-    cfg = tiny_config()
-    cfg = dataclasses.replace(cfg, survey=dataclasses.replace(cfg.survey, unlabelled=True),
-                              train=dataclasses.replace(cfg.train, pseudo_kinds=0)).validate()
-    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
-    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
-    train_initial(ws)
+    _, ws = trained_round_0(tmp_path / "ws", sim_cache, tiny_unlabelled_config(pseudo_kinds=0))
     assert KINDS not in load_checkpoint(ws.checkpoint_path(0))[1]
-    labelled_stream = make_stream(tiny_config().survey, image_size=32, cache_dir=sim_cache)
-    labelled = Workspace.create(tmp_path / "labelled", tiny_config(), labelled_stream.load(0),
-                                known=labelled_stream.known)
-    train_initial(labelled)
+    _, labelled = trained_round_0(tmp_path / "labelled", sim_cache)
     assert KINDS not in load_checkpoint(labelled.checkpoint_path(0))[1]  # labelled hunts have real kinds

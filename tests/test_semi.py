@@ -17,7 +17,7 @@ from ahunt.learn.train import make_augmentation, train_model
 from ahunt.methods.fixmatch import FixMatchDetector
 from ahunt.sources.streams import make_stream, oracle_truth
 from ahunt.store.workspace import Workspace
-from conftest import tiny_config
+from conftest import tiny_config, tiny_unlabelled_config, trained_round_0
 from test_session import _hunt
 
 
@@ -137,12 +137,7 @@ def test_fixmatch_peer_asks_by_novelty_until_it_meets_an_interesting_object(tmp_
 
 
 def test_fixmatch_kinds_learns_the_pile_kinds_beside_fixmatch_and_is_fixmatch_with_labels(tmp_path, sim_cache):
-    cfg = tiny_config()
-    cfg = dataclasses.replace(cfg, survey=dataclasses.replace(cfg.survey, unlabelled=True),
-                              train=dataclasses.replace(cfg.train, pseudo_kinds=3)).validate()
-    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
-    ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
-    train_initial(ws)
+    stream, ws = trained_round_0(tmp_path / "ws", sim_cache, tiny_unlabelled_config(pseudo_kinds=3))
     cpu = torch.device("cpu")
     plain, with_kinds = FixMatchDetector(ws, device=cpu), FixMatchDetector(ws, device=cpu, kinds=True)
     assert (plain.name, with_kinds.name) == ("fixmatch", "fixmatch-kinds") and plain.kinds is None
@@ -159,7 +154,5 @@ def test_fixmatch_kinds_learns_the_pile_kinds_beside_fixmatch_and_is_fixmatch_wi
     assert not torch.equal(with_kinds.kinds_head.weight, head_before)
     assert not np.allclose(plain.scores(data.images), with_kinds.scores(data.images))
 
-    labelled = Workspace.create(tmp_path / "labelled", tiny_config(), make_stream(
-        tiny_config().survey, image_size=32, cache_dir=sim_cache).load(0), known=stream.stream.known)
-    train_initial(labelled)
+    _, labelled = trained_round_0(tmp_path / "labelled", sim_cache)
     assert FixMatchDetector(labelled, device=cpu, kinds=True).kinds is None  # no pile kinds: it is fixmatch

@@ -222,6 +222,10 @@ class SurveyConfig:
     # Round 0 given without its labels: the hunt starts with one known class, 'normal', and the
     # truth oracle answers 'normal' for every object of a round-0 class (docs/without-labels.md).
     unlabelled: bool = False
+    # Anomalies hidden in that unlabelled pile, as a real pile holds some: drawn into round 0
+    # after the [survey.initial] kinds and, like the whole pile, called 'normal'.  A labelled
+    # start leaves them out: a labelled round 0 holds only its kinds (docs/without-labels.md).
+    hidden: Mapping[str, int] = field(default_factory=dict)
 
     def class_names(self) -> tuple[str, ...]:
         """The class names a config is checked against on load: MNIST's digits and the
@@ -246,7 +250,7 @@ class SurveyConfig:
         known = set(self.class_names())
         _require(self.nights >= 1, "survey.nights", self.nights, "must be >= 1")
         _require(self.late_from_night >= 1, "survey.late_from_night", self.late_from_night, "must be >= 1")
-        for section in ("initial", "nightly", "late"):
+        for section in ("initial", "nightly", "late", "hidden"):
             counts = getattr(self, section)
             for name, n in counts.items():
                 _require(
@@ -257,6 +261,9 @@ class SurveyConfig:
                 )
                 _require(isinstance(n, int) and n >= 0, f"survey.{section}.{name}", n, "must be a count >= 0")
         _require(sum(self.initial.values()) > 0, "survey.initial", dict(self.initial), "round 0 needs images")
+        both = sorted(set(self.hidden) & set(self.initial))
+        _require(not both, "survey.hidden", both, "is also in [survey.initial]: a round-0 kind cannot be hidden "
+                 "among its own kind; hide anomaly classes")
         _require(isinstance(self.unlabelled, bool), "survey.unlabelled", self.unlabelled, "must be true or false")
         _require(not (self.unlabelled and NORMAL in self.class_names()), "survey.unlabelled", self.unlabelled,
                  "the source has a class named 'normal', which an unlabelled start would mix up with the round-0 images")

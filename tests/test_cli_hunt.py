@@ -534,3 +534,18 @@ def test_init_crop_sets_the_networks_field_and_a_crop_larger_than_the_cutout_is_
     ws = Workspace.open(tmp_path / "ws")
     assert ws.config.model.crop == 16 and ws.load_model(0)[0].args.crop == 16
     assert ws.store.load_round(0).images.shape[-1] == 32  # the whole cutout is stored
+
+
+def test_init_simulated_starts_labelled_without_the_pile_s_hidden_anomalies(tmp_path, sim_cache, monkeypatch):
+    monkeypatch.setenv("AHUNT_CACHE_DIR", str(sim_cache))
+    cfg = tiny_config()
+    config = tmp_path / "hidden.toml"
+    survey = dataclasses.replace(cfg.survey, unlabelled=True, hidden={"merger": 2})
+    config.write_text(dump_config(dataclasses.replace(cfg, survey=survey)))
+    result = invoke("init", tmp_path / "refused", "--simulated", "--config", config)
+    assert result.exit_code == 2 and "unlabelled = true" in result.output and "ahunt demo --unlabelled" in result.output
+    assert not (tmp_path / "refused").exists()
+    config.write_text(dump_config(dataclasses.replace(cfg, survey=dataclasses.replace(survey, unlabelled=False))))
+    assert invoke("init", tmp_path / "ws", "--simulated", "--config", config).exit_code == 0
+    truth = Workspace.open(tmp_path / "ws").store.load_round(0, images=False).truth
+    assert len(truth) == 100 and "merger" not in set(truth)

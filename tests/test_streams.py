@@ -25,6 +25,13 @@ def test_schedule_needs_is_what_the_rounds_draw():
     assert schedule_needs(_survey(late_from_night=9))["3"][0] == 0  # the late classes never come
 
 
+def test_anomalies_hidden_in_round_0_are_drawn_after_its_kinds_and_counted():
+    cfg = _survey(unlabelled=True, hidden={"2": 2})
+    r0 = round_kinds(cfg, 0)
+    assert r0[:11] == round_kinds(_survey(), 0) and r0[11:] == ["2", "2"]  # the same pile, then the hidden
+    assert schedule_needs(cfg)["2"] == (8, "hidden 2 + nightly 1 x 4 nights + late 1 x 2 nights")
+
+
 def test_every_short_class_is_named_up_front():
     import numpy as np
 

@@ -43,7 +43,36 @@ def test_the_stream_hides_round_0_labels_and_the_oracle_answers_normal(sim_cache
     assert oracle_truth(labelled, night) == dict(zip(night.ids.tolist(), night.truth.tolist()))
 
 
+def test_anomalies_hidden_in_the_pile_are_called_normal_and_left_out_of_a_labelled_start(sim_cache):
+    clean = make_stream(unlabelled_config().survey, image_size=32, cache_dir=sim_cache)
+    cfg = unlabelled_config(hidden={"merger": 2, "artefact": 1})
+    stream = make_stream(cfg.survey, image_size=32, cache_dir=sim_cache)
+    r0, pile = stream.load(0), clean.load(0)
+    assert sorted(r0.truth[len(pile):]) == ["artefact", "merger", "merger"] and set(r0.labels) == {NORMAL}
+    np.testing.assert_array_equal(r0.images[: len(pile)], pile.images)  # the same pile, with 3 more
+    np.testing.assert_array_equal(stream.load(1).images, clean.load(1).images)  # and the same nights
+    assert stream.anomalies == clean.anomalies
+    labelled = make_stream(dataclasses.replace(cfg.survey, unlabelled=False), image_size=32, cache_dir=sim_cache)
+    r0 = labelled.load(0)
+    assert len(r0) == len(pile) and list(r0.labels) == list(pile.truth)  # ahunt-labelled: no hidden anomaly
+
+
+def test_an_experiment_with_anomalies_in_its_pile_counts_them_as_anomalies(tmp_path, sim_cache):
+    from ahunt.evaluate.demo import round_report
+
+    cfg = unlabelled_config(hidden={"merger": 3})
+    run_task(cfg, "ahunt", 0, tmp_path, cache_dir=sim_cache, keep_workspace=True)
+    ws = Workspace.open(tmp_path / "ahunt-trial0")
+    assert list(ws.store.load_round(0, images=False).truth).count("merger") == 3
+    # a report without the stream (ahunt report) still counts mergers as anomalies, not round-0 kinds
+    assert "merger" in [c.name for c in round_report(ws, 1).classes]
+
+
 def test_config_checks():
+    with pytest.raises(ConfigError, match="survey.hidden.*survey.initial"):
+        dataclasses.replace(tiny_config().survey, hidden={"spiral": 2}).validate()
+    with pytest.raises(ConfigError, match="survey.hidden.galaxy.*unknown"):
+        dataclasses.replace(tiny_config().survey, hidden={"galaxy": 2}).validate()
     with pytest.raises(ConfigError, match="survey.unlabelled"):
         dataclasses.replace(tiny_config().survey, unlabelled="yes").validate()
     with pytest.raises(ConfigError, match="train.self_supervised.*contrastive"):

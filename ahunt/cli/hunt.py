@@ -55,7 +55,7 @@ def init(
     from ahunt.cli.data import print_skipped
     from ahunt.hunt.session import train_initial
     from ahunt.sources.files import read_labelled
-    from ahunt.sources.simulated import SimulatedSurvey
+    from ahunt.sources.streams import make_stream
     from ahunt.store.answer_log import NORMAL, RESERVE
 
     config = _config(config_path, image_size, channels, crop)
@@ -72,8 +72,13 @@ def init(
         initial, skipped = _read_unlabelled(unlabelled, config)
         names, source = [NORMAL, RESERVE], unlabelled
     elif simulated:
+        if config.survey.unlabelled:
+            raise AhuntError("--simulated starts from round 0's labels, and the config sets [survey] unlabelled = "
+                             "true; a simulated survey started without labels runs in ahunt demo --unlabelled "
+                             "and ahunt experiment")
         with progress_bars() as track:
-            initial = SimulatedSurvey(config.survey, image_size=config.model.image_size).load(0, track=track)
+            # make_stream: a labelled round 0 leaves out any anomalies [survey.hidden] puts in it
+            initial = make_stream(config.survey, image_size=config.model.image_size).load(0, track=track)
         names = [*config.survey.initial, RESERVE]
     else:
         with progress_bars() as track:

@@ -101,8 +101,9 @@ def round_report(ws: Workspace, r: int, *, anomaly_names=None, scores=None, any_
     names = ws.class_names()[: model.n_classes]
     if anomaly_names is None:
         r0 = ws.store.load_round(0, images=False)
-        # the true round-0 classes: a hunt started unlabelled has them all as 'normal'
-        known = set((r0.truth if r0.truth is not None else r0.labels).tolist())
+        # the true round-0 classes (a hunt started unlabelled has them all as 'normal'), but not
+        # the anomalies hidden in its pile
+        known = set((r0.truth if r0.truth is not None else r0.labels).tolist()) - set(ws.config.survey.hidden)
         anomaly_names = sorted(set(data.truth.tolist()) - known)
     targets = [n for n in anomaly_names if (data.truth == n).any()] + ([ANY] if any_interesting else [])
     if scores is None:
@@ -143,7 +144,7 @@ def validate_stream_interest(config: Config) -> None:
     s = config.survey
     # Started unlabelled, the round-0 kinds are all 'normal': their own names never become classes.
     start = [NORMAL] if s.unlabelled else list(s.initial)
-    later = [c for c in [*s.nightly, *s.late] if not (s.unlabelled and c in s.initial)]
+    later = [c for c in [*s.nightly, *s.late, *s.hidden] if not (s.unlabelled and c in s.initial)]
     expected = list(dict.fromkeys([*start, RESERVE, *later]))
     validate_interest(config.hunt.interest, expected)
     for weights in config.hunt.interest_schedule.values():

@@ -44,6 +44,16 @@ class RoundData:
         return cls(images=np.concatenate([p.images for p in pieces]), ids=column("ids"), labels=column("labels"),
                    truth=column("truth"), ra=column("ra"), dec=column("dec"))
 
+    def subset(self, keep: np.ndarray) -> "RoundData":
+        """The objects that ``keep`` (a mask or indices) selects, every column alike."""
+
+        def column(name):
+            values = getattr(self, name)
+            return None if values is None else values[keep]
+
+        return RoundData(images=self.images[keep], ids=self.ids[keep], labels=column("labels"),
+                         truth=column("truth"), ra=column("ra"), dec=column("dec"))
+
     def validate(self, *, allow_empty: bool = False) -> None:
         if self.images.ndim != 4:
             raise StoreError(f"images must be (N, C, H, W); got shape {self.images.shape}")

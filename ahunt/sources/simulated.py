@@ -38,16 +38,22 @@ def default_cache_dir() -> Path:
 
 
 def round_kinds(cfg: SurveyConfig, r: int) -> list[str]:
-    """True classes of round ``r`` in a seeded shuffled order (round 0 is the labelled set)."""
+    """True classes of round ``r`` in a seeded shuffled order (round 0 is the labelled set).
+
+    Round 0's hidden anomalies (``[survey.hidden]``) come after its kinds, in their own seeded
+    order, so the pile of kinds is the same with and without them."""
     if r == 0:
-        counts = dict(cfg.initial)
-    else:
-        counts = dict(cfg.nightly)
-        if r >= cfg.late_from_night:
-            for name, n in cfg.late.items():
-                counts[name] = counts.get(name, 0) + n
+        return _shuffled(dict(cfg.initial), [cfg.seed, 0, 1]) + _shuffled(dict(cfg.hidden), [cfg.seed, 0, 3])
+    counts = dict(cfg.nightly)
+    if r >= cfg.late_from_night:
+        for name, n in cfg.late.items():
+            counts[name] = counts.get(name, 0) + n
+    return _shuffled(counts, [cfg.seed, r, 1])
+
+
+def _shuffled(counts: dict[str, int], seed: list[int]) -> list[str]:
     kinds = [name for name, n in counts.items() for _ in range(n)]
-    rng = np.random.default_rng([cfg.seed, r, 1])
+    rng = np.random.default_rng(seed)
     return [kinds[i] for i in rng.permutation(len(kinds))]
 
 
@@ -111,7 +117,10 @@ class SimulatedSurvey:
     def __init__(self, cfg: SurveyConfig, *, image_size: int, cache_dir: str | Path | None = None):
         self.cfg = cfg
         self.image_size = image_size
-        key = json.dumps([SIMULATOR_VERSION, image_size, asdict(cfg)], sort_keys=True, default=dict)
+        shape = asdict(cfg)
+        if not cfg.hidden:
+            del shape["hidden"]  # surveys cached before the key existed keep their cache
+        key = json.dumps([SIMULATOR_VERSION, image_size, shape], sort_keys=True, default=dict)
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         self.cache_path = Path(cache_dir or default_cache_dir()) / f"survey-{digest}.h5"
 

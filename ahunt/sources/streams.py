@@ -30,7 +30,7 @@ from ahunt.sources.simulated import SimulatedSurvey, pool_counts, round_kinds
 if TYPE_CHECKING:  # pragma: no cover
     from ahunt.config import DataConfig
 
-__all__ = ["Stream", "SampledStream", "UnlabelledStart", "make_stream", "oracle_truth", "schedule_needs"]
+__all__ = ["Stream", "SampledStream", "UnlabelledStart", "LabelledStart", "make_stream", "oracle_truth", "schedule_needs"]
 
 
 class Stream(Protocol):
@@ -47,7 +47,7 @@ class Stream(Protocol):
 
 def _classes(cfg: SurveyConfig) -> tuple[list[str], list[str]]:
     known = list(cfg.initial)
-    later = [*cfg.nightly, *cfg.late]
+    later = [*cfg.nightly, *cfg.late, *cfg.hidden]
     return known, [c for c in dict.fromkeys(later) if c not in known]
 
 
@@ -56,11 +56,11 @@ def schedule_needs(cfg: SurveyConfig) -> dict[str, tuple[int, str]]:
     ``{"2": (72, "nightly 6 x 12 nights")}``, classes in the config's order."""
     late_nights = max(0, cfg.nights - cfg.late_from_night + 1)
     needs = {}
-    for c in dict.fromkeys([*cfg.initial, *cfg.nightly, *cfg.late]):
-        parts = [(cfg.initial.get(c, 0), 1, "initial"), (cfg.nightly.get(c, 0), cfg.nights, "nightly"),
-                 (cfg.late.get(c, 0), late_nights, "late")]
+    for c in dict.fromkeys([*cfg.initial, *cfg.hidden, *cfg.nightly, *cfg.late]):
+        parts = [(cfg.initial.get(c, 0), 1, "initial"), (cfg.hidden.get(c, 0), 1, "hidden"),
+                 (cfg.nightly.get(c, 0), cfg.nights, "nightly"), (cfg.late.get(c, 0), late_nights, "late")]
         total = sum(n * times for n, times, _ in parts)
-        how = " + ".join(f"{what} {n}" if what == "initial" else f"{what} {n} x {times} nights"
+        how = " + ".join(f"{what} {n}" if what in ("initial", "hidden") else f"{what} {n} x {times} nights"
                          for n, times, what in parts if n and times)
         needs[c] = (total, how)
     return needs
@@ -84,7 +84,8 @@ class SampledStream:
             raise ConfigError(
                 f"survey: {name} has too few images for the schedule: "
                 + "; ".join(f"class {c!r} needs {need} ({how}), has {n}" for c, need, how, n in short)
-                + ". Lower those counts in [survey.initial], [survey.nightly] or [survey.late], or survey.nights"
+                + ". Lower those counts in [survey.initial], [survey.hidden], [survey.nightly] or [survey.late], "
+                "or survey.nights"
             )
         rng = np.random.default_rng([cfg.seed, 99])
         # Classes in sorted order: iterating a set of strings follows Python's per-process hash
@@ -119,7 +120,7 @@ class SampledStream:
 def _check_class_names(cfg: SurveyConfig, known, *, source: str) -> None:
     """Every class the schedule names must be one the source has (for a source whose classes only
     its reader knows; ``SurveyConfig.validate`` checks the simulator's and MNIST's on load)."""
-    for section in ("initial", "nightly", "late"):
+    for section in ("initial", "hidden", "nightly", "late"):
         for name in getattr(cfg, section):
             if name not in known:
                 raise ConfigError(f"survey.{section}.{name} = {name!r}: unknown {source} class; "
@@ -187,7 +188,7 @@ def _labelled(cfg: SurveyConfig, *, image_size: int, channels: int,
         raise InputError(f"survey.path: {exc}") from None
     labels = data.labels
     present = sorted(set(labels.tolist()))
-    unknown = {f"survey.{section}.{c}": c for section in ("initial", "nightly", "late")
+    unknown = {f"survey.{section}.{c}": c for section in ("initial", "hidden", "nightly", "late")
                for c in getattr(cfg, section) if c not in present}
     if unknown:
         names = list(dict.fromkeys(unknown.values()))
@@ -234,6 +235,26 @@ class UnlabelledStart:
         return data
 
 
+class LabelledStart:
+    """A stream whose round 0 keeps its labels and leaves out the anomalies ``[survey.hidden]``
+    puts in it: hidden in an unlabelled pile, they have no place in a labelled round 0.  Used by
+    a method that starts labelled (``ahunt-labelled``) in an experiment started unlabelled."""
+
+    def __init__(self, stream: Stream, hidden):
+        self.stream, self.hidden = stream, list(hidden)
+        self.n_rounds, self.known, self.anomalies = stream.n_rounds, stream.known, stream.anomalies
+
+    def ensure(self, *, track: Track = no_progress) -> object:
+        return self.stream.ensure(track=track)
+
+    def pool(self, size: int, *, track: Track = no_progress) -> RoundData:
+        return self.stream.pool(size, track=track)
+
+    def load(self, r: int, *, track: Track = no_progress) -> RoundData:
+        data = self.stream.load(r, track=track)
+        return data.subset(~np.isin(data.truth, self.hidden)) if r == 0 else data
+
+
 def oracle_truth(stream: Stream, data: RoundData) -> dict[str, str]:
     """What the truth oracle answers for each object id of a round: its true class, or
     ``normal`` for a round-0 kind when the hunt started unlabelled."""
@@ -245,7 +266,9 @@ def make_stream(cfg: SurveyConfig, *, image_size: int, channels: int = 1,
                 cache_dir: str | Path | None = None, data_config: "DataConfig | None" = None) -> Stream:
     """The stream a config names; ``data_config`` stretches a labelled set's FITS files."""
     stream = _make_stream(cfg, image_size=image_size, channels=channels, cache_dir=cache_dir, data_config=data_config)
-    return UnlabelledStart(stream) if cfg.unlabelled else stream
+    if cfg.unlabelled:
+        return UnlabelledStart(stream)
+    return LabelledStart(stream, cfg.hidden) if cfg.hidden else stream
 
 
 def _make_stream(cfg: SurveyConfig, *, image_size: int, channels: int, cache_dir: str | Path | None,

@@ -52,6 +52,7 @@ def test_anomalies_hidden_in_the_pile_are_called_normal_and_left_out_of_a_labell
     np.testing.assert_array_equal(r0.images[: len(pile)], pile.images)  # the same pile, with 3 more
     np.testing.assert_array_equal(stream.load(1).images, clean.load(1).images)  # and the same nights
     assert stream.anomalies == clean.anomalies
+    assert stream.stream.cache_path == clean.stream.cache_path  # only round 0 is simulated again, beside the survey
     labelled = make_stream(dataclasses.replace(cfg.survey, unlabelled=False), image_size=32, cache_dir=sim_cache)
     r0 = labelled.load(0)
     assert len(r0) == len(pile) and list(r0.labels) == list(pile.truth)  # ahunt-labelled: no hidden anomaly

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -112,68 +112,80 @@ def is_simulated_hunt(store) -> bool:
 
 
 class SimulatedSurvey:
-    """All rounds of a simulated survey, simulated on first use and cached."""
+    """All rounds of a simulated survey, simulated on first use and cached.
+
+    Anomalies hidden in round 0 (``[survey.hidden]``) are drawn after its kinds, so they change
+    round 0 alone: the survey's cache is the one without them, and round 0 with them is cached
+    beside it.
+    """
 
     def __init__(self, cfg: SurveyConfig, *, image_size: int, cache_dir: str | Path | None = None):
         self.cfg = cfg
         self.image_size = image_size
         shape = asdict(cfg)
-        if not cfg.hidden:
-            del shape["hidden"]  # surveys cached before the key existed keep their cache
-        key = json.dumps([SIMULATOR_VERSION, image_size, shape], sort_keys=True, default=dict)
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        self.cache_path = Path(cache_dir or default_cache_dir()) / f"survey-{digest}.h5"
+        hidden = shape.pop("hidden")
+        self.cache_path = Path(cache_dir or default_cache_dir()) / f"survey-{_digest(image_size, shape)}.h5"
+        self._round0_path = (self.cache_path.with_name(f"{self.cache_path.stem}-hidden-{_digest(hidden)}.h5")
+                             if cfg.hidden else None)
 
     @property
     def n_rounds(self) -> int:
         return self.cfg.nights + 1
 
-    def is_cached(self) -> bool:
-        return self.cache_path.exists()
-
     def ensure(self, *, track: Track = no_progress) -> Store:
         """Simulate into the cache unless it is already there; the cache appears only when complete."""
-        # The cache is an image store: the one place a source writes to the next step.
-        from ahunt.store.images import Store
-
-        if self.cache_path.exists():
-            return Store(self.cache_path)
-        self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.unlink(missing_ok=True)
-        store = Store(tmp)
-        try:
-            for r in track(range(self.n_rounds), description="simulating survey", total=self.n_rounds):
-                store.add_round(simulate_round(self.cfg, r, image_size=self.image_size))
-            os.replace(tmp, self.cache_path)
-        finally:
-            tmp.unlink(missing_ok=True)
-            store.index_path.unlink(missing_ok=True)  # the cache's own index is made if ever needed
-        return Store(self.cache_path)
+        clean = replace(self.cfg, hidden={})
+        store = _cached(self.cache_path, [lambda r=r: simulate_round(clean, r, image_size=self.image_size)
+                                          for r in range(self.n_rounds)], "simulating survey", track)
+        if self._round0_path is not None:
+            _cached(self._round0_path, [lambda: simulate_round(self.cfg, 0, image_size=self.image_size)],
+                    "simulating round 0 with its hidden anomalies", track)
+        return store
 
     def pool(self, size: int, *, track: Track = no_progress) -> RoundData:
         """The catalogue pool (``pool_counts``), simulated once and cached beside the survey."""
-        from ahunt.store.images import Store
-
         path = self.cache_path.with_name(f"{self.cache_path.stem}-pool{size}.h5")
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.unlink(missing_ok=True)
-            store = Store(tmp)
-            try:
-                for _ in track(range(1), description="simulating the catalogue pool", total=1):
-                    store.add_round(simulate_round(self.cfg, POOL, image_size=self.image_size, pool_size=size))
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-                store.index_path.unlink(missing_ok=True)
-        data = Store(path).load_round(0)
+        store = _cached(path, [lambda: simulate_round(self.cfg, POOL, image_size=self.image_size, pool_size=size)],
+                        "simulating the catalogue pool", track)
+        data = store.load_round(0)
         data.labels = None
         return data
 
     def load(self, r: int, *, track: Track = no_progress) -> RoundData:
-        data = self.ensure(track=track).load_round(r)
+        store = self.ensure(track=track)
+        if r == 0 and self._round0_path is not None:
+            from ahunt.store.images import Store
+
+            return Store(self._round0_path).load_round(0)
+        data = store.load_round(r)
         if r > 0:
             data.labels = None  # nights arrive unlabelled; truth stays for the scripted oracle
         return data
+
+
+def _digest(*parts) -> str:
+    """A short hash of what shapes a cached file, and of the simulator's version."""
+    key = json.dumps([SIMULATOR_VERSION, *parts], sort_keys=True, default=dict)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _cached(path: Path, rounds, description: str, track: Track) -> Store:
+    """The image store at ``path``, made from ``rounds`` (callables, one per round) unless it is
+    already there; it appears only when complete."""
+    # The cache is an image store: the one place a source writes to the next step.
+    from ahunt.store.images import Store
+
+    if path.exists():
+        return Store(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    store = Store(tmp)
+    try:
+        for make in track(rounds, description=description, total=len(rounds)):
+            store.add_round(make())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        store.index_path.unlink(missing_ok=True)  # the cache's own index is made if ever needed
+    return Store(path)

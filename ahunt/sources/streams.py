@@ -208,40 +208,11 @@ def _labelled(cfg: SurveyConfig, *, image_size: int, channels: int,
     return SampledStream(cfg, labels, read, name=str(path))
 
 
-class UnlabelledStart:
-    """A stream whose round 0 comes without its labels (``[survey] unlabelled = true``).
-
-    The hunt starts with one known class, ``normal``; the simulated astronomer answers
-    ``normal`` for every object of a round-0 kind, as one would who has not named those kinds.
-    ``normal_kinds`` keeps the true round-0 classes; ``truth`` is untouched.
-    """
+class _RoundZeroOf:
+    """Another stream's rounds with round 0 changed by ``_round_zero``; nights and pool as they are."""
 
     def __init__(self, stream: Stream):
         self.stream = stream
-        self.n_rounds, self.anomalies = stream.n_rounds, stream.anomalies
-        self.normal_kinds = list(stream.known)
-        self.known = [NORMAL]
-
-    def ensure(self, *, track: Track = no_progress) -> object:
-        return self.stream.ensure(track=track)
-
-    def pool(self, size: int, *, track: Track = no_progress) -> RoundData:
-        return self.stream.pool(size, track=track)
-
-    def load(self, r: int, *, track: Track = no_progress) -> RoundData:
-        data = self.stream.load(r, track=track)
-        if r == 0:
-            data.labels = np.full(len(data), NORMAL, dtype=object)
-        return data
-
-
-class LabelledStart:
-    """A stream whose round 0 keeps its labels and leaves out the anomalies ``[survey.hidden]``
-    puts in it: hidden in an unlabelled pile, they have no place in a labelled round 0.  Used by
-    a method that starts labelled (``ahunt-labelled``) in an experiment started unlabelled."""
-
-    def __init__(self, stream: Stream, hidden):
-        self.stream, self.hidden = stream, list(hidden)
         self.n_rounds, self.known, self.anomalies = stream.n_rounds, stream.known, stream.anomalies
 
     def ensure(self, *, track: Track = no_progress) -> object:
@@ -252,7 +223,41 @@ class LabelledStart:
 
     def load(self, r: int, *, track: Track = no_progress) -> RoundData:
         data = self.stream.load(r, track=track)
-        return data.subset(~np.isin(data.truth, self.hidden)) if r == 0 else data
+        return self._round_zero(data) if r == 0 else data
+
+    def _round_zero(self, data: RoundData) -> RoundData:
+        raise NotImplementedError
+
+
+class UnlabelledStart(_RoundZeroOf):
+    """A stream whose round 0 comes without its labels (``[survey] unlabelled = true``).
+
+    The hunt starts with one known class, ``normal``; the simulated astronomer answers
+    ``normal`` for every object of a round-0 kind, as one would who has not named those kinds.
+    ``normal_kinds`` keeps the true round-0 classes; ``truth`` is untouched.
+    """
+
+    def __init__(self, stream: Stream):
+        super().__init__(stream)
+        self.normal_kinds = list(stream.known)
+        self.known = [NORMAL]
+
+    def _round_zero(self, data: RoundData) -> RoundData:
+        data.labels = np.full(len(data), NORMAL, dtype=object)
+        return data
+
+
+class LabelledStart(_RoundZeroOf):
+    """A stream whose round 0 keeps its labels and leaves out the anomalies ``[survey.hidden]``
+    puts in it: hidden in an unlabelled pile, they have no place in a labelled round 0.  Used by
+    a method that starts labelled (``ahunt-labelled``) in an experiment started unlabelled."""
+
+    def __init__(self, stream: Stream, hidden):
+        super().__init__(stream)
+        self.hidden = list(hidden)
+
+    def _round_zero(self, data: RoundData) -> RoundData:
+        return data.subset(~np.isin(data.truth, self.hidden))
 
 
 def oracle_truth(stream: Stream, data: RoundData) -> dict[str, str]:

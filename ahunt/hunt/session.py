@@ -29,7 +29,7 @@ from ahunt.store.workspace import Workspace
 __all__ = [
     "train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed",
     "round_to_hunt", "night_source", "run_session", "summarise_round", "SessionSummary", "score_round",
-    "Contamination", "night_contamination",
+    "Contamination", "night_contamination", "pile_sample",
 ]
 
 
@@ -412,14 +412,22 @@ def _pile_kinds(ws: Workspace, model: HuntNet, meta: dict, *, seed: int):
     pseudo-kinds (the checkpoint says so); None for every other hunt, and once ``[train]
     pseudo_kinds`` is set to 0 (how many kinds there are was fixed at round 0).  At most
     ``[train] unlabelled_sample`` objects, the same share of each kind, are read."""
-    from ahunt.learn.kinds import KINDS, KINDS_HEAD, kinds_head, kinds_sample
+    from ahunt.learn.kinds import KINDS, KINDS_HEAD, kinds_head
 
     if KINDS not in meta or not ws.config.train.pseudo_kinds:
         return None
     kinds = meta[KINDS].numpy().astype(np.int64)
-    rows = kinds_sample(kinds, ws.config.train.unlabelled_sample, seed=seed)
     head = kinds_head(model, int(kinds.max()) + 1, meta[KINDS_HEAD])
-    return ws.store.load_images(0, rows), kinds[rows], head
+    return (*pile_sample(ws, kinds, seed=seed), head)
+
+
+def pile_sample(ws: Workspace, kinds: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images, kinds) of at most ``[train] unlabelled_sample`` pile objects, the same share of
+    each of its pseudo-``kinds``: what one night's training reads from the pile."""
+    from ahunt.learn.kinds import kinds_sample
+
+    rows = kinds_sample(kinds, ws.config.train.unlabelled_sample, seed=seed)
+    return ws.store.load_images(0, rows), kinds[rows]
 
 
 # Settings of the network's shape: round 0 fixes them, and every later network inherits them.

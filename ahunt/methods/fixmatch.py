@@ -118,10 +118,9 @@ class FixMatchDetector:
         """(images, kinds, head) of a sample of the pile, the same share of each kind, or None."""
         if self.kinds is None:
             return None
-        from ahunt.learn.kinds import kinds_sample
+        from ahunt.hunt.session import pile_sample
 
-        rows = kinds_sample(self.kinds, ws.config.train.unlabelled_sample, seed=seed)
-        return ws.store.load_images(0, rows), self.kinds[rows], self.kinds_head
+        return (*pile_sample(ws, self.kinds, seed=seed), self.kinds_head)
 
     def contamination(self, ws, r: int) -> None:
         return None  # top-score questions: no selection probabilities to weight by

@@ -44,6 +44,7 @@ NORMAL = "normal"  # the one known class of a hunt started from unlabelled image
 STRATEGIES = ("uncertainty", "anomaly", "diversity", "random")
 LOSSES = ("cross_entropy", "focal", "isomax")
 RESERVE_SCORES = ("novelty", "probability")
+PILE_LOOKALIKES = ("leave-out", "keep")  # what a retrain does with the pile's lookalikes of answered anomalies
 SELF_SUPERVISED = ("contrastive", "autoencoder", "rotation")  # round 0 of a hunt started unlabelled
 SEMI_SUPERVISED = ("none", "fixmatch", "rotation", "contrastive", "autoencoder")  # the nightly retrain (ahunt/learn/semi.py)
 SOURCES = ("simulated", "mnist5k", "galaxy10", "labelled")
@@ -115,6 +116,11 @@ class TrainConfig:
     # proportions it found nearly twice as many mergers: docs/benchmarks.md, "Without labels, at
     # survey proportions").  0: the self-supervised task alone.  Labelled hunts ignore it.
     pseudo_kinds: int = 8
+    # ... and leaves out of each retrain's `normal` the pile objects whose nearest answered
+    # object, in the latent space, is of a class of interest: a real pile holds some anomalies,
+    # which the retrains would otherwise learn as ordinary, against the answers
+    # (ahunt/hunt/pile.py).  "keep": the whole pile is `normal`.  Labelled hunts ignore it.
+    pile_lookalikes: str = "keep"
     # The nightly retrain: "none" trains on the labelled objects only; the others also learn from
     # a uniform sample of `unlabelled_sample` objects of the nights so far (FixMatch pseudo-labels,
     # or a self-supervised task of a hunt started without labels, kept on; ahunt/learn/semi.py),
@@ -137,6 +143,8 @@ class TrainConfig:
         _require(self.min_epoch_size >= 0, "train.min_epoch_size", self.min_epoch_size, "must be >= 0")
         _require(self.self_supervised in SELF_SUPERVISED, "train.self_supervised", self.self_supervised,
                  f"choose one of {', '.join(SELF_SUPERVISED)}")
+        _require(self.pile_lookalikes in PILE_LOOKALIKES, "train.pile_lookalikes", self.pile_lookalikes,
+                 f"choose one of {', '.join(PILE_LOOKALIKES)}")
         _require(self.pseudo_kinds == 0 or self.pseudo_kinds >= 2, "train.pseudo_kinds", self.pseudo_kinds,
                  "must be 0 (none) or at least 2")
         _require(self.epoch_size == 0 or self.epoch_size >= self.batch_size, "train.epoch_size", self.epoch_size,

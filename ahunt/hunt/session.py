@@ -379,6 +379,9 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
     revived = [i for i in meta.get("retired", []) if i not in retired and i < len(classes)]
     model.reset_outputs(revived, generator=torch.Generator().manual_seed(round_seed(cfg.seed, r) + 1))
     images, labels, _ = ws.labelled_view()
+    left_out = 0
+    if cfg.train.pile_lookalikes == "leave-out" and not head_only and started_without_labels(ws):
+        images, labels, left_out = _without_pile_lookalikes(ws, r, model, images, labels)
     seed = round_seed(cfg.seed, r)
     kinds = None if head_only else _pile_kinds(ws, model, meta, seed=seed)
     if (cfg.train.semi_supervised != "none" or kinds is not None) and not head_only:
@@ -403,8 +406,34 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
 
         kept = {KINDS: meta[KINDS], KINDS_HEAD: cpu_state(kinds[2])}
     save_checkpoint(ws.checkpoint_path(r), model, {"round": r, "classes": [c.name for c in classes],
-                                                   "retired": retired, "losses": losses, **kept})
+                                                   "retired": retired, "losses": losses,
+                                                   "pile_left_out": left_out, **kept})
     return losses
+
+
+def started_without_labels(ws: Workspace) -> bool:
+    """Whether round 0 is an unlabelled pile: one known class, ``normal``, given at round 0."""
+    return sum(c.kind == "known" and c.created_round == 0 for c in ws.classes()) == 1
+
+
+def _without_pile_lookalikes(ws: Workspace, r: int, model: HuntNet, images, labels: np.ndarray):
+    """The labelled set without the pile objects that, under the network of the night before,
+    look more like an answered object of a class of interest than like any other answer
+    (``ahunt/hunt/pile.py``); and how many were left out.  The pile is round 0, the set's
+    first rows."""
+    from ahunt.hunt.pile import lookalikes
+    from ahunt.store.labelled import LabelledImages
+
+    n_pile = ws.store.round_size(0)
+    names = ws.class_names()
+    interest = set(ws.classes_of_interest(r)) - {RESERVE}
+    flags = np.array([names[i] in interest for i in labels[n_pile:]], dtype=bool)
+    if not flags.any() or flags.all():
+        return images, labels, 0  # nothing to weigh: no need to score the pile
+    _, latents = score(model, images, device=resolve_device(ws.config.device), description="weighing the pile")
+    keep = np.ones(len(labels), dtype=bool)
+    keep[:n_pile] = ~lookalikes(latents[:n_pile], latents[n_pile:], flags)
+    return LabelledImages(images.store, images.rows[keep]), labels[keep], int((~keep).sum())
 
 
 def _pile_kinds(ws: Workspace, model: HuntNet, meta: dict, *, seed: int):

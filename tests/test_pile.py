@@ -7,10 +7,15 @@ import pytest
 
 from ahunt.errors import ConfigError
 from ahunt.hunt.pile import MAX_SHARE, lookalikes
-from ahunt.hunt.session import retrain, started_without_labels
+from typer.testing import CliRunner
+
+from ahunt.cli import app
+from ahunt.hunt.session import retrain, started_without_labels, summarise_round
 from ahunt.learn.train import load_checkpoint
 from ahunt.sources.rounds import RoundData
 from conftest import tiny_config, trained_round_0
+
+runner = CliRunner()
 
 
 def test_a_pile_object_is_a_lookalike_when_its_nearest_answer_is_of_a_class_of_interest():
@@ -55,12 +60,17 @@ def test_a_retrain_leaves_out_the_pile_object_an_answered_merger_copies(tmp_path
     for oid in night.ids[:3]:
         ws.log.record(round=r, object_id=str(oid), kind="label", class_name="normal", new_class=False,
                       class_kind="known", oracle="t")
-    retrain(ws, r)
+    result = runner.invoke(app, ["train", str(ws.root)])  # what `ahunt train` does, and says
+    assert result.exit_code == 0, result.output
     _, meta = load_checkpoint(ws.checkpoint_path(r))
+    said = summarise_round(ws, r, complete=True, retrained=True).pile_left_out
     if left_out:
         assert 1 <= meta["pile_left_out"] <= MAX_SHARE * ws.store.round_size(0)
+        assert said == meta["pile_left_out"]
+        assert f"{said} pile objects that look like answered anomalies left out of normal" in " ".join(result.output.split())
     else:
-        assert meta["pile_left_out"] == 0
+        assert meta["pile_left_out"] == said == 0
+        assert "left out" not in result.output
 
 
 def test_a_labelled_hunt_keeps_its_round_0_whole(tmp_path, sim_cache):

@@ -240,6 +240,8 @@ def _summary_table(s) -> Table:
     table.add_column("new classes")
     table.add_column("model")
     model = f"retrained: round {s.model_version}" if s.retrained else f"round {s.model_version} (not retrained)"
+    if s.pile_left_out:  # the pile's lookalikes of answered anomalies ([train] pile_lookalikes)
+        model += f", {s.pile_left_out} pile object{'s' if s.pile_left_out != 1 else ''} left out of normal"
     table.add_row(f"{s.answered} of {s.total}", escape(", ".join(f"{k} {v}" for k, v in s.labels.items())) or "-",
                   str(s.skipped), escape(", ".join(s.new_classes)) or "-", model)
     return table
@@ -399,7 +401,7 @@ def train(workspace: Path = typer.Argument(..., help="The hunt's folder.")) -> N
 
     Example: ahunt train my-hunt
     """
-    from ahunt.hunt.session import retrain, round_to_hunt, train_initial
+    from ahunt.hunt.session import pile_left_out, retrain, round_to_hunt, train_initial
 
     ws = Workspace.open(workspace)
     with ws.lock(), progress_bars() as track:
@@ -412,5 +414,8 @@ def train(workspace: Path = typer.Argument(..., help="The hunt's folder.")) -> N
         answered = len(ws.log.standing_answers(r))
         retrain(ws, r, track=track)
     note = f" ({len(questions) - answered} of its {len(questions)} questions unanswered)" if answered < len(questions) else ""
+    left = pile_left_out(ws, r)
+    if left:
+        note += f"; {left} pile object{'s' if left != 1 else ''} that look like answered anomalies left out of normal"
     out.print(f"Model retrained for round {r}{note}.")
 

@@ -595,6 +595,7 @@ class SessionSummary:
     retrained: bool
     model_version: int | None
     contamination: Contamination | None = None
+    pile_left_out: int = 0  # pile objects the retrain left out of `normal` ([train] pile_lookalikes)
 
 
 def run_session(ws: Workspace, oracle: Oracle, *, retrain_when_complete: bool = True,
@@ -624,7 +625,14 @@ def summarise_round(ws: Workspace, r: int, *, complete: bool, retrained: bool) -
         new_classes=[c.name + (" (normal)" if c.kind == "known" else "") for c in classes
                      if c.created_round == r and not c.retired],
         retrained=retrained, model_version=ws.current_version(), contamination=night_contamination(ws, r),
+        pile_left_out=pile_left_out(ws, r) if retrained else 0,
     )
+
+
+def pile_left_out(ws: Workspace, r: int) -> int:
+    """How many pile objects the retrain of round ``r`` left out of ``normal`` (``ahunt/hunt/pile.py``)."""
+    path = ws.checkpoint_path(r)
+    return int(load_checkpoint(path)[1].get("pile_left_out", 0)) if path.exists() else 0
 
 
 def score_round(ws: Workspace, r: int, *, version: int | None = None,

@@ -120,6 +120,8 @@ class TrainConfig:
     # object, in the latent space, is of a class of interest: a real pile holds some anomalies,
     # which the retrains would otherwise learn as ordinary, against the answers
     # (ahunt/hunt/pile.py).  "keep": the whole pile is `normal`.  Labelled hunts ignore it.
+    # Off by default: from a pile rich in mergers it won back few finds, inside the noise
+    # (docs/benchmarks.md, "A pile that holds anomalies").
     pile_lookalikes: str = "keep"
     # The nightly retrain: "none" trains on the labelled objects only; the others also learn from
     # a uniform sample of `unlabelled_sample` objects of the nights so far (FixMatch pseudo-labels,

@@ -412,7 +412,8 @@ def retrain(ws: Workspace, r: int, *, track: Track = no_progress, head_only: boo
 
 
 def started_without_labels(ws: Workspace) -> bool:
-    """Whether round 0 is an unlabelled pile: one known class, ``normal``, given at round 0."""
+    """Whether round 0 is a pile of one known class (``normal`` in a hunt started without
+    labels): what round 0 learns self-supervised, and what every retrain learns as that class."""
     return sum(c.kind == "known" and c.created_round == 0 for c in ws.classes()) == 1
 
 

@@ -64,7 +64,7 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
     model = HuntNet(args)
     device = resolve_device(cfg.device)
     meta: dict = {}
-    if sum(c.kind == "known" for c in ws.classes()) == 1:
+    if started_without_labels(ws):
         # one known class (a hunt started from unlabelled images): nothing for cross-entropy to tell apart
         kinds = None
         if cfg.train.pseudo_kinds:

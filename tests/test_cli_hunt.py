@@ -149,14 +149,19 @@ def test_second_session_gets_a_clear_lock_error(hunt_ws):
 
 
 def test_init_and_ingest_from_files(tmp_path):
+    from ahunt.hunt.session import night_source
+
     rng = np.random.default_rng(0)
     known = tmp_path / "known.npz"
+    # ids that look like the simulator's: the hints must still name a file for the next night
     np.savez(known, images=rng.random((40, 20, 20), dtype=np.float32),
-             labels=np.array(["a", "b"] * 20))
+             labels=np.array(["a", "b"] * 20), ids=np.array([f"sim-00-{i:04d}" for i in range(40)]))
     config = tmp_path / "c.toml"
     config.write_text(dump_config(tiny_config(interest={"reserve": 1.0})))
     result = invoke("init", tmp_path / "ws", "--known", known, "--config", config)
     assert result.exit_code == 0, result.output
+    assert "NIGHT_PATH" in result.output and "--simulated" not in result.output
+    assert night_source(Workspace.open(tmp_path / "ws")) == "PATH"
     night = tmp_path / "night.npz"
     np.savez(night, images=rng.integers(0, 255, (7, 40, 40, 3), dtype=np.uint8))
     result = invoke("ingest", tmp_path / "ws", night)

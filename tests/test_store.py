@@ -211,3 +211,22 @@ def test_a_simulated_survey_cache_leaves_no_index_of_its_temporary_store(tmp_pat
     survey = SimulatedSurvey(cfg, image_size=16, cache_dir=tmp_path)
     survey.ensure()
     assert [p.name for p in tmp_path.iterdir()] == [survey.cache_path.name]
+
+
+def test_the_store_keeps_where_round_0_came_from_and_older_stores_are_read_by_their_ids(tmp_path):
+    from ahunt.sources.simulated import is_simulated_hunt
+
+    def store_with(ids, origin):
+        data = _round(len(ids))
+        data = RoundData(images=data.images, ids=np.array(ids, dtype=object), labels=data.labels)
+        store = Store(tmp_path / f"{origin}-{ids[0]}.h5")
+        store.add_round(data)
+        if origin is not None:
+            store.mark_origin(origin)
+        return store
+
+    sim_ids, file_ids = [f"sim-00-{i:04d}" for i in range(4)], [f"obj-{i}" for i in range(4)]
+    assert store_with(sim_ids, "simulated").origin() == "simulated" and is_simulated_hunt(store_with(sim_ids, "simulated"))
+    assert not is_simulated_hunt(store_with(sim_ids, "file"))  # a file with simulator-like ids
+    assert store_with(sim_ids, None).origin() is None and is_simulated_hunt(store_with(sim_ids, None))
+    assert not is_simulated_hunt(store_with(file_ids, None))

@@ -108,7 +108,8 @@ def init(
     known_names = list(config.survey.initial) if simulated else None
     # Built in a temporary sibling folder, renamed into place once round 0 is trained: a full
     # disk or Ctrl-C leaves no half-built workspace behind.
-    with Workspace.building(workspace, config, initial, known=known_names) as ws, ws.lock(), \
+    with Workspace.building(workspace, config, initial, known=known_names,
+                            origin="simulated" if simulated else "file") as ws, ws.lock(), \
             progress_bars() as track:
         losses = train_initial(ws, track=track)
     counts = {}

@@ -165,7 +165,8 @@ def run_demo(
     survey = make_stream(config.survey, image_size=config.model.image_size, channels=config.model.channels,
                          cache_dir=cache_dir, data_config=config.data)
     survey.ensure(track=track)
-    ws = Workspace.create(out_dir / "workspace", config, survey.load(0), known=survey.known)
+    origin = "simulated" if config.survey.source == "simulated" else None
+    ws = Workspace.create(out_dir / "workspace", config, survey.load(0), known=survey.known, origin=origin)
     reports = []
     with ws.lock():
         train_initial(ws, track=track)

@@ -104,9 +104,14 @@ def simulate_round(cfg: SurveyConfig, r: int, *, image_size: int, pool_size: int
 
 
 def is_simulated_hunt(store) -> bool:
-    """True when the store's round 0 came from this simulator (its ids), so hints say --simulated."""
+    """True when the store's round 0 came from this simulator, so hints say --simulated: as the
+    store recorded it, or, in a store that did not record it, by its ids (a file whose ids look
+    like the simulator's would pass that test)."""
     import re
 
+    origin = store.origin()
+    if origin is not None:
+        return origin == "simulated"
     ids = store.load_round(0, images=False).ids[:100]
     return len(ids) > 0 and all(re.fullmatch(r"sim-00-\d{4}", str(i)) for i in ids)
 

@@ -8,6 +8,8 @@ Layout::
     /rounds/0000/truth    optional utf-8 true classes (simulations; used by the truth oracle
                           and by metrics, never by the model)
     /rounds/0000/ra, dec  optional float64 degrees
+    attribute "origin"    where round 0 came from: "simulated" (the embedded simulator) or
+                          "file"; absent in stores written before it was kept
 
 Beside it, ``<store>.ids.sqlite`` indexes every object id (id -> round, position), so that an
 ingest's duplicate check and ``find`` cost the same with 10 M ids stored as with none.  It is
@@ -88,7 +90,18 @@ class Store:
             # After the round: a crash in between leaves it unindexed, and the next use indexes it.
             index.add_round(r, writer.ids)
 
+    def mark_origin(self, origin: str) -> None:
+        """Record where round 0 came from ("simulated" or "file"), for the hints of what comes next."""
+        with self._open("a") as f:
+            f.attrs["origin"] = origin
+
     # -- reading ------------------------------------------------------------------------
+    def origin(self) -> str | None:
+        """Where round 0 came from, as ``mark_origin`` recorded it; None when it was not recorded."""
+        with self._open("r") as f:
+            value = f.attrs.get("origin")
+        return None if value is None else str(value)
+
     def n_rounds(self) -> int:
         if not self.path.exists():
             return 0

@@ -61,19 +61,21 @@ class Workspace:
 
     # -- creation ---------------------------------------------------------------------------
     @classmethod
-    def create(cls, root: str | Path, config: Config, initial: RoundData, known: list[str] | None = None) -> "Workspace":
+    def create(cls, root: str | Path, config: Config, initial: RoundData, known: list[str] | None = None, *,
+               origin: str | None = None) -> "Workspace":
         """Make a new workspace whose round 0 is ``initial`` (which must carry labels)."""
-        with cls.building(root, config, initial, known):
+        with cls.building(root, config, initial, known, origin=origin):
             pass
         return cls(root, config)
 
     @classmethod
     @contextmanager
     def building(cls, root: str | Path, config: Config, initial: RoundData,
-                 known: list[str] | None = None) -> Iterator["Workspace"]:
+                 known: list[str] | None = None, *, origin: str | None = None) -> Iterator["Workspace"]:
         """A new workspace, built in a temporary sibling folder and renamed to ``root`` only when
         the block ends without an error (round 0 trained there too, say), so a full disk or an
-        interrupt never leaves a half-built workspace; the temporary folder is removed then."""
+        interrupt never leaves a half-built workspace; the temporary folder is removed then.
+        ``origin`` ("simulated" or "file") is where round 0 came from, kept in the store."""
         root = Path(root)
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise WorkspaceError(f"{root}: folder exists and is not empty; choose a new workspace path")
@@ -95,6 +97,8 @@ class Workspace:
             ws = cls(building, config)
             ws.log.create(known)
             ws.store.add_round(initial)
+            if origin is not None:
+                ws.store.mark_origin(origin)
             yield ws
             os.replace(building, root)  # onto an empty folder too: a rename, all or nothing
         except BaseException as exc:

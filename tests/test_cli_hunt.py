@@ -547,10 +547,37 @@ def test_init_simulated_starts_labelled_without_the_pile_s_hidden_anomalies(tmp_
     config = tmp_path / "hidden.toml"
     survey = dataclasses.replace(cfg.survey, unlabelled=True, hidden={"merger": 2})
     config.write_text(dump_config(dataclasses.replace(cfg, survey=survey)))
-    result = invoke("init", tmp_path / "refused", "--simulated", "--config", config)
-    assert result.exit_code == 2 and "unlabelled = true" in result.output and "ahunt demo --unlabelled" in result.output
-    assert not (tmp_path / "refused").exists()
     config.write_text(dump_config(dataclasses.replace(cfg, survey=dataclasses.replace(survey, unlabelled=False))))
     assert invoke("init", tmp_path / "ws", "--simulated", "--config", config).exit_code == 0
     truth = Workspace.open(tmp_path / "ws").store.load_round(0, images=False).truth
     assert len(truth) == 100 and "merger" not in set(truth)
+
+
+def test_init_simulated_with_unlabelled_true_starts_from_the_pile_and_the_truth_calls_its_kinds_normal(
+        tmp_path, sim_cache, monkeypatch):
+    monkeypatch.setenv("AHUNT_CACHE_DIR", str(sim_cache))
+    cfg = tiny_config()
+    survey = dataclasses.replace(cfg.survey, unlabelled=True, hidden={"merger": 2})
+    config = tmp_path / "pile.toml"
+    config.write_text(dump_config(dataclasses.replace(cfg, survey=survey, train=dataclasses.replace(
+        cfg.train, pseudo_kinds=2))))
+    result = invoke("init", tmp_path / "ws", "--simulated", "--config", config)
+    assert result.exit_code == 0, result.output
+    assert "102 unlabelled images, all of the known class 'normal'" in result.output
+    assert "learnt from the images alone" in result.output and "--simulated" in result.output
+    ws = Workspace.open(tmp_path / "ws")
+    assert ws.class_names() == ["normal", "reserve"]
+    r0 = ws.store.load_round(0, images=False)
+    assert set(r0.labels) == {"normal"} and (r0.truth == "merger").sum() == 2  # hidden in the pile
+    assert invoke("ingest", tmp_path / "ws", "--simulated").exit_code == 0
+    result = invoke("hunt", tmp_path / "ws", "--oracle", "truth")
+    assert result.exit_code == 0, result.output
+    ws = Workspace.open(tmp_path / "ws")
+    night = ws.store.load_round(1, images=False)
+    truth = dict(zip(night.ids.tolist(), night.truth.tolist()))
+    answers = ws.log.standing_answers(1)
+    names = ws.class_names()
+    for a in answers:  # round-0 kinds are answered 'normal'; anomalies by their own names
+        kind = truth[a.object_id]
+        assert names[a.class_idx] == ("normal" if kind in cfg.survey.initial else kind)
+    assert "elliptical" not in names and len(answers) == 6

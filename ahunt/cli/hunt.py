@@ -35,7 +35,7 @@ def init(
     workspace: Path = typer.Argument(..., help="New folder for the hunt."),
     known: Optional[Path] = typer.Option(None, "--known", "-k", help="Labelled round-0 data: a folder with one subfolder per class, or a .npz/.h5 file with 'images' and 'labels'."),
     unlabelled: Optional[Path] = typer.Option(None, "--unlabelled", "-u", help="Start without labels: unlabelled images in any format ingest reads; they become the one known class 'normal'."),
-    simulated: bool = typer.Option(False, "--simulated", help="Use round 0 of the embedded simulated survey instead."),
+    simulated: bool = typer.Option(False, "--simulated", help="Use round 0 of the embedded simulated survey instead (without its labels when the config sets [survey] unlabelled = true)."),
     config_path: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML config (default: built-in, as configs/demo.toml)."),
     image_size: Optional[int] = typer.Option(None, help="Model input size in pixels (images are resized to it)."),
     channels: Optional[int] = typer.Option(None, help="1 (grey) or 3 (colour); images are converted to it."),
@@ -72,14 +72,12 @@ def init(
         initial, skipped = _read_unlabelled(unlabelled, config)
         names, source = [NORMAL, RESERVE], unlabelled
     elif simulated:
-        if config.survey.unlabelled:
-            raise AhuntError("--simulated starts from round 0's labels, and the config sets [survey] unlabelled = "
-                             "true; a simulated survey started without labels runs in ahunt demo --unlabelled "
-                             "and ahunt experiment")
         with progress_bars() as track:
-            # make_stream: a labelled round 0 leaves out any anomalies [survey.hidden] puts in it
-            initial = make_stream(config.survey, image_size=config.model.image_size).load(0, track=track)
-        names = [*config.survey.initial, RESERVE]
+            # make_stream: a labelled round 0 leaves out any anomalies [survey.hidden] puts in it;
+            # with [survey] unlabelled = true, round 0 is one pile called 'normal', hidden ones included
+            survey = make_stream(config.survey, image_size=config.model.image_size)
+            initial = survey.load(0, track=track)
+        names = [*survey.known, RESERVE]
     else:
         with progress_bars() as track:
             initial, skipped = read_labelled(known, image_size=config.model.image_size, channels=config.model.channels,
@@ -105,7 +103,8 @@ def init(
     if not any(config.hunt.interest.get(n, 0) > 0 for n in names):
         raise AhuntError(f"no interest weight > 0 for a class the hunt starts with ({', '.join(names)}), so the "
                          f"first night would have no question to ask; give one a weight, e.g. {RESERVE} = 1.0")
-    known_names = list(config.survey.initial) if simulated else None
+    known_names = list(survey.known) if simulated else None
+    started_unlabelled = unlabelled is not None or (simulated and config.survey.unlabelled)
     # Built in a temporary sibling folder, renamed into place once round 0 is trained: a full
     # disk or Ctrl-C leaves no half-built workspace behind.
     with Workspace.building(workspace, config, initial, known=known_names,
@@ -115,13 +114,13 @@ def init(
     counts = {}
     for label in initial.labels.tolist():
         counts[label] = counts.get(label, 0) + 1
-    if unlabelled is not None:
+    if started_unlabelled:
         what = f"{len(initial)} unlabelled images, all of the known class '{NORMAL}'"
     else:
         what = f"{len(initial)} labelled images: " + ", ".join(f"{escape(k)} {v}" for k, v in counts.items())
     out.print(f"Created hunt [bold]{escape(str(workspace))}[/] with {what}; plus the '{RESERVE}' class for anything new.")
     print_skipped(skipped, source)
-    if unlabelled is not None:
+    if started_unlabelled:
         kinds = (f", then {config.train.pseudo_kinds} pseudo-kinds of the pile's pixels"
                  if config.train.pseudo_kinds else "")
         out.print(f"Round-0 model learnt from the images alone ({config.train.self_supervised} task, final loss "
@@ -211,7 +210,9 @@ def ingest(
 
 def _oracle(ws: Workspace, oracle: str, answers: Optional[Path], keys_from_stdin: bool, images: Optional[str] = None):
     from ahunt.hunt.oracle import AnswersFileOracle, TruthOracle
-    from ahunt.hunt.session import round_to_hunt
+    from ahunt.hunt.session import round_to_hunt, started_without_labels
+    from ahunt.sources.simulated import is_simulated_hunt
+    from ahunt.sources.streams import truth_answers
     from ahunt.hunt.terminal_image import choose_graphics
     from ahunt.hunt.terminal_oracle import StreamKeys, TerminalKeys, TerminalOracle
 
@@ -224,7 +225,10 @@ def _oracle(ws: Workspace, oracle: str, answers: Optional[Path], keys_from_stdin
         data = ws.store.load_round(r, images=False)
         if data.truth is None:
             raise AhuntError(f"round {r} has no true labels, so --oracle truth cannot answer; answer in the terminal or with --answers")
-        return TruthOracle(dict(zip(data.ids.tolist(), data.truth.tolist())))
+        # A simulated hunt started from a pile: the simulated astronomer calls every round-0 kind
+        # 'normal', as one would who has not named them (as in ahunt demo --unlabelled).
+        pile = started_without_labels(ws) and is_simulated_hunt(ws.store)
+        return TruthOracle(truth_answers(data, ws.config.survey.initial if pile else ()))
     if oracle != "terminal":
         raise AhuntError(f"unknown oracle {oracle!r}; choose one of {', '.join(ORACLES)}")
     keys = StreamKeys(sys.stdin, out) if keys_from_stdin else TerminalKeys(out)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Iterable, Protocol
 
 import numpy as np
 
@@ -30,7 +30,8 @@ from ahunt.sources.simulated import SimulatedSurvey, pool_counts, round_kinds
 if TYPE_CHECKING:  # pragma: no cover
     from ahunt.config import DataConfig
 
-__all__ = ["Stream", "SampledStream", "UnlabelledStart", "LabelledStart", "make_stream", "oracle_truth", "schedule_needs"]
+__all__ = ["Stream", "SampledStream", "UnlabelledStart", "LabelledStart", "make_stream", "oracle_truth", "truth_answers",
+           "schedule_needs"]
 
 
 class Stream(Protocol):
@@ -263,7 +264,13 @@ class LabelledStart(_RoundZeroOf):
 def oracle_truth(stream: Stream, data: RoundData) -> dict[str, str]:
     """What the truth oracle answers for each object id of a round: its true class, or
     ``normal`` for a round-0 kind when the hunt started unlabelled."""
-    normal = set(getattr(stream, "normal_kinds", ()))
+    return truth_answers(data, getattr(stream, "normal_kinds", ()))
+
+
+def truth_answers(data: RoundData, normal_kinds: Iterable[str] = ()) -> dict[str, str]:
+    """Each object id of a round with its true class, ``normal`` for one of ``normal_kinds``
+    (the round-0 kinds of a hunt started unlabelled, which the astronomer never named)."""
+    normal = set(normal_kinds)
     return {i: NORMAL if t in normal else t for i, t in zip(data.ids.tolist(), data.truth.tolist())}
 
 

@@ -6,7 +6,7 @@ import torch
 
 from ahunt.config import TrainConfig
 from ahunt.learn.model import HuntNet, ModelArgs
-from ahunt.learn.pretrain import OBJECTIVES, nt_xent, pretrain_encoder
+from ahunt.learn.pretrain import OBJECTIVES, at_chance, nt_xent, pretrain_encoder
 from ahunt.learn.train import score
 
 
@@ -46,6 +46,20 @@ def test_each_task_learns_and_is_seeded(objective):
     assert losses[-1] < losses[0]
     assert any(not torch.equal(b, p) for b, p in zip(before, model.features.parameters()))
     assert not model.training
+
+
+def test_the_rotation_task_stays_at_chance_on_images_with_no_up_and_learns_on_images_with_one():
+    images, _ = two_kinds(n=128)  # blobs and bars at every angle: a quarter turn gives another such image
+    marked = images.copy()
+    marked[:, :, 2:5, 2:5] = 1.0  # an upright mark
+    cfg = TrainConfig(batch_size=16, epoch_size=128, learning_rate=3e-3)
+    ends = {}
+    for name, x in (("no up", images), ("an up", marked)):
+        torch.manual_seed(0)
+        model = HuntNet(ModelArgs(n_classes=2, image_size=16, latent_dim=16))
+        ends[name] = pretrain_encoder(model, x, cfg, objective="rotation", epochs=6, seed=0, device=torch.device("cpu"))
+    assert at_chance("rotation", ends["no up"]) and not at_chance("rotation", ends["an up"])
+    assert not at_chance("autoencoder", [2.0]) and not at_chance("rotation", [])
 
 
 def test_contrastive_latents_keep_the_two_kinds_apart():

@@ -54,6 +54,7 @@ def init(
     """
     from ahunt.cli.data import print_skipped
     from ahunt.hunt.session import train_initial
+    from ahunt.learn.pretrain import ROTATION_CHANCE, at_chance
     from ahunt.sources.files import read_labelled
     from ahunt.sources.streams import make_stream
     from ahunt.store.answer_log import NORMAL, RESERVE
@@ -126,6 +127,12 @@ def init(
         out.print(f"Round-0 model learnt from the images alone ({config.train.self_supervised} task, final loss "
                   f"{losses[-1]:.3f}{kinds}). When a question shows a kind of normal object worth telling apart, "
                   "press k to name it as a normal kind.")
+        if at_chance(config.train.self_supervised, losses):
+            learnt = ("so the encoder learnt from the pseudo-kinds alone" if config.train.pseudo_kinds else
+                      f"so round 0 learnt nothing from it; a hunt whose config sets {escape('[train]')} pseudo_kinds = 8 "
+                      "learns the pile's kinds (docs/without-labels.md)")
+            out.print(f"The rotation task stayed at chance (a guess scores {ROTATION_CHANCE:.3f}): these cutouts have "
+                      f"no preferred orientation, {learnt}.")
     else:
         out.print(f"Round-0 model trained (final loss {losses[-1]:.3f}).")
     line = waiting_line(config.hunt.interest, ws.live_class_names())

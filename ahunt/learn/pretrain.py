@@ -21,7 +21,8 @@ fitted on the frozen latents with every image as ``normal``, so the round-0 mode
 
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -34,10 +35,19 @@ from ahunt.learn.model import HuntNet, conv_depth
 from ahunt.learn.train import balanced_indices, descend, make_augmentation, score
 from ahunt.progress import Track, no_progress
 
-__all__ = ["OBJECTIVES", "pretrain_encoder", "train_unlabelled", "nt_xent", "task", "task_augmentation", "task_views"]
+__all__ = ["OBJECTIVES", "ROTATION_CHANCE", "at_chance", "pretrain_encoder", "train_unlabelled", "nt_xent", "task",
+           "task_augmentation", "task_views"]
 
 OBJECTIVES = SELF_SUPERVISED
 TEMPERATURE = 0.2  # NT-Xent's; SimCLR's small-batch choice
+ROTATION_CHANCE = math.log(4)  # the rotation task's loss when it guesses: one of four quarter turns
+
+
+def at_chance(objective: str, losses: Sequence[float]) -> bool:
+    """Whether the task ended no better than a guess.  Only the rotation task has such a floor,
+    and a pile with no preferred orientation leaves it there: galaxies on the sky (the simulated
+    ones end at 1.387-1.391), unlike digits (about 0.5)."""
+    return objective == "rotation" and len(losses) > 0 and losses[-1] > 0.97 * ROTATION_CHANCE
 
 
 def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:

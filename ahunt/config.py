@@ -171,6 +171,9 @@ class HuntConfig:
     # "probability", the reserve output's softmax probability (the paper's; it never sees a
     # positive example, so it ranks noise).
     reserve_score: str = "novelty"
+    # The novelty's distance is also measured in the network's last convolutional features
+    # (what its latent layer reads), beside the latent and the pixels (ahunt/hunt/novelty.py).
+    novelty_features: bool = False
     # anomaly strategy, two or more named classes of interest: a class's share is at most the
     # objects the network calls its own tonight (p > 0.5), the rest goes to the other named
     # classes (ahunt.hunt.query.member_shares); false: the shares as split.
@@ -192,6 +195,8 @@ class HuntConfig:
         _require(self.diversity_pool >= 1, "hunt.diversity_pool", self.diversity_pool, "must be >= 1")
         _require(0 <= self.random_share < 1, "hunt.random_share", self.random_share, "must be in [0, 1)")
         _require(isinstance(self.members_first, bool), "hunt.members_first", self.members_first, "must be true or false")
+        _require(isinstance(self.novelty_features, bool), "hunt.novelty_features", self.novelty_features,
+                 "must be true or false")
         _require(self.reserve_score in RESERVE_SCORES, "hunt.reserve_score", self.reserve_score,
                  f"choose one of {', '.join(RESERVE_SCORES)}")
         validate_weights(self.interest, where="hunt.interest")

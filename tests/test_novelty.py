@@ -177,3 +177,61 @@ def test_a_reference_made_from_its_own_rows_is_the_same_and_only_they_are_scored
     model, _ = ws.load_model(0)
     session.reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed)
     assert scored == [5 * 3]  # three known classes of 30-40 labelled objects, five kept of each
+
+
+def test_the_networks_features_are_a_third_space_when_the_reference_has_the_model():
+    import torch
+
+    from ahunt.hunt.novelty import network_features
+    from ahunt.learn.model import HuntNet, ModelArgs, centre_crop, inference_copy
+
+    torch.manual_seed(0)
+    model = HuntNet(ModelArgs(n_classes=3, image_size=32, crop=16)).eval()
+    rng = np.random.default_rng(3)
+    x = rng.random((70, 1, 32, 32)).astype(np.float32)
+    f = network_features(inference_copy(model), x, 16, batch=32)  # batches give the same numbers
+    with torch.no_grad():
+        expected = model.features(centre_crop(torch.from_numpy(x), 16)).flatten(1).numpy()
+    assert np.allclose(f, normalise(expected), atol=1e-5)
+    # The features come from the network's field: sky outside the crop changes nothing.
+    outside = x.copy()
+    outside[..., :4, :] = 5.0
+    assert np.allclose(network_features(inference_copy(model), outside, 16), f, atol=1e-6)
+    a, b, odd = np.eye(8)[0], np.eye(8)[1], np.eye(8)[5]
+    labelled = np.vstack([_cluster(rng, a, 30), _cluster(rng, b, 30)])
+    labels = np.repeat([0, 1], 30)
+    night = np.vstack([_cluster(rng, a, 20), _cluster(rng, b, 20), _cluster(rng, odd, 3)])
+    two = Reference(labelled, _images(labelled), labels, [0, 1]).scores(night, _images(night))
+    whole = HuntNet(ModelArgs(n_classes=3, image_size=32)).eval()  # these images fill the whole cutout
+    with_model = Reference(labelled, _images(labelled), labels, [0, 1], model=whole)
+    three = with_model.scores(night, _images(night))
+    assert with_model.features.shape == (60, 256) and 0 < three.min() and three.max() < 1  # 64 channels x 2 x 2
+    assert not np.allclose(two, three)  # the third distance counts
+    # each distance is over its own spacing and the three are averaged: rebuild it by hand
+    d_feat = nearest_distance(network_features(with_model.scorer, _images(night)), with_model.features)
+    d_two = two / (1 - two) * 2
+    by_hand = (d_two + d_feat / with_model.feature_scale) / 3
+    assert np.allclose(three / (1 - three), by_hand, rtol=1e-4)
+
+
+def test_with_novelty_features_the_session_ranks_the_reserve_in_three_spaces(tmp_path, sim_cache):
+    import dataclasses
+
+    import pytest
+
+    from ahunt.config import ConfigError, HuntConfig
+    from ahunt.hunt.session import prepare_questions, reserve_reference, round_scores
+    from conftest import tiny_config, trained_round_0
+
+    with pytest.raises(ConfigError, match="hunt.novelty_features"):
+        HuntConfig(novelty_features="yes").validate()
+    cfg = tiny_config(interest={"reserve": 1.0})
+    cfg = dataclasses.replace(cfg, hunt=dataclasses.replace(cfg.hunt, novelty_features=True))
+    stream, ws = trained_round_0(tmp_path / "ws", sim_cache, cfg)
+    r = ws.store.add_round(stream.load(1))
+    model, version = ws.load_model(0)
+    reference = reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed)
+    assert reference.scorer is not None and len(reference.features) == len(reference.z)
+    novelty = reference.scores(round_scores(ws, r, model, version).latents, ws.store.load_round(r).images)
+    questions = prepare_questions(ws, r)
+    assert [q.object_index for q in questions] == list(np.argsort(-novelty, kind="stable")[: len(questions)])

@@ -9,12 +9,15 @@ network's current latent space:
   classes of round 0, and every class with no interest weight tonight (an artefact class made
   from a boring answer, say).  Classes with an interest weight are left out, so their unfound
   members still look new to the reserve;
-- an object's **distance** is measured twice, each time to the nearest reference object: in the
-  network's latent space (L2-normalised), which adapts to the answers with every retrain, and
-  in its pixels (the network's field, ``[model] crop``) averaged down to 16x16 per band
+- an object's **distance** is measured in each of two or three spaces, each time to the nearest
+  reference object: in the network's latent space (L2-normalised), which adapts to the answers
+  with every retrain; with ``[hunt] novelty_features = true``, also in the network's last
+  convolutional features (what its latent layer reads, flattened and L2-normalised), which keep
+  more of an object's shape than the few latent units trained to tell the classes apart; and in
+  its pixels (the network's field, ``[model] crop``) averaged down to 16x16 per band
   (L2-normalised), which the round-0 network has not learnt to ignore yet.  Each distance is
   divided by the median nearest-neighbour distance among the reference objects themselves
-  (leave-one-out), and the two are averaged into ``D``: 1 means "as far from the known as known
+  (leave-one-out), and they are averaged into ``D``: 1 means "as far from the known as known
   objects are from each other";
 - the **score** is ``D / (1 + D)``: about 0.5 for an ordinary object, near 1 for one far from
   anything seen.
@@ -31,8 +34,8 @@ import numpy as np
 
 from ahunt.store.answer_log import RESERVE, ClassInfo
 
-__all__ = ["boring_classes", "normalise", "nearest_distance", "pixel_features", "novelty_scores", "Reference",
-           "reference_rows"]
+__all__ = ["boring_classes", "normalise", "nearest_distance", "pixel_features", "network_features", "novelty_scores",
+           "Reference", "reference_rows"]
 
 MAX_PER_CLASS = 2000  # reference objects kept per class: the search stays cheap on big hunts
 PIXELS = 16  # pixel features: each band averaged down to 16x16
@@ -76,6 +79,24 @@ def pixel_features(images, crop: int = 0) -> np.ndarray:
     return normalise(F.adaptive_avg_pool2d(x, n).reshape(len(x), -1).numpy())
 
 
+def network_features(scorer, images, crop: int = 0, *, batch: int = 256) -> np.ndarray:
+    """(N, C, H, W) images -> the last convolutional block's output of ``scorer`` (a network's
+    ``inference_copy``) in its field, the central ``crop`` pixels: what its latent layer reads,
+    flattened and L2-normalised.  One orientation, whatever ``[score] views`` says."""
+    import torch
+
+    from ahunt.learn.model import centre_crop
+
+    device = next(scorer.parameters()).device
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch):
+            x = torch.from_numpy(np.ascontiguousarray(centre_crop(images[start:start + batch], crop), dtype=np.float32))
+            x = scorer.stem(x.to(device).contiguous()).contiguous(memory_format=torch.channels_last)
+            out.append(scorer.features(x).flatten(1).float().cpu().numpy())
+    return normalise(np.concatenate(out)) if out else np.zeros((0, 1), np.float32)
+
+
 def _spacing(z: np.ndarray) -> float:
     """Median nearest-neighbour distance within a reference set (leave-one-out)."""
     if len(z) < 2:
@@ -99,16 +120,23 @@ def reference_rows(labels: np.ndarray, boring: Sequence[int], *, seed: int = 0) 
 
 
 class Reference:
-    """The boring labelled objects, in one model's latent space and in pixels, with the typical
-    spacing of each."""
+    """The boring labelled objects, in one model's latent space, in pixels and, given the
+    ``model``, in its last convolutional features, with the typical spacing of each."""
 
     def __init__(self, latents: np.ndarray, images: np.ndarray, labels: np.ndarray, boring: Sequence[int], *,
-                 seed: int = 0, crop: int = 0):
+                 seed: int = 0, crop: int = 0, model=None):
         idx = reference_rows(labels, boring, seed=seed)
         self.crop = crop  # the pixels are compared in the network's field
         self.z = normalise(latents[idx])
         self.pixels = pixel_features(images[idx], crop) if len(idx) else np.zeros((0, 1), np.float32)
         self.scale, self.pixel_scale = _spacing(self.z), _spacing(self.pixels)
+        self.scorer = None
+        if model is not None:  # the third space: the features the latent layer reads
+            from ahunt.learn.model import inference_copy
+
+            self.scorer = inference_copy(model)
+            self.features = network_features(self.scorer, images[idx], crop)
+            self.feature_scale = _spacing(self.features)
 
     def scores(self, latents: np.ndarray, images) -> np.ndarray:
         """Novelty in (0, 1) of objects with these latents and images (an array or an HDF5
@@ -117,9 +145,12 @@ class Reference:
             return np.ones(len(latents), dtype=np.float32)
         d = nearest_distance(normalise(latents), self.z) / self.scale
         for start in range(0, len(d), BLOCK):
-            block = pixel_features(images[start:start + BLOCK], self.crop)
-            d[start:start + BLOCK] += nearest_distance(block, self.pixels) / self.pixel_scale
-        d /= 2
+            block = images[start:start + BLOCK]
+            d[start:start + BLOCK] += nearest_distance(pixel_features(block, self.crop), self.pixels) / self.pixel_scale
+            if self.scorer is not None:
+                features = network_features(self.scorer, block, self.crop)
+                d[start:start + BLOCK] += nearest_distance(features, self.features) / self.feature_scale
+        d /= 2 if self.scorer is None else 3
         return d / (1 + d)
 
 

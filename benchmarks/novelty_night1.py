@@ -6,8 +6,9 @@ Night 1 is the hardest: the network has seen only the normal classes.  For each 
 experiment's own stream and seeds) it trains round 0, scores night 1 and prints, per score,
 the AUC for the interesting anomalies and how many of them (and of the boring ones, e.g.
 artefacts) the top ``questions`` would show.  Scores: the reserve output's probability (the
-paper's), the nearest-neighbour novelty in the latent space only, in 16x16 pixels only, and
-both (ahunt's default, ``ahunt/hunt/novelty.py``).  A last row, "asked one by one", is the
+paper's), the nearest-neighbour novelty in the latent space only, in 16x16 pixels only, both
+(ahunt's default, ``ahunt/hunt/novelty.py``), and both with the network's last convolutional
+features as a third space (``+ conv features``: ``[hunt] novelty_features = true``).  A last row, "asked one by one", is the
 default score re-ranked after every answer, as AAD does: the questions are asked one at a
 time, and each answer that is not an interesting anomaly joins the reference before the next
 is chosen (the AUC is the default's; only the questions differ).
@@ -86,6 +87,9 @@ def main() -> None:
             "latent only": one_space(normalise(z), normalise(lab_z[keep])),
             "pixels only": one_space(pixel_features(night.images, crop), pixel_features(images[keep], crop)),
             "latent + pixels": reference.scores(z, night.images),
+            # [hunt] novelty_features = true: the network's last convolutional features too
+            "+ conv features": Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop,
+                                         model=model).scores(z, night.images),
         }
         uninteresting = set(cfg.experiment.uninteresting)
         # a hunt started without labels knows its round-0 kinds as `normal`: they are not anomalies

@@ -12,8 +12,8 @@ network's current latent space:
 - an object's **distance** is measured in each of two or three spaces, each time to the nearest
   reference object: in the network's latent space (L2-normalised), which adapts to the answers
   with every retrain; with ``[hunt] novelty_features = true``, also in the network's last
-  convolutional features (what its latent layer reads, flattened and L2-normalised), which keep
-  more of an object's shape than the few latent units trained to tell the classes apart; and in
+  convolutional features (what its latent layer is computed from, flattened and L2-normalised),
+  which ranked night 1's anomalies better than the latent (``benchmarks/novelty_night1.py``); and in
   its pixels (the network's field, ``[model] crop``) averaged down to 16x16 per band
   (L2-normalised), which the round-0 network has not learnt to ignore yet.  Each distance is
   divided by the median nearest-neighbour distance among the reference objects themselves

@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from ahunt.config import SELF_SUPERVISED, load_config
-from ahunt.learn.model import HuntNet, ModelArgs
+from ahunt.hunt.session import model_args
+from ahunt.learn.model import HuntNet
 from ahunt.learn.pretrain import ROTATION_CHANCE, at_chance, pretrain_encoder
 from ahunt.sources.streams import make_stream
 
@@ -36,10 +37,8 @@ def main() -> None:
         cfg = dataclasses.replace(cfg, survey=dataclasses.replace(cfg.survey, unlabelled=True))
         objective = args.objective or cfg.train.self_supervised
         pile = make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels).load(0).images
-        m = cfg.model
         torch.manual_seed(cfg.seed)
-        model = HuntNet(ModelArgs(n_classes=1, image_size=m.image_size, channels=m.channels, latent_dim=m.latent_dim,
-                                  width=m.width, crop=m.crop))
+        model = HuntNet(model_args(cfg, n_classes=1))  # the network `ahunt init` builds for a pile
         losses = pretrain_encoder(model, pile, cfg.train, objective=objective, epochs=cfg.train.epochs_initial,
                                   seed=cfg.seed, device=torch.device("cpu"))
         chance = f"; a guess: {ROTATION_CHANCE:.3f}" if objective == "rotation" else ""

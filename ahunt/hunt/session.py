@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ahunt.config import Config
 from ahunt.errors import AhuntWarning, WorkspaceError
 from ahunt.hunt.novelty import Reference, boring_classes, novelty_scores, reference_rows
 from ahunt.hunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
@@ -27,7 +28,7 @@ from ahunt.store.answer_log import RESERVE, QuestionRow
 from ahunt.store.workspace import Workspace
 
 __all__ = [
-    "train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed",
+    "model_args", "train_initial", "prepare_questions", "ask", "retrain", "AskResult", "round_seed",
     "round_to_hunt", "night_source", "run_session", "summarise_round", "SessionSummary", "score_round",
     "Contamination", "night_contamination", "pile_sample",
 ]
@@ -36,6 +37,21 @@ __all__ = [
 def round_seed(seed: int, r: int) -> int:
     """A distinct, reproducible seed per round."""
     return int(np.random.SeedSequence([seed, r]).generate_state(1)[0])
+
+
+def model_args(cfg: Config, n_classes: int) -> ModelArgs:
+    """The round-0 network's shape, as the config's ``[model]``, ``[train] loss`` and
+    ``[score] views`` say."""
+    return ModelArgs(
+        n_classes=n_classes,
+        image_size=cfg.model.image_size,
+        channels=cfg.model.channels,
+        latent_dim=cfg.model.latent_dim,
+        width=cfg.model.width,
+        head="isomax" if cfg.train.loss == "isomax" else "linear",
+        views=cfg.scoring_views,
+        crop=cfg.model.crop,
+    )
 
 
 def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
@@ -47,16 +63,7 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
             f"stored images are {images.shape[1:]} but the config expects "
             f"({cfg.model.channels}, {cfg.model.image_size}, {cfg.model.image_size})"
         )
-    args = ModelArgs(
-        n_classes=len(ws.classes()),
-        image_size=cfg.model.image_size,
-        channels=cfg.model.channels,
-        latent_dim=cfg.model.latent_dim,
-        width=cfg.model.width,
-        head="isomax" if cfg.train.loss == "isomax" else "linear",
-        views=cfg.scoring_views,
-        crop=cfg.model.crop,
-    )
+    args = model_args(cfg, len(ws.classes()))
     seed = round_seed(cfg.seed, 0)
     import torch
 

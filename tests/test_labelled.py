@@ -136,3 +136,48 @@ def test_training_from_the_store_equals_training_from_memory(tmp_path):
         model = HuntNet(ModelArgs(n_classes=3, image_size=16))
         losses.append(train_model(model, x, labels, cfg, epochs=2, seed=1, device=torch.device("cpu")))
     assert losses[0] == losses[1]
+
+
+def test_round_0_of_a_pile_learns_from_the_store_as_from_memory(tmp_path, monkeypatch):
+    """The self-supervised task and the pseudo-kinds read a pile an epoch's draws at a time, and
+    learn exactly what they learn from the pile in memory; the store itself is filled a block at
+    a time."""
+    import dataclasses
+
+    import torch
+
+    import ahunt.store.labelled as labelled
+    from ahunt.config import TrainConfig
+    from ahunt.learn.kinds import kinds_head, train_kinds
+    from ahunt.learn.model import HuntNet, ModelArgs
+    from ahunt.learn.pretrain import pretrain_encoder
+    from ahunt.store.labelled import LabelledImages
+
+    class Reads(np.ndarray):
+        largest = 0
+
+        def __getitem__(self, key):
+            if isinstance(key, slice):
+                Reads.largest = max(Reads.largest, len(range(*key.indices(len(self)))))
+            return np.asarray(self).__getitem__(key)
+
+    rng = np.random.default_rng(0)
+    images = rng.random((40, 1, 16, 16), dtype=np.float32)
+    kinds = np.arange(40) % 4
+    monkeypatch.setattr(labelled, "_BLOCK", 16)
+    store = LabelledStore(tmp_path / "l.sqlite", (1, 16, 16))
+    store.add([f"o{i}" for i in range(40)], images.view(Reads))
+    assert Reads.largest == 16
+    row_of, _ = store.rows()
+    lazy = LabelledImages(store, np.array([row_of[f"o{i}"] for i in range(40)]))
+    cfg = dataclasses.replace(TrainConfig(), epoch_size=64, batch_size=16)
+    states = []
+    for x in (images, lazy):
+        torch.manual_seed(0)
+        model = HuntNet(ModelArgs(n_classes=1, image_size=16))
+        task = pretrain_encoder(model, x, cfg, objective="rotation", epochs=2, seed=1, device=torch.device("cpu"))
+        head = kinds_head(model, 4)
+        learnt = train_kinds(model, x, kinds, head, cfg, epochs=2, seed=2, device=torch.device("cpu"))
+        states.append((task, learnt, model.state_dict()))
+    assert states[0][:2] == states[1][:2]
+    assert all(torch.equal(states[0][2][k], states[1][2][k]) for k in states[0][2])

@@ -196,3 +196,31 @@ def test_an_experiment_started_without_labels_has_its_own_default_folder(tmp_pat
     assert (tmp_path / "runs" / "experiment-tiny" / "parts" / "ahunt-trial0.csv").exists()
     folder = tmp_path / "runs" / "experiment-tiny-unlabelled"
     assert Workspace.open(folder / "work" / "ahunt-trial0").class_names()[0] == NORMAL
+
+
+def test_init_streams_the_pile_into_the_store_and_a_bad_piece_leaves_nothing(tmp_path, monkeypatch):
+    """A pile is written to the store a piece at a time, never read whole; a bad image in a
+    later piece leaves no hunt behind and names the file."""
+    import ahunt.sources.files as files
+
+    def whole(*args, **kwargs):
+        raise AssertionError("the pile was read whole")
+
+    monkeypatch.setattr(files, "read_input", whole)
+    rng = np.random.default_rng(0)
+    images = rng.random((files.PIECE + 40, 20, 20), dtype=np.float32)
+    pile = tmp_path / "pile.npy"
+    np.save(pile, images)
+    config = tmp_path / "c.toml"
+    config.write_text(dump_config(tiny_config(interest={"reserve": 1.0})))
+    result = runner.invoke(app, ["init", str(tmp_path / "ws"), "--unlabelled", str(pile), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"{files.PIECE + 40} unlabelled images" in result.output
+    ws = Workspace.open(tmp_path / "ws")
+    assert ws.store.round_size(0) == files.PIECE + 40 and set(ws.store.load_round(0, images=False).labels) == {NORMAL}
+    images[files.PIECE + 5] = np.nan
+    np.save(pile, images)
+    result = runner.invoke(app, ["init", str(tmp_path / "bad"), "--unlabelled", str(pile), "--config", str(config)])
+    assert result.exit_code != 0
+    assert "pile.npy" in result.output and "NaN" in result.output and "no hunt was created" in result.output
+    assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad.building-*"))

@@ -55,7 +55,8 @@ def init(
     from ahunt.cli.data import print_skipped
     from ahunt.hunt.session import train_initial
     from ahunt.learn.pretrain import ROTATION_CHANCE, at_chance
-    from ahunt.sources.files import read_labelled
+    from ahunt.errors import InputError, StoreError
+    from ahunt.sources.files import read_labelled, stream_batch
     from ahunt.sources.streams import make_stream
     from ahunt.store.answer_log import NORMAL, RESERVE
 
@@ -70,7 +71,7 @@ def init(
     skipped: list = []
     source = known
     if unlabelled is not None:
-        initial, skipped = _read_unlabelled(unlabelled, config)
+        initial = None  # streamed into the store below, a piece at a time: a pile may be large
         names, source = [NORMAL, RESERVE], unlabelled
     elif simulated:
         with progress_bars() as track:
@@ -104,21 +105,36 @@ def init(
     if not any(config.hunt.interest.get(n, 0) > 0 for n in names):
         raise AhuntError(f"no interest weight > 0 for a class the hunt starts with ({', '.join(names)}), so the "
                          f"first night would have no question to ask; give one a weight, e.g. {RESERVE} = 1.0")
-    known_names = list(survey.known) if simulated else None
+    known_names = list(survey.known) if simulated else [NORMAL] if unlabelled is not None else None
     started_unlabelled = unlabelled is not None or (simulated and config.survey.unlabelled)
     # Built in a temporary sibling folder, renamed into place once round 0 is trained: a full
     # disk or Ctrl-C leaves no half-built workspace behind.
-    with Workspace.building(workspace, config, initial, known=known_names,
-                            origin="simulated" if simulated else "file") as ws, ws.lock(), \
-            progress_bars() as track:
-        losses = train_initial(ws, track=track)
-    counts = {}
-    for label in initial.labels.tolist():
-        counts[label] = counts.get(label, 0) + 1
+    with progress_bars() as track:
+        pile = None
+        if unlabelled is not None:
+            pile = stream_batch(unlabelled, image_size=config.model.image_size, channels=config.model.channels,
+                                data_config=config.data, track=track)
+            skipped = pile.skipped  # fills up as the pieces are read
+        try:
+            with Workspace.building(workspace, config, initial if pile is None else _as_normal(pile.pieces),
+                                    known=known_names, origin="simulated" if simulated else "file") as ws, ws.lock():
+                n_initial = ws.store.round_size(0)
+                losses = train_initial(ws, track=track)
+        except InputError as exc:  # as ingest says it: the file is named in the message
+            if pile is None:
+                raise
+            raise InputError(f"{exc}; no hunt was created") from None
+        except StoreError as exc:
+            if pile is None:
+                raise
+            raise StoreError(f"{unlabelled}: {exc}; no hunt was created") from None
     if started_unlabelled:
-        what = f"{len(initial)} unlabelled images, all of the known class '{NORMAL}'"
+        what = f"{n_initial} unlabelled images, all of the known class '{NORMAL}'"
     else:
-        what = f"{len(initial)} labelled images: " + ", ".join(f"{escape(k)} {v}" for k, v in counts.items())
+        counts = {}
+        for label in initial.labels.tolist():
+            counts[label] = counts.get(label, 0) + 1
+        what = f"{n_initial} labelled images: " + ", ".join(f"{escape(k)} {v}" for k, v in counts.items())
     out.print(f"Created hunt [bold]{escape(str(workspace))}[/] with {what}; plus the '{RESERVE}' class for anything new.")
     print_skipped(skipped, source)
     if started_unlabelled:
@@ -142,19 +158,16 @@ def init(
     out.print(f"Next: [bold]ahunt ingest {escape(str(workspace))} {source}[/], then [bold]ahunt hunt {escape(str(workspace))}[/].")
 
 
-def _read_unlabelled(path: Path, config: Config):
-    """Round 0 from unlabelled images: what ingest reads, every object labelled 'normal'."""
+def _as_normal(pieces):
+    """A pile's pieces as round 0 of a hunt started without labels: every object 'normal'."""
     import numpy as np
 
-    from ahunt.sources.files import read_batch
     from ahunt.store.answer_log import NORMAL
 
-    with progress_bars() as track:
-        initial, skipped = read_batch(path, image_size=config.model.image_size, channels=config.model.channels,
-                                      report=True, data_config=config.data, track=track)
-    initial.truth = None  # labels that came with the files say nothing to a hunt started without them
-    initial.labels = np.full(len(initial), NORMAL, dtype=object)
-    return initial, skipped
+    for piece in pieces:
+        piece.truth = None  # labels that came with the files say nothing to a hunt started without them
+        piece.labels = np.full(len(piece), NORMAL, dtype=object)
+        yield piece
 
 
 @app.command()

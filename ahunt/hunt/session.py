@@ -75,7 +75,7 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
         # one known class (a hunt started from unlabelled images): nothing for cross-entropy to tell apart
         kinds = None
         if cfg.train.pseudo_kinds:
-            kinds, meta = _pseudo_kinds(ws, model, seed=seed)
+            kinds, meta = _pseudo_kinds(model, images, cfg.train.pseudo_kinds, seed=seed)
         losses = train_unlabelled(model, images, labels, cfg.train, seed=seed, device=device, track=track,
                                   kinds=kinds)
         if kinds is not None:
@@ -91,17 +91,17 @@ def train_initial(ws: Workspace, *, track: Track = no_progress) -> list[float]:
     return losses
 
 
-def _pseudo_kinds(ws: Workspace, model: HuntNet, *, seed: int) -> tuple[tuple, dict]:
-    """The pile of a hunt started without labels (round 0 of the store), its pseudo-kinds
-    (``ahunt/learn/kinds.py``) and a new kinds head; and the kinds, as the checkpoints keep them."""
+def _pseudo_kinds(model: HuntNet, pile, k: int, *, seed: int) -> tuple[tuple, dict]:
+    """The pile of a hunt started without labels (round 0, the labelled set's rows in the
+    store's order), its ``k`` pseudo-kinds (``ahunt/learn/kinds.py``) and a new kinds head; and
+    the kinds, as the checkpoints keep them.  The pile is read a block at a time, never whole."""
     import torch
 
     from ahunt.hunt.novelty import BLOCK, pixel_features
     from ahunt.learn.kinds import KINDS, kinds_head, pseudo_kinds
 
-    pile = ws.store.load_round(0).images
     features = np.concatenate([pixel_features(pile[s:s + BLOCK], model.args.crop) for s in range(0, len(pile), BLOCK)])
-    kinds = pseudo_kinds(features, ws.config.train.pseudo_kinds, seed=seed)
+    kinds = pseudo_kinds(features, k, seed=seed)
     head = kinds_head(model, int(kinds.max()) + 1)
     return (pile, kinds, head), {KINDS: torch.from_numpy(kinds.astype(np.int16))}
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ahunt.learn.model import HuntNet
-from ahunt.learn.train import balanced_indices, descend, make_augmentation
+from ahunt.learn.train import balanced_indices, descend, epoch_draws, field_in_memory, make_augmentation
 from ahunt.progress import Track, no_progress
 
 __all__ = ["KINDS", "KINDS_HEAD", "FIT_SAMPLE", "pseudo_kinds", "kinds_head", "kinds_loss", "kinds_sample",
@@ -74,7 +74,7 @@ def kinds_sample(kinds: np.ndarray, size: int, *, seed: int) -> np.ndarray:
     return np.unique(balanced_indices(kinds, rng, size=size))
 
 
-def train_kinds(model: HuntNet, images: np.ndarray, kinds: np.ndarray, head: nn.Module, cfg, *, epochs: int,
+def train_kinds(model: HuntNet, images, kinds: np.ndarray, head: nn.Module, cfg, *, epochs: int,
                 seed: int, device: torch.device, track: Track = no_progress,
                 description: str = "learning the pile's kinds") -> list[float]:
     """Train the encoder and ``head`` in place to tell the ``kinds`` of ``images`` apart (round 0,
@@ -83,7 +83,7 @@ def train_kinds(model: HuntNet, images: np.ndarray, kinds: np.ndarray, head: nn.
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     augment = make_augmentation(cfg)
-    x = model.field(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
+    x = field_in_memory(model, images)
     y = torch.from_numpy(np.asarray(kinds, dtype=np.int64))
     model.to(device).train()
     head.to(device).train()
@@ -91,11 +91,12 @@ def train_kinds(model: HuntNet, images: np.ndarray, kinds: np.ndarray, head: nn.
     losses = []
     for epoch in range(epochs):
         order = balanced_indices(kinds, rng, min_total=cfg.min_epoch_size, size=cfg.epoch_size)
+        drawn, at, rows = epoch_draws(model, images, x, order)
         steps = max(1, len(order) // cfg.batch_size)
         total = 0.0
         for step in track(range(steps), description=f"{description} (epoch {epoch + 1}/{epochs})", total=steps):
-            loss = kinds_loss(model, head, x, y, order[step * cfg.batch_size:(step + 1) * cfg.batch_size], augment,
-                              device)
+            loss = kinds_loss(model, head, drawn, y[rows], at[step * cfg.batch_size:(step + 1) * cfg.batch_size],
+                              augment, device)
             total += descend(optimizer, loss)
         losses.append(total / steps)
     model.eval()

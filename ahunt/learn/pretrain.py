@@ -32,7 +32,7 @@ from torchvision.transforms import v2
 
 from ahunt.config import SELF_SUPERVISED, TrainConfig
 from ahunt.learn.model import HuntNet, conv_depth
-from ahunt.learn.train import balanced_indices, descend, make_augmentation, score
+from ahunt.learn.train import balanced_indices, descend, epoch_draws, field_in_memory, make_augmentation, score
 from ahunt.progress import Track, no_progress
 
 __all__ = ["OBJECTIVES", "ROTATION_CHANCE", "at_chance", "pretrain_encoder", "train_unlabelled", "nt_xent", "task",
@@ -139,7 +139,7 @@ def task(model: HuntNet, objective: str) -> tuple[nn.Module, Callable]:
 
 def pretrain_encoder(
     model: HuntNet,
-    images: np.ndarray,
+    images,
     cfg: TrainConfig,
     *,
     objective: str,
@@ -149,7 +149,9 @@ def pretrain_encoder(
     track: Track = no_progress,
     description: str = "learning round 0 from the images",
 ) -> list[float]:
-    """Train ``model``'s encoder in place on unlabelled ``images`` (N, C, H, W); returns epoch losses.
+    """Train ``model``'s encoder in place on unlabelled ``images`` (N, C, H, W): an array, or an
+    array-like over the labelled store that each epoch reads only the rows it draws.  Returns
+    epoch losses.
 
     Each epoch draws ``cfg.epoch_size`` images (or all of them when it is 0), as retraining
     does, so round 0 costs about what a labelled round 0 costs.  Seeded.
@@ -158,15 +160,16 @@ def pretrain_encoder(
     rng = np.random.default_rng(seed)
     head, loss_of = task(model, objective)
     augment = task_augmentation(cfg, objective)
-    x = model.field(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
+    x = field_in_memory(model, images)
     model.to(device).train()
     head.to(device).train()
     optimizer = torch.optim.Adam([*model.parameters(), *head.parameters()], lr=cfg.learning_rate)
     losses = []
-    same = np.zeros(len(x), dtype=np.int64)  # one class: the balanced draw is a plain draw
+    same = np.zeros(len(images), dtype=np.int64)  # one class: the balanced draw is a plain draw
     for epoch in range(epochs):
         order = balanced_indices(same, rng, min_total=cfg.min_epoch_size, size=cfg.epoch_size)
-        loader = DataLoader(_Views(x, order, augment, objective, rng), batch_size=cfg.batch_size, shuffle=False,
+        drawn, at, _ = epoch_draws(model, images, x, order)
+        loader = DataLoader(_Views(drawn, at, augment, objective, rng), batch_size=cfg.batch_size, shuffle=False,
                             drop_last=len(order) > cfg.batch_size)
         total, count = 0.0, 0
         for batch in track(loader, description=f"{description} (epoch {epoch + 1}/{epochs})", total=len(loader)):
@@ -185,7 +188,6 @@ def train_unlabelled(model: HuntNet, images, labels: np.ndarray, cfg: TrainConfi
     images, then (given ``kinds``: the pile's images, their pseudo-kinds and a kinds head) to tell
     the pile's kinds apart (``ahunt/learn/kinds.py``), then the head alone learns that all of them
     are that class.  Returns the task's losses."""
-    images = np.asarray(images)  # a round-0 sample is read whole, as ingest's pieces fit in memory
     losses = pretrain_encoder(model, images, cfg, objective=cfg.self_supervised, epochs=cfg.epochs_initial,
                               seed=seed, device=device, track=track)
     if kinds is not None:

@@ -138,6 +138,26 @@ def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> float:
     return loss.item()
 
 
+def field_in_memory(model: HuntNet, images) -> torch.Tensor | None:
+    """Every image in the network's field, when ``images`` is an array in memory; None for an
+    array-like (``labelled.LabelledImages``), which ``epoch_draws`` reads an epoch at a time.
+    The field is cut out before augmenting, so shifts and zooms are relative to it."""
+    if not isinstance(images, np.ndarray):
+        return None
+    return model.field(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
+
+
+def epoch_draws(model: HuntNet, images, x: torch.Tensor | None, order: np.ndarray):
+    """(images in the network's field, each draw's index into them, the rows they are) for an
+    epoch that draws the rows ``order``: ``x`` itself when it holds every image, else only the
+    rows drawn, read from ``images``, so that a large set is never held whole.  Either way the
+    same samples in the same order."""
+    if x is not None:
+        return x, order, slice(None)
+    rows, at = np.unique(order, return_inverse=True)
+    return model.field(torch.from_numpy(np.ascontiguousarray(images[rows], dtype=np.float32))), at.reshape(-1), rows
+
+
 def train_model(
     model: HuntNet,
     images: np.ndarray,
@@ -163,9 +183,7 @@ def train_model(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     augment = make_augmentation(cfg)
-    in_memory = isinstance(images, np.ndarray)
-    # The network's field is cut out before augmenting, so shifts and zooms are relative to it.
-    x = model.field(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))) if in_memory else None
+    x = field_in_memory(model, images)
     y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
     model.to(device).train()
     params = list(trainable(model) if trainable else model.parameters())
@@ -181,12 +199,8 @@ def train_model(
     losses = []
     for epoch in range(epochs):
         order = balanced_indices(labels, rng, min_total=cfg.min_epoch_size, size=cfg.epoch_size)
-        if in_memory:
-            data = _AugmentedSet(x, y, order, augment)
-        else:  # read the drawn rows only; the same samples in the same order as from memory
-            rows, at = np.unique(order, return_inverse=True)
-            drawn = model.field(torch.from_numpy(np.ascontiguousarray(images[rows], dtype=np.float32)))
-            data = _AugmentedSet(drawn, y[rows], at.reshape(-1), augment)
+        drawn, at, rows = epoch_draws(model, images, x, order)
+        data = _AugmentedSet(drawn, y[rows], at, augment)
         loader = DataLoader(data, batch_size=cfg.batch_size, shuffle=False, drop_last=len(order) > cfg.batch_size)
         total, count = 0.0, 0
         for xb, yb in track(loader, description=f"{description} (epoch {epoch + 1}/{epochs})", total=len(loader)):

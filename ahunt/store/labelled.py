@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS pixels (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 _BATCH = 500  # rows per read query (SQLite bounds the parameters of one statement)
+_BLOCK = 4096  # rows of pixels read at a time when adding
 
 
 class LabelledStore:
@@ -72,20 +73,25 @@ class LabelledStore:
         with closing(self._connect()) as conn:
             return conn.execute("SELECT 1 FROM meta WHERE key = 'round0'").fetchone() is not None
 
-    def add(self, ids: Sequence[str], images: np.ndarray, given: Sequence[str] | None = None, *,
+    def add(self, ids: Sequence[str], images, given: Sequence[str] | None = None, *,
             round0: bool = False) -> None:
-        """Store the pixels of ``ids`` in one transaction; ids already here are left as they are."""
-        images = np.ascontiguousarray(images, dtype=np.float32)
-        if images.shape[1:] != self.shape:
-            raise ValueError(f"images of shape {images.shape[1:]} for a labelled store of {self.shape}")
+        """Store the pixels of ``ids`` in one transaction; ids already here are left as they are.
+        ``images``: an array, or anything sliceable with a shape (an open HDF5 dataset), read
+        ``_BLOCK`` rows at a time, so that a round 0 of any size is never held whole."""
+        if tuple(images.shape[1:]) != self.shape:
+            raise ValueError(f"images of shape {tuple(images.shape[1:])} for a labelled store of {self.shape}")
         given = [None] * len(ids) if given is None else [str(g) for g in given]
+
+        def pixels():
+            for start in range(0, len(ids), _BLOCK):
+                block = np.ascontiguousarray(images[start:start + _BLOCK], dtype=np.float32)
+                for i, g, x in zip(ids[start:start + _BLOCK], given[start:start + _BLOCK], block):
+                    yield str(i), g, x.tobytes()
+
         with closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(
-                    "INSERT OR IGNORE INTO pixels (object_id, given, data) VALUES (?, ?, ?)",
-                    ((str(i), g, x.tobytes()) for i, g, x in zip(ids, given, images)),
-                )
+                conn.executemany("INSERT OR IGNORE INTO pixels (object_id, given, data) VALUES (?, ?, ?)", pixels())
                 if round0:
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('round0', 'complete')")
                 conn.execute("COMMIT")

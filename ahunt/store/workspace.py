@@ -29,7 +29,7 @@ import shutil
 import tempfile
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
@@ -70,21 +70,24 @@ class Workspace:
 
     @classmethod
     @contextmanager
-    def building(cls, root: str | Path, config: Config, initial: RoundData,
+    def building(cls, root: str | Path, config: Config, initial: RoundData | Iterable[RoundData],
                  known: list[str] | None = None, *, origin: str | None = None) -> Iterator["Workspace"]:
         """A new workspace, built in a temporary sibling folder and renamed to ``root`` only when
         the block ends without an error (round 0 trained there too, say), so a full disk or an
         interrupt never leaves a half-built workspace; the temporary folder is removed then.
+        ``initial`` is round 0: one ``RoundData``, or its pieces, each written as it comes, so
+        that a pile of any size is never held whole (``known`` must then name the classes).
         ``origin`` ("simulated" or "file") is where round 0 came from, kept in the store."""
         root = Path(root)
         if root.exists() and (not root.is_dir() or any(root.iterdir())):
             raise WorkspaceError(f"{root}: folder exists and is not empty; choose a new workspace path")
-        if initial.labels is None:
-            raise WorkspaceError("round 0 needs labelled images of the known classes")
-        known = known or list(dict.fromkeys(initial.labels.tolist()))
-        outside = sorted(set(initial.labels.tolist()) - set(known))
-        if outside:
-            raise WorkspaceError(f"round-0 labels {outside} are not among the known classes {known}")
+        if isinstance(initial, RoundData):
+            if initial.labels is None:
+                raise WorkspaceError("round 0 needs labelled images of the known classes")
+            known = known or list(dict.fromkeys(initial.labels.tolist()))
+            initial = [initial]
+        elif not known:
+            raise ValueError("a round 0 given in pieces needs its known classes")
         try:
             root.parent.mkdir(parents=True, exist_ok=True)
             building = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
@@ -96,7 +99,7 @@ class Workspace:
             (building / "config.toml").write_text(dump_config(config), encoding="utf-8")
             ws = cls(building, config)
             ws.log.create(known)
-            ws.store.add_round(initial)
+            ws.store.add_round_pieces(_of_known_classes(initial, known))
             if origin is not None:
                 ws.store.mark_origin(origin)
             yield ws
@@ -164,8 +167,9 @@ class Workspace:
         answers.sort(key=lambda a: a.round)  # night by night, as the set has always been ordered
         store = LabelledStore(self.root / "labelled.sqlite", self.store.image_shape())
         if not store.has_round0():
-            r0 = self.store.load_round(0)
-            store.add(r0.ids.tolist(), r0.images, r0.labels.tolist(), round0=True)
+            r0 = self.store.load_round(0, images=False)
+            with self.store.lazy_images(0) as images:  # read a block at a time: a pile may be large
+                store.add(r0.ids.tolist(), images, r0.labels.tolist(), round0=True)
         row_of, round0 = store.rows()
         new = [a.object_id for a in answers if a.object_id not in row_of]
         if new:
@@ -235,3 +239,14 @@ class Workspace:
         model, _ = load_checkpoint(self.checkpoint_path(version))
         model.args = dataclasses.replace(model.args, views=self.config.scoring_views)  # the config says how to score
         return model, version
+
+
+def _of_known_classes(pieces: Iterable[RoundData], known: list[str]) -> Iterator[RoundData]:
+    """Round 0's pieces, each checked as it comes: labelled, and only with the known classes."""
+    for piece in pieces:
+        if piece.labels is None:
+            raise WorkspaceError("round 0 needs labelled images of the known classes")
+        outside = sorted(set(piece.labels.tolist()) - set(known))
+        if outside:
+            raise WorkspaceError(f"round-0 labels {outside} are not among the known classes {known}")
+        yield piece

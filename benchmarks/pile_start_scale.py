@@ -26,16 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def write_pile(path: Path, n: int) -> None:
-    images = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, 64, 64))
-    rng = np.random.default_rng(0)
-    for s in range(0, n, 20_000):
-        images[s:s + 20_000] = rng.integers(0, 256, (min(n, s + 20_000) - s, 64, 64), dtype=np.uint8)
-    images.flush()
-    del images
+from ingest_scale import write_npy  # the same random 64 x 64 uint8 cutouts (this folder is on the path)
 
 
 def main() -> None:
@@ -49,7 +40,7 @@ def main() -> None:
         folder = Path(tempfile.mkdtemp(prefix="ahunt-pile-", dir=args.tmpdir))
         try:
             pile = folder / "pile.npy"
-            write_pile(pile, n)
+            write_npy(pile, n)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             done = subprocess.run([*ahunt, "init", str(folder / "hunt"), "--unlabelled", str(pile), "--image-size", "64"],

@@ -112,6 +112,16 @@ def test_a_lost_or_damaged_labelled_store_is_rebuilt(tmp_path, sim_cache):
     assert_same(ws)
 
 
+def in_the_store(tmp_path, images):
+    """``images`` added to a new labelled store, as the array-like a retrain reads."""
+    from ahunt.store.labelled import LabelledImages
+
+    store = LabelledStore(tmp_path / "l.sqlite", images.shape[1:])
+    store.add([f"o{i}" for i in range(len(images))], images)
+    row_of, _ = store.rows()
+    return LabelledImages(store, np.array([row_of[f"o{i}"] for i in range(len(images))]))
+
+
 def test_training_from_the_store_equals_training_from_memory(tmp_path):
     import dataclasses
 
@@ -120,15 +130,11 @@ def test_training_from_the_store_equals_training_from_memory(tmp_path):
     from ahunt.config import TrainConfig
     from ahunt.learn.model import HuntNet, ModelArgs
     from ahunt.learn.train import train_model
-    from ahunt.store.labelled import LabelledImages
 
     rng = np.random.default_rng(0)
     images = rng.random((30, 1, 16, 16), dtype=np.float32)
     labels = np.arange(30) % 3
-    store = LabelledStore(tmp_path / "l.sqlite", (1, 16, 16))
-    store.add([f"o{i}" for i in range(30)], images)
-    row_of, _ = store.rows()
-    lazy = LabelledImages(store, np.array([row_of[f"o{i}"] for i in range(30)]))
+    lazy = in_the_store(tmp_path, images)
     cfg = dataclasses.replace(TrainConfig(), epoch_size=64, batch_size=16)
     losses = []
     for x in (images, lazy):
@@ -151,7 +157,6 @@ def test_round_0_of_a_pile_learns_from_the_store_as_from_memory(tmp_path, monkey
     from ahunt.learn.kinds import kinds_head, train_kinds
     from ahunt.learn.model import HuntNet, ModelArgs
     from ahunt.learn.pretrain import pretrain_encoder
-    from ahunt.store.labelled import LabelledImages
 
     class Reads(np.ndarray):
         largest = 0
@@ -165,11 +170,8 @@ def test_round_0_of_a_pile_learns_from_the_store_as_from_memory(tmp_path, monkey
     images = rng.random((40, 1, 16, 16), dtype=np.float32)
     kinds = np.arange(40) % 4
     monkeypatch.setattr(labelled, "_BLOCK", 16)
-    store = LabelledStore(tmp_path / "l.sqlite", (1, 16, 16))
-    store.add([f"o{i}" for i in range(40)], images.view(Reads))
+    lazy = in_the_store(tmp_path, images.view(Reads))
     assert Reads.largest == 16
-    row_of, _ = store.rows()
-    lazy = LabelledImages(store, np.array([row_of[f"o{i}"] for i in range(40)]))
     cfg = dataclasses.replace(TrainConfig(), epoch_size=64, batch_size=16)
     states = []
     for x in (images, lazy):

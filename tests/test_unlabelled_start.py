@@ -224,3 +224,17 @@ def test_init_streams_the_pile_into_the_store_and_a_bad_piece_leaves_nothing(tmp
     assert result.exit_code != 0
     assert "pile.npy" in result.output and "NaN" in result.output and "no hunt was created" in result.output
     assert not (tmp_path / "bad").exists() and not list(tmp_path.glob(".bad.building-*"))
+
+
+def test_an_interrupted_init_says_no_hunt_was_created(tmp_path, monkeypatch):
+    import ahunt.hunt.session as session
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session, "train_initial", interrupted)
+    pile = tmp_path / "pile.npy"
+    np.save(pile, np.random.default_rng(0).random((12, 20, 20), dtype=np.float32))
+    result = runner.invoke(app, ["init", str(tmp_path / "ws"), "--unlabelled", str(pile)])
+    assert result.exit_code == 130 and "No hunt was created" in result.output
+    assert not (tmp_path / "ws").exists() and not list(tmp_path.glob(".ws.building-*"))

@@ -128,6 +128,9 @@ def init(
             if pile is None:
                 raise
             raise StoreError(f"{unlabelled}: {exc}; no hunt was created") from None
+        except KeyboardInterrupt:  # the half-built folder is gone: say that, not the nightly line
+            err.print("\n[yellow]Interrupted.[/] No hunt was created.", soft_wrap=True)
+            raise typer.Exit(130) from None
     if started_unlabelled:
         what = f"{n_initial} unlabelled images, all of the known class '{NORMAL}'"
     else:

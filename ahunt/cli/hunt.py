@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -55,7 +56,6 @@ def init(
     from ahunt.cli.data import print_skipped
     from ahunt.hunt.session import train_initial
     from ahunt.learn.pretrain import ROTATION_CHANCE, at_chance
-    from ahunt.errors import InputError, StoreError
     from ahunt.sources.files import read_labelled, stream_batch
     from ahunt.sources.streams import make_stream
     from ahunt.store.answer_log import NORMAL, RESERVE
@@ -116,18 +116,11 @@ def init(
                                 data_config=config.data, track=track)
             skipped = pile.skipped  # fills up as the pieces are read
         try:
-            with Workspace.building(workspace, config, initial if pile is None else _as_normal(pile.pieces),
-                                    known=known_names, origin="simulated" if simulated else "file") as ws, ws.lock():
+            with (_nothing_kept(unlabelled, "no hunt was created") if pile is not None else nullcontext()), \
+                    Workspace.building(workspace, config, initial if pile is None else _as_normal(pile.pieces),
+                                       known=known_names, origin="simulated" if simulated else "file") as ws, ws.lock():
                 n_initial = ws.store.round_size(0)
                 losses = train_initial(ws, track=track)
-        except InputError as exc:  # as ingest says it: the file is named in the message
-            if pile is None:
-                raise
-            raise InputError(f"{exc}; no hunt was created") from None
-        except StoreError as exc:
-            if pile is None:
-                raise
-            raise StoreError(f"{unlabelled}: {exc}; no hunt was created") from None
         except KeyboardInterrupt:  # the half-built folder is gone: say that, not the nightly line
             err.print("\n[yellow]Interrupted.[/] No hunt was created.", soft_wrap=True)
             raise typer.Exit(130) from None
@@ -161,6 +154,20 @@ def init(
     out.print(f"Next: [bold]ahunt ingest {escape(str(workspace))} {source}[/], then [bold]ahunt hunt {escape(str(workspace))}[/].")
 
 
+@contextmanager
+def _nothing_kept(path: Path, said: str):
+    """A streamed file's bad piece as one line: what the reader said (it names the file), or the
+    store's complaint with the file's name, and ``said`` (what was not kept)."""
+    from ahunt.errors import InputError, StoreError
+
+    try:
+        yield
+    except InputError as exc:  # a subclass of StoreError: caught first
+        raise InputError(f"{exc}; {said}") from None
+    except StoreError as exc:
+        raise StoreError(f"{path}: {exc}; {said}") from None
+
+
 def _as_normal(pieces):
     """A pile's pieces as round 0 of a hunt started without labels: every object 'normal'."""
     import numpy as np
@@ -189,8 +196,6 @@ def ingest(
     Example: ahunt ingest my-hunt cutouts/2026-11-22/
     """
     from ahunt.cli.data import print_skipped
-    from ahunt.errors import StoreError
-    from ahunt.errors import InputError
     from ahunt.sources.files import stream_batch
     from ahunt.sources.simulated import SimulatedSurvey
 
@@ -218,12 +223,8 @@ def ingest(
             with progress_bars() as track:
                 stream = stream_batch(path, image_size=cfg.model.image_size, channels=cfg.model.channels,
                                       data_config=cfg.data, classes=classes, track=track)
-                try:
+                with _nothing_kept(path, "nothing was stored"):
                     r, n = ws.store.add_round_pieces(stream.pieces)
-                except InputError as exc:
-                    raise InputError(f"{exc}; nothing was stored") from None
-                except StoreError as exc:
-                    raise StoreError(f"{path}: {exc}; nothing was stored") from None
             source = str(path)
     out.print(f"Round {r}: {n} objects from {escape(source)}.")
     if not simulated:

@@ -8,7 +8,15 @@ the AUC for the interesting anomalies and how many of them (and of the boring on
 artefacts) the top ``questions`` would show.  Scores: the reserve output's probability (the
 paper's), the nearest-neighbour novelty in the latent space only, in 16x16 pixels only, both
 (ahunt's default, ``ahunt/hunt/novelty.py``), and both with the network's last convolutional
-features as a third space (``+ conv features``: ``[hunt] novelty_features = true``).  A last row, "asked one by one", is the
+features as a third space (``+ conv features``: ``[hunt] novelty_features = true``).  ``+ the
+night's neighbours`` uses the night's own objects, which the labelled reference lacks: it
+measures each distance to the 10th nearest of the reference and the rest of the night together
+(an ordinary kind that round 0's few labels miss has many neighbours among a night of 1,000;
+an anomaly at 0.5 % has a handful).  ``local outlier factor`` is scikit-learn's LOF (10
+neighbours) fitted on the reference, in the latent space and in the pixels, each over its
+median.  ``5th nearest`` is the default's two distances each to the 5th nearest reference object
+instead of the nearest, over the reference's own median 5th-nearest spacing: a lone odd
+labelled object no longer vouches for its neighbours.  A last row, "asked one by one", is the
 default score re-ranked after every answer, as AAD does: the questions are asked one at a
 time, and each answer that is not an interesting anomaly joins the reference before the next
 is chosen (the AUC is the default's; only the questions differ).
@@ -24,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
+from sklearn.neighbors import LocalOutlierFactor
 
 from ahunt.config import load_config
 from ahunt.evaluate.experiment import trial_config
@@ -38,6 +47,33 @@ def one_space(z_night: np.ndarray, z_ref: np.ndarray) -> np.ndarray:
     """Nearest-neighbour distance over the reference's own median spacing (one space alone)."""
     spacing = np.median(nearest_distance(z_ref, z_ref, exclude_self=True))
     return nearest_distance(z_night, z_ref) / spacing
+
+
+def with_the_night(z_night: np.ndarray, z_ref: np.ndarray, k: int = 10) -> np.ndarray:
+    """Distance to the ``k``-th nearest of the reference and the other objects of the night
+    (both normalised), over the reference's own median spacing."""
+    spacing = np.median(nearest_distance(z_ref, z_ref, exclude_self=True))
+    cos = z_night @ np.vstack([z_ref, z_night]).T
+    cos[np.arange(len(z_night)), len(z_ref) + np.arange(len(z_night))] = -np.inf  # not itself
+    kth = -np.partition(-cos, k - 1, axis=1)[:, k - 1]
+    return np.sqrt(np.maximum(2.0 - 2.0 * kth, 0.0)) / spacing
+
+
+def kth_nearest(z_night: np.ndarray, z_ref: np.ndarray, k: int = 5) -> np.ndarray:
+    """Distance to the ``k``-th nearest reference object (both normalised), over the median of
+    the same within the reference (each object's own distance left out)."""
+    def kth(x, ref, skip_self=False):
+        cos = x @ ref.T
+        if skip_self:
+            np.fill_diagonal(cos, -np.inf)
+        return np.sqrt(np.maximum(2.0 - 2.0 * -np.partition(-cos, k - 1, axis=1)[:, k - 1], 0.0))
+    return kth(z_night, z_ref) / np.median(kth(z_ref, z_ref, skip_self=True))
+
+
+def outlier_factor(x_night: np.ndarray, x_ref: np.ndarray, k: int = 10) -> np.ndarray:
+    """Local outlier factor of each night object against the reference, over its median."""
+    lof = -LocalOutlierFactor(n_neighbors=k, novelty=True).fit(x_ref).score_samples(x_night)
+    return lof / np.median(lof)
 
 
 def asked_one_by_one(reference: Reference, z: np.ndarray, images: np.ndarray, wanted: np.ndarray,
@@ -91,6 +127,11 @@ def main() -> None:
             "+ conv features": Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop,
                                          model=model).scores(z, night.images),
         }
+        spaces = [(normalise(z), normalise(lab_z[keep])),
+                  (pixel_features(night.images, crop), pixel_features(images[keep], crop))]
+        scores["+ the night's neighbours"] = sum(with_the_night(x, ref) for x, ref in spaces) / 2
+        scores["local outlier factor"] = sum(outlier_factor(x, ref) for x, ref in spaces) / 2
+        scores["5th nearest"] = sum(kth_nearest(x, ref) for x, ref in spaces) / 2
         uninteresting = set(cfg.experiment.uninteresting)
         # a hunt started without labels knows its round-0 kinds as `normal`: they are not anomalies
         normal = set(stream.known) | set(getattr(stream, "normal_kinds", ()))
@@ -103,13 +144,13 @@ def main() -> None:
         tops["asked one by one"] = asked_one_by_one(reference, z, night.images, wanted, q)
         for name, top in tops.items():
             auc = roc_auc_score(wanted, scores.get(name, scores["latent + pixels"]))
-            print(f"  {name:20s} AUC {auc:.2f}   top {q}: {wanted[top].sum()} interesting, {dull[top].sum()} boring")
+            print(f"  {name:24s} AUC {auc:.2f}   top {q}: {wanted[top].sum()} interesting, {dull[top].sum()} boring")
             totals.setdefault(name, []).append((auc, wanted[top].sum(), dull[top].sum()))
         shutil.rmtree(root.parent)
     print(f"{args.config.stem}, night 1, mean over {args.trials} trials")
     for name, rows in totals.items():
         auc, found, boring = np.array(rows, dtype=float).T
-        print(f"  {name:20s} AUC {auc.mean():.2f}   top {q}: {found.mean():.2f} ± {found.std():.2f} interesting, "
+        print(f"  {name:24s} AUC {auc.mean():.2f}   top {q}: {found.mean():.2f} ± {found.std():.2f} interesting, "
               f"{boring.mean():.2f} boring")
 
 

@@ -49,25 +49,26 @@ def one_space(z_night: np.ndarray, z_ref: np.ndarray) -> np.ndarray:
     return nearest_distance(z_night, z_ref) / spacing
 
 
+def kth_distance(x: np.ndarray, ref: np.ndarray, k: int, *, itself_at: int | None = None) -> np.ndarray:
+    """Distance of each row of ``x`` to its ``k``-th nearest row of ``ref`` (both normalised);
+    ``itself_at``: ``x`` is ``ref[itself_at:]``, and no row counts itself."""
+    cos = x @ ref.T
+    if itself_at is not None:
+        cos[np.arange(len(x)), itself_at + np.arange(len(x))] = -np.inf
+    return np.sqrt(np.maximum(2.0 - 2.0 * -np.partition(-cos, k - 1, axis=1)[:, k - 1], 0.0))
+
+
 def with_the_night(z_night: np.ndarray, z_ref: np.ndarray, k: int = 10) -> np.ndarray:
     """Distance to the ``k``-th nearest of the reference and the other objects of the night
-    (both normalised), over the reference's own median spacing."""
+    together, over the reference's own median spacing."""
     spacing = np.median(nearest_distance(z_ref, z_ref, exclude_self=True))
-    cos = z_night @ np.vstack([z_ref, z_night]).T
-    cos[np.arange(len(z_night)), len(z_ref) + np.arange(len(z_night))] = -np.inf  # not itself
-    kth = -np.partition(-cos, k - 1, axis=1)[:, k - 1]
-    return np.sqrt(np.maximum(2.0 - 2.0 * kth, 0.0)) / spacing
+    return kth_distance(z_night, np.vstack([z_ref, z_night]), k, itself_at=len(z_ref)) / spacing
 
 
 def kth_nearest(z_night: np.ndarray, z_ref: np.ndarray, k: int = 5) -> np.ndarray:
-    """Distance to the ``k``-th nearest reference object (both normalised), over the median of
-    the same within the reference (each object's own distance left out)."""
-    def kth(x, ref, skip_self=False):
-        cos = x @ ref.T
-        if skip_self:
-            np.fill_diagonal(cos, -np.inf)
-        return np.sqrt(np.maximum(2.0 - 2.0 * -np.partition(-cos, k - 1, axis=1)[:, k - 1], 0.0))
-    return kth(z_night, z_ref) / np.median(kth(z_ref, z_ref, skip_self=True))
+    """Distance to the ``k``-th nearest reference object, over the median of the same within
+    the reference (each object's own distance left out)."""
+    return kth_distance(z_night, z_ref, k) / np.median(kth_distance(z_ref, z_ref, k, itself_at=0))
 
 
 def outlier_factor(x_night: np.ndarray, x_ref: np.ndarray, k: int = 10) -> np.ndarray:

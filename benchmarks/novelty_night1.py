@@ -119,17 +119,18 @@ def main() -> None:
         names = ws.class_names()
         crop = model.args.crop  # the pixels are compared in the network's field, as in a hunt
         reference = Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop)
+        # (night, reference) in each space of the default score, computed once for every row
+        spaces = [(normalise(z), normalise(lab_z[keep])),
+                  (pixel_features(night.images, crop), pixel_features(images[keep], crop))]
         scores = {
             "reserve probability": probs[:, names.index("reserve")],
-            "latent only": one_space(normalise(z), normalise(lab_z[keep])),
-            "pixels only": one_space(pixel_features(night.images, crop), pixel_features(images[keep], crop)),
+            "latent only": one_space(*spaces[0]),
+            "pixels only": one_space(*spaces[1]),
             "latent + pixels": reference.scores(z, night.images),
             # [hunt] novelty_features = true: the network's last convolutional features too
             "+ conv features": Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop,
                                          model=model).scores(z, night.images),
         }
-        spaces = [(normalise(z), normalise(lab_z[keep])),
-                  (pixel_features(night.images, crop), pixel_features(images[keep], crop))]
         scores["+ the night's neighbours"] = sum(with_the_night(x, ref) for x, ref in spaces) / 2
         scores["local outlier factor"] = sum(outlier_factor(x, ref) for x, ref in spaces) / 2
         scores["5th nearest"] = sum(kth_nearest(x, ref) for x, ref in spaces) / 2

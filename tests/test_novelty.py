@@ -235,3 +235,100 @@ def test_with_novelty_features_the_session_ranks_the_reserve_in_three_spaces(tmp
     novelty = reference.scores(round_scores(ws, r, model, version).latents, ws.store.load_round(r).images)
     questions = prepare_questions(ws, r)
     assert [q.object_index for q in questions] == list(np.argsort(-novelty, kind="stable")[: len(questions)])
+
+
+def test_kth_distance_leaves_each_object_itself_out_in_blocks():
+    from ahunt.hunt.novelty import kth_distance
+
+    rng = np.random.default_rng(4)
+    x, ref = normalise(rng.random((30, 5))), normalise(rng.random((20, 5)))
+    both = np.vstack([ref, x])
+    full = np.sqrt(np.maximum(((x[:, None] - both[None]) ** 2).sum(-1), 0))
+    full[np.arange(30), 20 + np.arange(30)] = np.inf  # itself does not count
+    itself = 20 + np.arange(30)
+    itself[::3] = -1  # ... where it is there; these rows keep their own zero distance
+    full[np.arange(0, 30, 3), 20 + np.arange(0, 30, 3)] = 0
+    expected = np.sort(full, axis=1)[:, 3]
+    assert np.allclose(kth_distance(x, both, 4, itself=itself, block=7), expected, atol=1e-3)
+    few = np.sqrt(np.maximum(((x[:, None] - both[None, :3]) ** 2).sum(-1), 0)).max(1)
+    assert np.allclose(kth_distance(x, both[:3], 4), few, atol=1e-3)  # too few for four: the farthest
+    assert np.isinf(kth_distance(x, both[:0], 4)).all()  # none at all
+
+
+def test_with_neighbours_a_kind_that_fills_the_night_is_not_new_but_a_boring_answer_still_vetoes():
+    rng = np.random.default_rng(5)
+    a, unlabelled_kind, art, merger = np.eye(8)[0], np.eye(8)[2], np.eye(8)[3], np.eye(8)[4]
+    labelled = np.vstack([_cluster(rng, a, 40), _cluster(rng, art, 2), _cluster(rng, merger, 2)])
+    labels = np.array([0] * 40 + [2] * 2 + [3] * 2)
+    boring = [0, 2]  # the known class and the answered artefacts; mergers have interest
+    # a night of the known kind, 60 of a kind no label covers, 3 artefacts and 3 mergers
+    night = np.vstack([_cluster(rng, a, 40), _cluster(rng, unlabelled_kind, 60), _cluster(rng, art, 3),
+                       _cluster(rng, merger, 3)])
+    nearest = Reference(labelled, _images(labelled), labels, boring).scores(night, _images(night))
+    crowd = Reference(labelled, _images(labelled), labels, boring, neighbours=10, known=[0])
+    s = crowd.scores(night, _images(night))
+    # the nearest rule finds the unlabelled kind as new as the mergers ...
+    assert nearest[40:100].min() > nearest[103:].min() - 0.05
+    # ... the crowd rule puts the three mergers first: the unlabelled kind has its crowd, and the
+    # answered artefacts still keep their lookalikes out
+    assert set(np.argsort(-s)[:3]) == {103, 104, 105}
+    assert s[100:103].max() < s[103:].min() - 0.1 and np.median(s[40:100]) < s[103:].min() - 0.1
+    # without the veto (the artefacts counted as a known class), three artefacts look as rare as mergers
+    no_veto = Reference(labelled, _images(labelled), labels, boring, neighbours=10, known=[0, 2])
+    assert no_veto.scores(night, _images(night))[100:103].min() > s[100:103].max()
+
+
+def test_a_night_above_the_crowd_size_compares_with_a_seeded_draw_of_itself(tmp_path, monkeypatch):
+    import h5py
+
+    import ahunt.hunt.novelty as novelty
+    from ahunt.hunt.novelty import kth_distance
+
+    rng = np.random.default_rng(6)
+    labelled = rng.random((30, 16)).astype(np.float32)
+    labels = np.repeat([0, 1, 2], 10)
+    night = rng.random((90, 16)).astype(np.float32)
+    images = _images(night)
+    reference = Reference(labelled, _images(labelled), labels, [0, 1, 2], neighbours=5, known=[0, 1], seed=7)
+    whole = reference.scores(night, images)
+    monkeypatch.setattr(novelty, "BLOCK", 16)  # blocks give the same numbers ...
+    assert np.allclose(reference.scores(night, images), whole, atol=1e-6)
+    monkeypatch.setattr(novelty, "CROWD", 40)  # ... a draw of 40 is another crowd, rebuilt by hand here
+    drawn = reference.scores(night, images)
+    crowd = np.sort(np.random.default_rng(7).choice(90, 40, replace=False))
+    itself = np.full(90, -1)
+    itself[crowd] = 20 + np.arange(40)
+    known = reference.known
+    spaces = [(normalise(night), reference.z, reference.scale),
+              (pixel_features(images), reference.pixels, reference.pixel_scale)]
+    d = sum(kth_distance(x, np.vstack([ref[known], x[crowd]]), 5, itself=itself) / scale
+            for x, ref, scale in spaces) / 2
+    d = np.minimum(d, sum(nearest_distance(x, ref[~known]) / scale for x, ref, scale in spaces) / 2)
+    assert np.allclose(drawn, d / (1 + d), atol=1e-5) and not np.allclose(drawn, whole)
+    with h5py.File(tmp_path / "night.h5", "w") as f:  # a night read lazily from the store: the same
+        f["images"] = images
+        assert np.allclose(reference.scores(night, f["images"]), drawn, atol=1e-6)
+
+
+def test_with_novelty_neighbours_the_session_ranks_the_reserve_by_the_crowd_rule(tmp_path, sim_cache):
+    import dataclasses
+
+    import pytest
+
+    from ahunt.config import ConfigError, HuntConfig
+    from ahunt.hunt.session import prepare_questions, reserve_reference, round_scores
+    from conftest import tiny_config, trained_round_0
+
+    for bad in (0, 101, 2.5, True):
+        with pytest.raises(ConfigError, match="hunt.novelty_neighbours"):
+            HuntConfig(novelty_neighbours=bad).validate()
+    cfg = tiny_config(interest={"reserve": 1.0})
+    cfg = dataclasses.replace(cfg, hunt=dataclasses.replace(cfg.hunt, novelty_neighbours=10))
+    stream, ws = trained_round_0(tmp_path / "ws", sim_cache, cfg)
+    r = ws.store.add_round(stream.load(1))
+    model, version = ws.load_model(0)
+    reference = reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed)
+    assert reference.neighbours == 10 and reference.known.all()  # round 0: only the known classes
+    novelty = reference.scores(round_scores(ws, r, model, version).latents, ws.store.load_round(r).images)
+    questions = prepare_questions(ws, r)
+    assert [q.object_index for q in questions] == list(np.argsort(-novelty, kind="stable")[: len(questions)])

@@ -22,6 +22,15 @@ network's current latent space:
 - the **score** is ``D / (1 + D)``: about 0.5 for an ordinary object, near 1 for one far from
   anything seen.
 
+With ``[hunt] novelty_neighbours = k`` above 1, each distance counts a crowd as well: it is the
+distance to the k-th nearest among the known classes' reference objects *and the objects being
+scored* (the night, or a catalogue), so an ordinary kind that round 0's few labels miss, but that
+fills the night, is not new, while an anomaly at a fraction of a percent has only a handful of
+neighbours.  A boring answer of an anomaly class (an artefact) keeps its veto: ``D`` is the
+smaller of that crowd distance and the distance to the nearest such answer, so one answered
+artefact still keeps its lookalikes out of the questions.  Nights above ``CROWD`` objects
+compare against a seeded draw of ``CROWD`` of them, so the cost stays linear in the night.
+
 It learns from the answers twice over: every boring answer joins the reference (so the same
 kind of oddity is not asked again and again), and every retrain moves the latent space itself.
 """
@@ -34,12 +43,13 @@ import numpy as np
 
 from ahunt.store.answer_log import RESERVE, ClassInfo
 
-__all__ = ["boring_classes", "normalise", "nearest_distance", "pixel_features", "network_features", "novelty_scores",
-           "Reference", "reference_rows"]
+__all__ = ["boring_classes", "normalise", "nearest_distance", "kth_distance", "pixel_features", "network_features",
+           "novelty_scores", "Reference", "reference_rows"]
 
 MAX_PER_CLASS = 2000  # reference objects kept per class: the search stays cheap on big hunts
 PIXELS = 16  # pixel features: each band averaged down to 16x16
 BLOCK = 4096  # objects per block when a night is read from the store
+CROWD = 10_000  # scored objects a crowd distance compares against, at most (a seeded draw)
 
 
 def boring_classes(classes: Sequence[ClassInfo], weights: Mapping[str, float]) -> list[int]:
@@ -62,6 +72,24 @@ def nearest_distance(z: np.ndarray, reference: np.ndarray, *, exclude_self: bool
         if exclude_self:
             np.fill_diagonal(cos[:, start:start + block], -np.inf)
         out[start:start + block] = np.sqrt(np.maximum(2.0 - 2.0 * cos.max(axis=1), 0.0))
+    return out
+
+
+def kth_distance(x: np.ndarray, reference: np.ndarray, k: int, *, itself: np.ndarray | None = None,
+                 block: int = 4096) -> np.ndarray:
+    """Distance of each row of ``x`` to its ``k``-th nearest row of ``reference`` (both
+    normalised); the farthest where it has fewer than ``k`` rows, inf where none.  ``itself``: for each row of ``x``,
+    the row of ``reference`` that is the same object (-1: none), which does not count."""
+    out = np.full(len(x), np.inf, dtype=np.float32)
+    k = min(k, len(reference) - (itself is not None and bool((itself >= 0).any())))
+    if k < 1:
+        return out
+    for start in range(0, len(x), block):
+        cos = x[start:start + block] @ reference.T
+        if itself is not None:
+            rows = np.flatnonzero(itself[start:start + block] >= 0)
+            cos[rows, itself[start:start + block][rows]] = -np.inf
+        out[start:start + block] = np.sqrt(np.maximum(2.0 - 2.0 * -np.partition(-cos, k - 1, axis=1)[:, k - 1], 0.0))
     return out
 
 
@@ -121,12 +149,17 @@ def reference_rows(labels: np.ndarray, boring: Sequence[int], *, seed: int = 0) 
 
 class Reference:
     """The boring labelled objects, in one model's latent space, in pixels and, given the
-    ``model``, in its last convolutional features, with the typical spacing of each."""
+    ``model``, in its last convolutional features, with the typical spacing of each.
+    ``neighbours``: 1 for the distance to the nearest of them; k > 1 for the k-th nearest among
+    the ``known`` classes' objects and the objects scored, with the other boring classes' nearest
+    object as a veto (the module's docstring)."""
 
     def __init__(self, latents: np.ndarray, images: np.ndarray, labels: np.ndarray, boring: Sequence[int], *,
-                 seed: int = 0, crop: int = 0, model=None):
+                 seed: int = 0, crop: int = 0, model=None, neighbours: int = 1, known: Sequence[int] = ()):
         idx = reference_rows(labels, boring, seed=seed)
         self.crop = crop  # the pixels are compared in the network's field
+        self.seed, self.neighbours = seed, neighbours
+        self.known = np.isin(np.asarray(labels)[idx], list(known))  # the crowd's reference; the rest vetoes
         self.z = normalise(latents[idx])
         self.pixels = pixel_features(images[idx], crop) if len(idx) else np.zeros((0, 1), np.float32)
         self.scale, self.pixel_scale = _spacing(self.z), _spacing(self.pixels)
@@ -143,6 +176,8 @@ class Reference:
         dataset, read block by block); 1 everywhere when nothing is known yet."""
         if not len(self.z):
             return np.ones(len(latents), dtype=np.float32)
+        if self.neighbours > 1:
+            return self._crowd_scores(normalise(latents), images)
         d = nearest_distance(normalise(latents), self.z) / self.scale
         for start in range(0, len(d), BLOCK):
             block = images[start:start + BLOCK]
@@ -152,6 +187,48 @@ class Reference:
                 d[start:start + BLOCK] += nearest_distance(features, self.features) / self.feature_scale
         d /= 2 if self.scorer is None else 3
         return d / (1 + d)
+
+    def _spaces(self, z: np.ndarray, images) -> list[np.ndarray]:
+        """The objects ``z``/``images`` in each space: latent, pixels (and conv features)."""
+        out = [z, pixel_features(images, self.crop)]
+        if self.scorer is not None:
+            out.append(network_features(self.scorer, images, self.crop))
+        return out
+
+    def _crowd_scores(self, z: np.ndarray, images) -> np.ndarray:
+        n = len(z)
+        crowd = np.arange(n) if n <= CROWD else np.sort(np.random.default_rng(self.seed).choice(n, CROWD, replace=False))
+        # the crowd in every space, read in blocks (at most CROWD objects are kept)
+        parts = [self._spaces(z[crowd[s:s + BLOCK]], _rows(images, crowd[s:s + BLOCK])) for s in range(0, len(crowd), BLOCK)]
+        crowd_spaces = [np.concatenate(p) for p in zip(*parts)]
+        references = [self.z, self.pixels] + ([self.features] if self.scorer is not None else [])
+        scales = [self.scale, self.pixel_scale] + ([self.feature_scale] if self.scorer is not None else [])
+        known = [np.vstack([ref[self.known], c]) for ref, c in zip(references, crowd_spaces)]
+        position = np.full(n, -1)  # each object's row in the crowd reference, if it is there
+        position[crowd] = int(self.known.sum()) + np.arange(len(crowd))
+        veto = ~self.known
+        d = np.empty(n, dtype=np.float32)
+        for start in range(0, n, BLOCK):
+            end = min(start + BLOCK, n)
+            spaces = ([c[start:end] for c in crowd_spaces] if n <= CROWD
+                      else self._spaces(z[start:end], images[start:end]))
+            crowd_d = sum(kth_distance(x, ref, self.neighbours, itself=position[start:end]) / scale
+                          for x, ref, scale in zip(spaces, known, scales)) / len(spaces)
+            if veto.any():
+                veto_d = sum(nearest_distance(x, ref[veto]) / scale
+                             for x, ref, scale in zip(spaces, references, scales)) / len(spaces)
+                crowd_d = np.minimum(crowd_d, veto_d)
+            d[start:end] = crowd_d
+        with np.errstate(invalid="ignore"):  # inf: too few objects to count k neighbours, so new
+            return np.where(np.isinf(d), np.float32(1.0), d / (1 + d))
+
+
+def _rows(images, rows: np.ndarray):
+    """``images[rows]`` for sorted ``rows``, as one slice where they are contiguous (HDF5 reads
+    a slice much faster than a list)."""
+    if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
+        return images[rows[0]:rows[-1] + 1]
+    return images[rows]
 
 
 def novelty_scores(probs: np.ndarray, latents: np.ndarray, images, class_names: Sequence[str],

@@ -195,7 +195,9 @@ def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int,
     kept = np.asarray(images[rows], dtype=np.float32) if len(rows) else np.zeros((0, *images.shape[1:]), np.float32)
     _, latents = score(model, kept, device=resolve_device(ws.config.device))
     return Reference(latents, kept, labels[rows], boring, seed=seed, crop=model.args.crop,
-                     model=model if ws.config.hunt.novelty_features else None)
+                     model=model if ws.config.hunt.novelty_features else None,
+                     neighbours=ws.config.hunt.novelty_neighbours,
+                     known=[c.idx for c in ws.classes() if c.kind == "known"])
 
 
 def question_ranks(ws: Workspace, r: int, questions: list[QuestionRow], model: HuntNet, version: int) -> list[int | None]:

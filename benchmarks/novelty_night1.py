@@ -9,9 +9,9 @@ artefacts) the top ``questions`` would show.  Scores: the reserve output's proba
 paper's), the nearest-neighbour novelty in the latent space only, in 16x16 pixels only, both
 (ahunt's default, ``ahunt/hunt/novelty.py``), and both with the network's last convolutional
 features as a third space (``+ conv features``: ``[hunt] novelty_features = true``).  ``+ the
-night's neighbours`` uses the night's own objects, which the labelled reference lacks: it
-measures each distance to the 10th nearest of the reference and the rest of the night together
-(an ordinary kind that round 0's few labels miss has many neighbours among a night of 1,000;
+night's neighbours`` (``[hunt] novelty_neighbours = 10``) uses the night's own objects, which the
+labelled reference lacks: it measures each distance to the 10th nearest of the reference and the
+rest of the night together (an ordinary kind that round 0's few labels miss has many neighbours among a night of 1,000;
 an anomaly at 0.5 % has a handful).  ``local outlier factor`` is scikit-learn's LOF (10
 neighbours) fitted on the reference, in the latent space and in the pixels, each over its
 median.  ``5th nearest`` is the default's two distances each to the 5th nearest reference object
@@ -36,7 +36,7 @@ from sklearn.neighbors import LocalOutlierFactor
 
 from ahunt.config import load_config
 from ahunt.evaluate.experiment import trial_config
-from ahunt.hunt.novelty import Reference, boring_classes, nearest_distance, normalise, pixel_features
+from ahunt.hunt.novelty import Reference, boring_classes, kth_distance, nearest_distance, normalise, pixel_features
 from ahunt.hunt.session import train_initial
 from ahunt.learn.train import score
 from ahunt.sources.streams import make_stream
@@ -49,26 +49,10 @@ def one_space(z_night: np.ndarray, z_ref: np.ndarray) -> np.ndarray:
     return nearest_distance(z_night, z_ref) / spacing
 
 
-def kth_distance(x: np.ndarray, ref: np.ndarray, k: int, *, itself_at: int | None = None) -> np.ndarray:
-    """Distance of each row of ``x`` to its ``k``-th nearest row of ``ref`` (both normalised);
-    ``itself_at``: ``x`` is ``ref[itself_at:]``, and no row counts itself."""
-    cos = x @ ref.T
-    if itself_at is not None:
-        cos[np.arange(len(x)), itself_at + np.arange(len(x))] = -np.inf
-    return np.sqrt(np.maximum(2.0 - 2.0 * -np.partition(-cos, k - 1, axis=1)[:, k - 1], 0.0))
-
-
-def with_the_night(z_night: np.ndarray, z_ref: np.ndarray, k: int = 10) -> np.ndarray:
-    """Distance to the ``k``-th nearest of the reference and the other objects of the night
-    together, over the reference's own median spacing."""
-    spacing = np.median(nearest_distance(z_ref, z_ref, exclude_self=True))
-    return kth_distance(z_night, np.vstack([z_ref, z_night]), k, itself_at=len(z_ref)) / spacing
-
-
 def kth_nearest(z_night: np.ndarray, z_ref: np.ndarray, k: int = 5) -> np.ndarray:
     """Distance to the ``k``-th nearest reference object, over the median of the same within
     the reference (each object's own distance left out)."""
-    return kth_distance(z_night, z_ref, k) / np.median(kth_distance(z_ref, z_ref, k, itself_at=0))
+    return kth_distance(z_night, z_ref, k) / np.median(kth_distance(z_ref, z_ref, k, itself=np.arange(len(z_ref))))
 
 
 def outlier_factor(x_night: np.ndarray, x_ref: np.ndarray, k: int = 10) -> np.ndarray:
@@ -131,7 +115,10 @@ def main() -> None:
             "+ conv features": Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop,
                                          model=model).scores(z, night.images),
         }
-        scores["+ the night's neighbours"] = sum(with_the_night(x, ref) for x, ref in spaces) / 2
+        # [hunt] novelty_neighbours = 10 (night 1 has no boring answer yet, so no veto)
+        known = [c.idx for c in ws.classes() if c.kind == "known"]
+        scores["+ the night's neighbours"] = Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop,
+                                                       neighbours=10, known=known).scores(z, night.images)
         scores["local outlier factor"] = sum(outlier_factor(x, ref) for x, ref in spaces) / 2
         scores["5th nearest"] = sum(kth_nearest(x, ref) for x, ref in spaces) / 2
         uninteresting = set(cfg.experiment.uninteresting)

@@ -78,8 +78,9 @@ def nearest_distance(z: np.ndarray, reference: np.ndarray, *, exclude_self: bool
 def kth_distance(x: np.ndarray, reference: np.ndarray, k: int, *, itself: np.ndarray | None = None,
                  block: int = 4096) -> np.ndarray:
     """Distance of each row of ``x`` to its ``k``-th nearest row of ``reference`` (both
-    normalised); the farthest where it has fewer than ``k`` rows, inf where none.  ``itself``: for each row of ``x``,
-    the row of ``reference`` that is the same object (-1: none), which does not count."""
+    normalised); the farthest where it has fewer than ``k`` rows, inf where none.  ``itself``:
+    for each row of ``x``, the row of ``reference`` that is the same object (-1: none), which
+    does not count."""
     out = np.full(len(x), np.inf, dtype=np.float32)
     k = min(k, len(reference) - (itself is not None and bool((itself >= 0).any())))
     if k < 1:
@@ -203,7 +204,7 @@ class Reference:
         crowd_spaces = [np.concatenate(p) for p in zip(*parts)]
         references = [self.z, self.pixels] + ([self.features] if self.scorer is not None else [])
         scales = [self.scale, self.pixel_scale] + ([self.feature_scale] if self.scorer is not None else [])
-        known = [np.vstack([ref[self.known], c]) for ref, c in zip(references, crowd_spaces)]
+        crowd_references = [np.vstack([ref[self.known], c]) for ref, c in zip(references, crowd_spaces)]
         position = np.full(n, -1)  # each object's row in the crowd reference, if it is there
         position[crowd] = int(self.known.sum()) + np.arange(len(crowd))
         veto = ~self.known
@@ -213,7 +214,7 @@ class Reference:
             spaces = ([c[start:end] for c in crowd_spaces] if n <= CROWD
                       else self._spaces(z[start:end], images[start:end]))
             crowd_d = sum(kth_distance(x, ref, self.neighbours, itself=position[start:end]) / scale
-                          for x, ref, scale in zip(spaces, known, scales)) / len(spaces)
+                          for x, ref, scale in zip(spaces, crowd_references, scales)) / len(spaces)
             if veto.any():
                 veto_d = sum(nearest_distance(x, ref[veto]) / scale
                              for x, ref, scale in zip(spaces, references, scales)) / len(spaces)

@@ -174,11 +174,11 @@ class HuntConfig:
     # The novelty's distance is also measured in the network's last convolutional features
     # (what its latent layer reads), beside the latent and the pixels (ahunt/hunt/novelty.py).
     novelty_features: bool = False
-    # 1: the novelty is the distance to the nearest boring object.  k > 1: to the k-th nearest
-    # among the known classes' objects and the objects being scored (the night itself), so a kind
-    # that fills the night is not new; an answered boring anomaly still vetoes its lookalikes
-    # (ahunt/hunt/novelty.py).
-    novelty_neighbours: int = 1
+    # 0: the novelty is the distance to the nearest boring object.  A share such as 0.01: to the
+    # k-th nearest among the known classes' objects and the objects being scored (the night
+    # itself), k that share of them, so a kind that makes up that much of the night is not new;
+    # an answered boring anomaly still vetoes its lookalikes (ahunt/hunt/novelty.py).
+    novelty_crowd: float = 0.0
     # anomaly strategy, two or more named classes of interest: a class's share is at most the
     # objects the network calls its own tonight (p > 0.5), the rest goes to the other named
     # classes (ahunt.hunt.query.member_shares); false: the shares as split.
@@ -202,9 +202,9 @@ class HuntConfig:
         _require(isinstance(self.members_first, bool), "hunt.members_first", self.members_first, "must be true or false")
         _require(isinstance(self.novelty_features, bool), "hunt.novelty_features", self.novelty_features,
                  "must be true or false")
-        _require(isinstance(self.novelty_neighbours, int) and not isinstance(self.novelty_neighbours, bool)
-                 and 1 <= self.novelty_neighbours <= 100, "hunt.novelty_neighbours", self.novelty_neighbours,
-                 "must be a whole number from 1 to 100")
+        _require(isinstance(self.novelty_crowd, (int, float)) and not isinstance(self.novelty_crowd, bool)
+                 and 0 <= self.novelty_crowd <= 0.5, "hunt.novelty_crowd", self.novelty_crowd,
+                 "must be a share of the night from 0 to 0.5")
         _require(self.reserve_score in RESERVE_SCORES, "hunt.reserve_score", self.reserve_score,
                  f"choose one of {', '.join(RESERVE_SCORES)}")
         validate_weights(self.interest, where="hunt.interest")

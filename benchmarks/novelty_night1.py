@@ -9,9 +9,9 @@ artefacts) the top ``questions`` would show.  Scores: the reserve output's proba
 paper's), the nearest-neighbour novelty in the latent space only, in 16x16 pixels only, both
 (ahunt's default, ``ahunt/hunt/novelty.py``), and both with the network's last convolutional
 features as a third space (``+ conv features``: ``[hunt] novelty_features = true``).  ``+ the
-night's neighbours`` (``[hunt] novelty_neighbours = 10``) uses the night's own objects, which the
-labelled reference lacks: it measures each distance to the 10th nearest of the reference and the
-rest of the night together (an ordinary kind that round 0's few labels miss has many neighbours among a night of 1,000;
+night's neighbours`` (``[hunt] novelty_crowd = 0.01``) uses the night's own objects, which the
+labelled reference lacks: it measures each distance to the k-th nearest of the reference and the
+rest of the night together, k 1 % of the night (10 for a night of 1,000) (an ordinary kind that round 0's few labels miss has many neighbours among a night of 1,000;
 an anomaly at 0.5 % has a handful).  ``local outlier factor`` is scikit-learn's LOF (10
 neighbours) fitted on the reference, in the latent space and in the pixels, each over its
 median.  ``5th nearest`` is the default's two distances each to the 5th nearest reference object
@@ -115,10 +115,10 @@ def main() -> None:
             "+ conv features": Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop,
                                          model=model).scores(z, night.images),
         }
-        # [hunt] novelty_neighbours = 10 (night 1 has no boring answer yet, so no veto)
+        # [hunt] novelty_crowd = 0.01 (night 1 has no boring answer yet, so no veto)
         known = [c.idx for c in ws.classes() if c.kind == "known"]
         scores["+ the night's neighbours"] = Reference(lab_z, images, labels, boring, seed=cfg.seed, crop=crop,
-                                                       neighbours=10, known=known).scores(z, night.images)
+                                                       crowd=0.01, known=known).scores(z, night.images)
         scores["local outlier factor"] = sum(outlier_factor(x, ref) for x, ref in spaces) / 2
         scores["5th nearest"] = sum(kth_nearest(x, ref) for x, ref in spaces) / 2
         uninteresting = set(cfg.experiment.uninteresting)

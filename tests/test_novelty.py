@@ -255,7 +255,7 @@ def test_kth_distance_leaves_each_object_itself_out_in_blocks():
     assert np.isinf(kth_distance(x, both[:0], 4)).all()  # none at all
 
 
-def test_with_neighbours_a_kind_that_fills_the_night_is_not_new_but_a_boring_answer_still_vetoes():
+def test_with_a_crowd_a_kind_that_fills_the_night_is_not_new_but_a_boring_answer_still_vetoes():
     rng = np.random.default_rng(5)
     a, unlabelled_kind, art, merger = np.eye(8)[0], np.eye(8)[2], np.eye(8)[3], np.eye(8)[4]
     labelled = np.vstack([_cluster(rng, a, 40), _cluster(rng, art, 2), _cluster(rng, merger, 2)])
@@ -265,7 +265,7 @@ def test_with_neighbours_a_kind_that_fills_the_night_is_not_new_but_a_boring_ans
     night = np.vstack([_cluster(rng, a, 40), _cluster(rng, unlabelled_kind, 60), _cluster(rng, art, 3),
                        _cluster(rng, merger, 3)])
     nearest = Reference(labelled, _images(labelled), labels, boring).scores(night, _images(night))
-    crowd = Reference(labelled, _images(labelled), labels, boring, neighbours=10, known=[0])
+    crowd = Reference(labelled, _images(labelled), labels, boring, crowd=0.1, known=[0])  # k = 11
     s = crowd.scores(night, _images(night))
     # the nearest rule finds the unlabelled kind as new as the mergers ...
     assert nearest[40:100].min() > nearest[103:].min() - 0.05
@@ -273,44 +273,55 @@ def test_with_neighbours_a_kind_that_fills_the_night_is_not_new_but_a_boring_ans
     # answered artefacts still keep their lookalikes out
     assert set(np.argsort(-s)[:3]) == {103, 104, 105}
     assert s[100:103].max() < s[103:].min() - 0.1 and np.median(s[40:100]) < s[103:].min() - 0.1
+    # a night too small for a crowd of 2 (k = 0.01 x 106 rounds to 1) keeps the nearest rule, exactly
+    small = Reference(labelled, _images(labelled), labels, boring, crowd=0.01, known=[0])
+    assert np.array_equal(small.scores(night, _images(night)), nearest)
     # without the veto (the artefacts counted as a known class), three artefacts look as rare as mergers
-    no_veto = Reference(labelled, _images(labelled), labels, boring, neighbours=10, known=[0, 2])
+    no_veto = Reference(labelled, _images(labelled), labels, boring, crowd=0.1, known=[0, 2])
     assert no_veto.scores(night, _images(night))[100:103].min() > s[100:103].max()
+
+
+def by_hand(reference, night, images, crowd, k):
+    """The crowd rule's scores, spelt out: the k-th nearest among the known reference objects and
+    the ``crowd`` rows of the night (each object not counting itself), or the nearest veto object."""
+    from ahunt.hunt.novelty import kth_distance
+
+    itself = np.full(len(night), -1)
+    itself[crowd] = int(reference.known.sum()) + np.arange(len(crowd))
+    known = reference.known
+    spaces = [(normalise(night), reference.z, reference.scale),
+              (pixel_features(images), reference.pixels, reference.pixel_scale)]
+    d = sum(kth_distance(x, np.vstack([ref[known], x[crowd]]), k, itself=itself) / scale
+            for x, ref, scale in spaces) / 2
+    d = np.minimum(d, sum(nearest_distance(x, ref[~known]) / scale for x, ref, scale in spaces) / 2)
+    return d / (1 + d)
 
 
 def test_a_night_above_the_crowd_size_compares_with_a_seeded_draw_of_itself(tmp_path, monkeypatch):
     import h5py
 
     import ahunt.hunt.novelty as novelty
-    from ahunt.hunt.novelty import kth_distance
 
     rng = np.random.default_rng(6)
     labelled = rng.random((30, 16)).astype(np.float32)
     labels = np.repeat([0, 1, 2], 10)
     night = rng.random((90, 16)).astype(np.float32)
     images = _images(night)
-    reference = Reference(labelled, _images(labelled), labels, [0, 1, 2], neighbours=5, known=[0, 1], seed=7)
+    reference = Reference(labelled, _images(labelled), labels, [0, 1, 2], crowd=0.06, known=[0, 1], seed=7)
     whole = reference.scores(night, images)
     monkeypatch.setattr(novelty, "BLOCK", 16)  # blocks give the same numbers ...
     assert np.allclose(reference.scores(night, images), whole, atol=1e-6)
-    monkeypatch.setattr(novelty, "CROWD", 40)  # ... a draw of 40 is another crowd, rebuilt by hand here
+    assert np.allclose(whole, by_hand(reference, night, images, np.arange(90), 5), atol=1e-5)  # k = 0.06 x 90
+    monkeypatch.setattr(novelty, "CROWD", 40)  # ... a draw of 40 is another crowd, k = 0.06 x 40, rebuilt by hand
     drawn = reference.scores(night, images)
     crowd = np.sort(np.random.default_rng(7).choice(90, 40, replace=False))
-    itself = np.full(90, -1)
-    itself[crowd] = 20 + np.arange(40)
-    known = reference.known
-    spaces = [(normalise(night), reference.z, reference.scale),
-              (pixel_features(images), reference.pixels, reference.pixel_scale)]
-    d = sum(kth_distance(x, np.vstack([ref[known], x[crowd]]), 5, itself=itself) / scale
-            for x, ref, scale in spaces) / 2
-    d = np.minimum(d, sum(nearest_distance(x, ref[~known]) / scale for x, ref, scale in spaces) / 2)
-    assert np.allclose(drawn, d / (1 + d), atol=1e-5) and not np.allclose(drawn, whole)
+    assert np.allclose(drawn, by_hand(reference, night, images, crowd, 2), atol=1e-5) and not np.allclose(drawn, whole)
     with h5py.File(tmp_path / "night.h5", "w") as f:  # a night read lazily from the store: the same
         f["images"] = images
         assert np.allclose(reference.scores(night, f["images"]), drawn, atol=1e-6)
 
 
-def test_with_novelty_neighbours_the_session_ranks_the_reserve_by_the_crowd_rule(tmp_path, sim_cache):
+def test_with_novelty_crowd_the_session_ranks_the_reserve_by_the_crowd_rule(tmp_path, sim_cache):
     import dataclasses
 
     import pytest
@@ -319,16 +330,17 @@ def test_with_novelty_neighbours_the_session_ranks_the_reserve_by_the_crowd_rule
     from ahunt.hunt.session import prepare_questions, reserve_reference, round_scores
     from conftest import tiny_config, trained_round_0
 
-    for bad in (0, 101, 2.5, True):
-        with pytest.raises(ConfigError, match="hunt.novelty_neighbours"):
-            HuntConfig(novelty_neighbours=bad).validate()
+    for bad in (-0.1, 0.6, "1 %", True):
+        with pytest.raises(ConfigError, match="hunt.novelty_crowd"):
+            HuntConfig(novelty_crowd=bad).validate()
     cfg = tiny_config(interest={"reserve": 1.0})
-    cfg = dataclasses.replace(cfg, hunt=dataclasses.replace(cfg.hunt, novelty_neighbours=10))
+    cfg = dataclasses.replace(cfg, hunt=dataclasses.replace(cfg.hunt, novelty_crowd=0.05))
     stream, ws = trained_round_0(tmp_path / "ws", sim_cache, cfg)
     r = ws.store.add_round(stream.load(1))
     model, version = ws.load_model(0)
     reference = reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed)
-    assert reference.neighbours == 10 and reference.known.all()  # round 0: only the known classes
+    assert reference.crowd == 0.05 and reference.known.all()  # round 0: only the known classes
     novelty = reference.scores(round_scores(ws, r, model, version).latents, ws.store.load_round(r).images)
+    assert round(0.05 * ws.store.round_size(r)) >= 2  # a crowd, not the nearest rule
     questions = prepare_questions(ws, r)
     assert [q.object_index for q in questions] == list(np.argsort(-novelty, kind="stable")[: len(questions)])

@@ -22,14 +22,16 @@ network's current latent space:
 - the **score** is ``D / (1 + D)``: about 0.5 for an ordinary object, near 1 for one far from
   anything seen.
 
-With ``[hunt] novelty_neighbours = k`` above 1, each distance counts a crowd as well: it is the
-distance to the k-th nearest among the known classes' reference objects *and the objects being
-scored* (the night, or a catalogue), so an ordinary kind that round 0's few labels miss, but that
-fills the night, is not new, while an anomaly at a fraction of a percent has only a handful of
-neighbours.  A boring answer of an anomaly class (an artefact) keeps its veto: ``D`` is the
-smaller of that crowd distance and the distance to the nearest such answer, so one answered
-artefact still keeps its lookalikes out of the questions.  Nights above ``CROWD`` objects
-compare against a seeded draw of ``CROWD`` of them, so the cost stays linear in the night.
+With ``[hunt] novelty_crowd`` above 0, a share such as 0.01, each distance counts a crowd as
+well: it is the distance to the k-th nearest among the known classes' reference objects *and the
+objects being scored* (the night, or a catalogue), with k that share of the objects scored.  A
+kind that makes up that share of the night (an ordinary kind that round 0's few labels miss) is
+then not new, while an anomaly at a fraction of a percent has too few lookalikes.  A boring
+answer of an anomaly class (an artefact) keeps its veto: ``D`` is the smaller of that crowd
+distance and the distance to the nearest such answer, so one answered artefact still keeps its
+lookalikes out of the questions.  Sets above ``CROWD`` objects compare with a seeded draw of
+``CROWD`` of them (k a share of the draw), so the cost stays linear in the night; sets too small
+for a crowd of 2 (under 150 objects at 0.01) are scored by the nearest rule alone.
 
 It learns from the answers twice over: every boring answer joins the reference (so the same
 kind of oddity is not asked again and again), and every retrain moves the latent space itself.
@@ -151,15 +153,16 @@ def reference_rows(labels: np.ndarray, boring: Sequence[int], *, seed: int = 0) 
 class Reference:
     """The boring labelled objects, in one model's latent space, in pixels and, given the
     ``model``, in its last convolutional features, with the typical spacing of each.
-    ``neighbours``: 1 for the distance to the nearest of them; k > 1 for the k-th nearest among
-    the ``known`` classes' objects and the objects scored, with the other boring classes' nearest
-    object as a veto (the module's docstring)."""
+    ``crowd``: 0 for the distance to the nearest of them; a share of the objects scored for the
+    distance to the k-th nearest among the ``known`` classes' objects and the objects scored, k
+    that share of them, with the other boring classes' nearest object as a veto (the module's
+    docstring)."""
 
     def __init__(self, latents: np.ndarray, images: np.ndarray, labels: np.ndarray, boring: Sequence[int], *,
-                 seed: int = 0, crop: int = 0, model=None, neighbours: int = 1, known: Sequence[int] = ()):
+                 seed: int = 0, crop: int = 0, model=None, crowd: float = 0.0, known: Sequence[int] = ()):
         idx = reference_rows(labels, boring, seed=seed)
         self.crop = crop  # the pixels are compared in the network's field
-        self.seed, self.neighbours = seed, neighbours
+        self.seed, self.crowd = seed, crowd
         self.known = np.isin(np.asarray(labels)[idx], list(known))  # the crowd's reference; the rest vetoes
         self.z = normalise(latents[idx])
         self.pixels = pixel_features(images[idx], crop) if len(idx) else np.zeros((0, 1), np.float32)
@@ -177,8 +180,9 @@ class Reference:
         dataset, read block by block); 1 everywhere when nothing is known yet."""
         if not len(self.z):
             return np.ones(len(latents), dtype=np.float32)
-        if self.neighbours > 1:
-            return self._crowd_scores(normalise(latents), images)
+        k = int(round(self.crowd * min(len(latents), CROWD)))
+        if k >= 2:
+            return self._crowd_scores(normalise(latents), images, k)
         d = nearest_distance(normalise(latents), self.z) / self.scale
         for start in range(0, len(d), BLOCK):
             block = images[start:start + BLOCK]
@@ -196,7 +200,7 @@ class Reference:
             out.append(network_features(self.scorer, images, self.crop))
         return out
 
-    def _crowd_scores(self, z: np.ndarray, images) -> np.ndarray:
+    def _crowd_scores(self, z: np.ndarray, images, k: int) -> np.ndarray:
         n = len(z)
         crowd = np.arange(n) if n <= CROWD else np.sort(np.random.default_rng(self.seed).choice(n, CROWD, replace=False))
         # the crowd in every space, read in blocks (at most CROWD objects are kept)
@@ -213,7 +217,7 @@ class Reference:
             end = min(start + BLOCK, n)
             spaces = ([c[start:end] for c in crowd_spaces] if n <= CROWD
                       else self._spaces(z[start:end], images[start:end]))
-            crowd_d = sum(kth_distance(x, ref, self.neighbours, itself=position[start:end]) / scale
+            crowd_d = sum(kth_distance(x, ref, k, itself=position[start:end]) / scale
                           for x, ref, scale in zip(spaces, crowd_references, scales)) / len(spaces)
             if veto.any():
                 veto_d = sum(nearest_distance(x, ref[veto]) / scale

@@ -196,7 +196,7 @@ def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int,
     _, latents = score(model, kept, device=resolve_device(ws.config.device))
     return Reference(latents, kept, labels[rows], boring, seed=seed, crop=model.args.crop,
                      model=model if ws.config.hunt.novelty_features else None,
-                     neighbours=ws.config.hunt.novelty_neighbours,
+                     crowd=ws.config.hunt.novelty_crowd,
                      known=[c.idx for c in ws.classes() if c.kind == "known"])
 
 

@@ -340,7 +340,10 @@ def test_with_novelty_crowd_the_session_ranks_the_reserve_by_the_crowd_rule(tmp_
     model, version = ws.load_model(0)
     reference = reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed)
     assert reference.crowd == 0.05 and reference.known.all()  # round 0: only the known classes
-    novelty = reference.scores(round_scores(ws, r, model, version).latents, ws.store.load_round(r).images)
-    assert round(0.05 * ws.store.round_size(r)) >= 2  # a crowd, not the nearest rule
+    latents, images = round_scores(ws, r, model, version).latents, ws.store.load_round(r).images
+    novelty = reference.scores(latents, images)
+    assert round(0.05 * ws.store.round_size(r)) >= 2  # a crowd, not the nearest rule ...
+    reference.crowd = 0.0
+    assert not np.allclose(reference.scores(latents, images), novelty)  # ... which ranks otherwise
     questions = prepare_questions(ws, r)
     assert [q.object_index for q in questions] == list(np.argsort(-novelty, kind="stable")[: len(questions)])

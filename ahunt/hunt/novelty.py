@@ -183,18 +183,23 @@ class Reference:
         k = int(round(self.crowd * min(len(latents), CROWD)))
         if k >= 2:
             return self._crowd_scores(normalise(latents), images, k)
-        d = nearest_distance(normalise(latents), self.z) / self.scale
-        for start in range(0, len(d), BLOCK):
-            block = images[start:start + BLOCK]
-            d[start:start + BLOCK] += nearest_distance(pixel_features(block, self.crop), self.pixels) / self.pixel_scale
-            if self.scorer is not None:
-                features = network_features(self.scorer, block, self.crop)
-                d[start:start + BLOCK] += nearest_distance(features, self.features) / self.feature_scale
-        d /= 2 if self.scorer is None else 3
+        z = normalise(latents)
+        d = np.empty(len(z), dtype=np.float32)
+        for start in range(0, len(z), BLOCK):
+            spaces = self._spaces(z[start:start + BLOCK], images[start:start + BLOCK])
+            d[start:start + BLOCK] = sum(nearest_distance(x, ref) / scale
+                                         for x, (ref, scale) in zip(spaces, self._references())) / len(spaces)
         return d / (1 + d)
 
+    def _references(self) -> list[tuple[np.ndarray, float]]:
+        """(reference objects, their spacing) in each space: latent, pixels (and conv features)."""
+        out = [(self.z, self.scale), (self.pixels, self.pixel_scale)]
+        if self.scorer is not None:
+            out.append((self.features, self.feature_scale))
+        return out
+
     def _spaces(self, z: np.ndarray, images) -> list[np.ndarray]:
-        """The objects ``z``/``images`` in each space: latent, pixels (and conv features)."""
+        """The objects ``z``/``images`` in each space, in the order of ``_references``."""
         out = [z, pixel_features(images, self.crop)]
         if self.scorer is not None:
             out.append(network_features(self.scorer, images, self.crop))
@@ -206,24 +211,21 @@ class Reference:
         # the crowd in every space, read in blocks (at most CROWD objects are kept)
         parts = [self._spaces(z[crowd[s:s + BLOCK]], _rows(images, crowd[s:s + BLOCK])) for s in range(0, len(crowd), BLOCK)]
         crowd_spaces = [np.concatenate(p) for p in zip(*parts)]
-        references = [self.z, self.pixels] + ([self.features] if self.scorer is not None else [])
-        scales = [self.scale, self.pixel_scale] + ([self.feature_scale] if self.scorer is not None else [])
-        crowd_references = [np.vstack([ref[self.known], c]) for ref, c in zip(references, crowd_spaces)]
+        references = self._references()
+        crowd_references = [np.vstack([ref[self.known], c]) for (ref, _), c in zip(references, crowd_spaces)]
+        veto = [ref[~self.known] for ref, _ in references] if (~self.known).any() else None
         position = np.full(n, -1)  # each object's row in the crowd reference, if it is there
         position[crowd] = int(self.known.sum()) + np.arange(len(crowd))
-        veto = ~self.known
         d = np.empty(n, dtype=np.float32)
         for start in range(0, n, BLOCK):
             end = min(start + BLOCK, n)
             spaces = ([c[start:end] for c in crowd_spaces] if n <= CROWD
                       else self._spaces(z[start:end], images[start:end]))
-            crowd_d = sum(kth_distance(x, ref, k, itself=position[start:end]) / scale
-                          for x, ref, scale in zip(spaces, crowd_references, scales)) / len(spaces)
-            if veto.any():
-                veto_d = sum(nearest_distance(x, ref[veto]) / scale
-                             for x, ref, scale in zip(spaces, references, scales)) / len(spaces)
-                crowd_d = np.minimum(crowd_d, veto_d)
-            d[start:end] = crowd_d
+            d[start:end] = sum(kth_distance(x, ref, k, itself=position[start:end]) / scale
+                               for x, ref, (_, scale) in zip(spaces, crowd_references, references)) / len(spaces)
+            if veto is not None:  # an answered boring anomaly keeps its lookalikes out
+                d[start:end] = np.minimum(d[start:end], sum(nearest_distance(x, ref) / scale for x, ref, (_, scale)
+                                                            in zip(spaces, veto, references)) / len(spaces))
         with np.errstate(invalid="ignore"):  # inf: too few objects to count k neighbours, so new
             return np.where(np.isinf(d), np.float32(1.0), d / (1 + d))
 

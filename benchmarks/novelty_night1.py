@@ -11,10 +11,10 @@ paper's), the nearest-neighbour novelty in the latent space only, in 16x16 pixel
 features as a third space (``+ conv features``: ``[hunt] novelty_features = true``).  ``+ the
 night's neighbours`` (``[hunt] novelty_crowd = 0.01``) uses the night's own objects, which the
 labelled reference lacks: it measures each distance to the k-th nearest of the reference and the
-rest of the night together, k 1 % of the night (10 for a night of 1,000) (an ordinary kind that round 0's few labels miss has many neighbours among a night of 1,000;
-an anomaly at 0.5 % has a handful).  ``local outlier factor`` is scikit-learn's LOF (10
-neighbours) fitted on the reference, in the latent space and in the pixels, each over its
-median.  ``5th nearest`` is the default's two distances each to the 5th nearest reference object
+rest of the night together, k 1 % of the night (10 for a night of 1,000).  An ordinary kind that
+round 0's few labels miss has many neighbours among a night of 1,000; an anomaly at 0.5 % has a
+handful.  ``local outlier factor`` is scikit-learn's LOF (10 neighbours) fitted on the
+reference, in the latent space and in the pixels, each over its median.  ``5th nearest`` is the default's two distances each to the 5th nearest reference object
 instead of the nearest, over the reference's own median 5th-nearest spacing: a lone odd
 labelled object no longer vouches for its neighbours.  A last row, "asked one by one", is the
 default score re-ranked after every answer, as AAD does: the questions are asked one at a

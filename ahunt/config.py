@@ -183,6 +183,11 @@ class HuntConfig:
     # objects the network calls its own tonight (p > 0.5), the rest goes to the other named
     # classes (ahunt.hunt.query.member_shares); false: the shares as split.
     members_first: bool = True
+    # A class of interest (not the reserve) with fewer labelled members than this ranks, for its
+    # questions and the catalogue, by its members' neighbours instead of the network's probability:
+    # how much nearer an object lies to one of them than to anything boring (ahunt/hunt/novelty.py).
+    # 0: every class ranks by its probability.
+    few_members: int = 0
 
     def interest_for(self, r: int) -> Mapping[str, float]:
         """The interest weights in force at round ``r``."""
@@ -200,6 +205,8 @@ class HuntConfig:
         _require(self.diversity_pool >= 1, "hunt.diversity_pool", self.diversity_pool, "must be >= 1")
         _require(0 <= self.random_share < 1, "hunt.random_share", self.random_share, "must be in [0, 1)")
         _require(isinstance(self.members_first, bool), "hunt.members_first", self.members_first, "must be true or false")
+        _require(isinstance(self.few_members, int) and not isinstance(self.few_members, bool)
+                 and self.few_members >= 0, "hunt.few_members", self.few_members, "must be a whole number >= 0")
         _require(isinstance(self.novelty_features, bool), "hunt.novelty_features", self.novelty_features,
                  "must be true or false")
         _require(isinstance(self.novelty_crowd, (int, float)) and not isinstance(self.novelty_crowd, bool)

@@ -48,6 +48,8 @@ def test_dump_round_trips(tmp_path):
         ("[train]\nepoch_size = -1", ["train.epoch_size", "0"]),
         ("[score]\nviews = 3", ["score.views", "1, 2, 4 or 8"]),
         ("[hunt]\nmembers_first = 1", ["hunt.members_first", "true or false"]),
+        ("[hunt]\nfew_members = -1", ["hunt.few_members", "whole number >= 0"]),
+        ("[hunt]\nfew_members = 2.5", ["hunt.few_members", "integer"]),
     ],
 )
 def test_bad_config_names_file_and_reason(tmp_path, text, words):

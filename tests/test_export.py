@@ -206,3 +206,75 @@ def _trained_workspace_for_sheet(tmp_path, sim_cache):
     ask(ws, r, TruthOracle(dict(zip(data.ids, data.truth))), with_images=False)
     retrain(ws, r)
     return ws.root
+
+
+def test_a_class_with_few_members_ranks_by_its_members_neighbours(hunt):
+    """``[hunt] few_members``: the catalogue ranks such a class by the score its questions use,
+    names that score in a column of its own and says so in the metadata."""
+    import dataclasses
+
+    from ahunt.hunt.ranking import class_scores, neighbour_classes
+    from ahunt.hunt.session import score_round
+
+    members = hunt.label_counts()["merger"][1]
+    assert 1 <= members < 20
+    few = Workspace(hunt.root, dataclasses.replace(hunt.config, hunt=dataclasses.replace(hunt.config.hunt,
+                                                                                         few_members=20)))
+    assert neighbour_classes(few, 1, ["reserve", "merger", "round"]) == ["merger"]  # interest, not the reserve
+    assert neighbour_classes(hunt, 1, ["merger"]) == []  # off by default
+    limit = Workspace(hunt.root, dataclasses.replace(few.config, hunt=dataclasses.replace(few.config.hunt,
+                                                                                          few_members=members)))
+    assert neighbour_classes(limit, 1, ["merger"]) == []  # fewer than the limit, not as many
+    asked = {q.object_id for q in hunt.log.questions(1)}
+    assert neighbour_classes(limit, 1, ["merger"], leave_out=asked) == []  # none left: no members to rank by
+
+    t = candidate_table(few)
+    assert t.meta["RANKBY"] == "rank_reserve=novelty, rank_merger=neighbours_merger"
+    assert t.meta["SCOREBY"] == "reserve=novelty, merger=neighbours_merger"
+    s = np.asarray(t["neighbours_merger"])
+    assert 0 < s.min() and s.max() <= 1
+    order = np.argsort(-s, kind="stable")
+    assert list(np.asarray(t["rank_merger"])[order]) == list(range(1, len(t) + 1))
+    probs, latents, _, version = score_round(few, 1)
+    model, _ = few.load_model(version)
+    with few.store.lazy_images(1) as images:
+        direct = class_scores(few, 1, model, probs, latents, images, ["merger"])["merger"]
+    by_id = dict(zip(few.store.load_round(1, images=False).ids.tolist(), direct))
+    np.testing.assert_allclose(s, [by_id[i] for i in t["id"]], rtol=1e-5)
+    mergers = np.array([_truth(i) == "merger" for i in t["id"]])
+    assert s[mergers].mean() > 0.5 > s[~mergers].mean()  # nearer a merger, or nearer something boring
+    assert "neighbours_merger" not in candidate_table(hunt).colnames
+
+
+def test_questions_of_a_class_with_few_members_come_from_its_neighbours(hunt, tmp_path):
+    import dataclasses
+    import shutil
+
+    from ahunt.hunt.ranking import class_scores
+    from ahunt.hunt.session import score_round
+
+    shutil.copytree(hunt.root, tmp_path / "ws")
+    saved = Workspace.open(tmp_path / "ws")
+    ws = Workspace(saved.root, dataclasses.replace(saved.config, hunt=dataclasses.replace(saved.config.hunt,
+                                                                                          few_members=20)))
+    r = ws.store.add_round(_round(np.random.default_rng(5), ["round"] * 10 + ["long"] * 10 + ["merger"] * 4,
+                                  "m", labelled=False))
+    questions = prepare_questions(ws, r)
+    probs, latents, _, version = score_round(ws, r)
+    model, _ = ws.load_model(version)
+    with ws.store.lazy_images(r) as images:
+        neighbours = class_scores(ws, r, model, probs, latents, images, ["merger"])["merger"]
+    asked = [q for q in questions if q.interest == "merger"]
+    assert asked and all(np.isclose(q.score, neighbours[q.object_index]) for q in asked)
+    seen = []
+
+    class Seeing:
+        name = "seeing"
+
+        def __call__(self, question, classes):
+            seen.append((question.interest, question.score_name, question.rank))
+            return Skip()
+
+    ask(ws, r, Seeing())
+    assert {(i, s) for i, s, _ in seen} >= {("merger", "neighbours"), ("reserve", "novelty")}
+    assert all(rank is not None and rank >= 1 for _, _, rank in seen)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ahunt.hunt.novelty import Reference, boring_classes, nearest_distance, normalise, novelty_scores, pixel_features
+from ahunt.hunt.novelty import Reference, boring_classes, nearest_distance, normalise, pixel_features
 from ahunt.store.answer_log import ClassInfo
 
 
@@ -75,11 +75,9 @@ def test_nearest_distance_in_blocks_and_leave_one_out():
     assert np.allclose(nearest_distance(z, z, exclude_self=True, block=7), full.min(1), atol=1e-3)
 
 
-def test_only_the_reserve_column_changes_and_nothing_known_means_everything_is_new():
-    probs = np.full((4, 3), 1 / 3, dtype=np.float32)
+def test_nothing_known_means_everything_is_new():
     empty = Reference(np.ones((2, 3)), np.ones((2, 1, 8, 8)), np.array([0, 0]), [])
-    out = novelty_scores(probs, np.ones((4, 3)), np.ones((4, 1, 8, 8)), ["a", "reserve", "b"], empty)
-    assert np.all(out[:, 1] == 1) and np.all(out[:, [0, 2]] == probs[:, [0, 2]]) and np.all(probs == 1 / 3)
+    assert np.all(empty.scores(np.ones((4, 3)), np.ones((4, 1, 8, 8))) == 1)
 
 
 def test_reserve_questions_are_chosen_by_novelty_in_the_session(tmp_path, sim_cache):
@@ -88,7 +86,8 @@ def test_reserve_questions_are_chosen_by_novelty_in_the_session(tmp_path, sim_ca
     import pytest
 
     from ahunt.config import ConfigError, HuntConfig
-    from ahunt.hunt.session import prepare_questions, reserve_reference, round_scores, train_initial
+    from ahunt.hunt.ranking import reserve_reference
+    from ahunt.hunt.session import prepare_questions, round_scores, train_initial
     from ahunt.sources.streams import make_stream
     from ahunt.store.workspace import Workspace
     from conftest import tiny_config
@@ -150,6 +149,7 @@ def test_a_reference_made_from_its_own_rows_is_the_same_and_only_they_are_scored
     # A hunt's nightly cost must not grow with its labels: the reference keeps at most
     # MAX_PER_CLASS objects per class, and only those are read and scored.
     import ahunt.hunt.novelty as novelty
+    import ahunt.hunt.ranking as ranking
     import ahunt.hunt.session as session
     from ahunt.hunt.novelty import reference_rows
     from ahunt.sources.streams import make_stream
@@ -172,10 +172,10 @@ def test_a_reference_made_from_its_own_rows_is_the_same_and_only_they_are_scored
     ws = Workspace.create(tmp_path / "ws", cfg, stream.load(0), known=stream.known)
     session.train_initial(ws)
     scored = []
-    real = session.score
-    monkeypatch.setattr(session, "score", lambda model, images, **k: scored.append(len(images)) or real(model, images, **k))
+    real = ranking.score
+    monkeypatch.setattr(ranking, "score", lambda model, images, **k: scored.append(len(images)) or real(model, images, **k))
     model, _ = ws.load_model(0)
-    session.reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed)
+    ranking.reserve_reference(ws, model, {"reserve": 1.0}, seed=cfg.seed)
     assert scored == [5 * 3]  # three known classes of 30-40 labelled objects, five kept of each
 
 
@@ -220,7 +220,8 @@ def test_with_novelty_features_the_session_ranks_the_reserve_in_three_spaces(tmp
     import pytest
 
     from ahunt.config import ConfigError, HuntConfig
-    from ahunt.hunt.session import prepare_questions, reserve_reference, round_scores
+    from ahunt.hunt.ranking import reserve_reference
+    from ahunt.hunt.session import prepare_questions, round_scores
     from conftest import tiny_config, trained_round_0
 
     with pytest.raises(ConfigError, match="hunt.novelty_features"):
@@ -327,7 +328,8 @@ def test_with_novelty_crowd_the_session_ranks_the_reserve_by_the_crowd_rule(tmp_
     import pytest
 
     from ahunt.config import ConfigError, HuntConfig
-    from ahunt.hunt.session import prepare_questions, reserve_reference, round_scores
+    from ahunt.hunt.ranking import reserve_reference
+    from ahunt.hunt.session import prepare_questions, round_scores
     from conftest import tiny_config, trained_round_0
 
     for bad in (-0.1, 0.6, "1 %", True):
@@ -347,3 +349,23 @@ def test_with_novelty_crowd_the_session_ranks_the_reserve_by_the_crowd_rule(tmp_
     assert not np.allclose(reference.scores(latents, images), novelty)  # ... which ranks otherwise
     questions = prepare_questions(ws, r)
     assert [q.object_index for q in questions] == list(np.argsort(-novelty, kind="stable")[: len(questions)])
+
+
+def test_a_class_with_few_members_ranks_by_how_much_nearer_a_member_than_anything_boring():
+    rng = np.random.default_rng(3)
+    a, b, merger, odd = np.eye(8)[0], np.eye(8)[1], np.eye(8)[4], np.eye(8)[6]
+    labelled = np.vstack([_cluster(rng, a, 30), _cluster(rng, b, 30)])
+    reference = Reference(labelled, _images(labelled), np.repeat([0, 1], 30), [0, 1])
+    members = _cluster(rng, merger, 2)
+    night = np.vstack([_cluster(rng, a, 10), _cluster(rng, b, 10), _cluster(rng, merger, 3), _cluster(rng, odd, 2)])
+    novelty = reference.scores(night, _images(night))
+    s = reference.member_scores(night, _images(night), novelty, members, _images(members))
+    assert set(np.argsort(-s)[:3]) == {20, 21, 22}  # the members' kind, not merely anything new
+    assert s[20:23].min() > 0.5 > s[:20].max()  # nearer a member than anything boring, or not
+    assert set(np.argsort(-novelty)[:5]) == set(range(20, 25))  # the novelty cannot tell them apart
+    # an object that is a member itself is as near as can be; nothing boring known: all ones
+    np.testing.assert_allclose(reference.member_scores(members, _images(members), reference.scores(
+        members, _images(members)), members, _images(members)), 1.0, atol=2e-3)
+    empty = Reference(labelled, _images(labelled), np.repeat([0, 1], 30), [])
+    assert np.all(empty.member_scores(night, _images(night), empty.scores(night, _images(night)), members,
+                                      _images(members)) == 1)

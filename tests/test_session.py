@@ -407,7 +407,7 @@ def test_a_hunt_with_a_crop_trains_scores_and_asks_on_the_central_field(tmp_path
 
     import ahunt.learn.train as train_module
     from ahunt.config import ConfigError, ModelConfig
-    from ahunt.hunt.session import reserve_reference
+    from ahunt.hunt.ranking import reserve_reference
 
     with pytest.raises(ConfigError, match=r"model\.crop.*8\.\.32"):
         ModelConfig(image_size=32, crop=48).validate()

@@ -73,6 +73,17 @@ def test_other_questions_say_their_strategy_and_class():
     assert "at random" in text and "novelty" not in text
 
 
+def test_a_class_ranked_by_its_members_neighbours_shows_that_score_and_rank():
+    q = question(interest="merger", score=0.64, rank=2, score_name="neighbours")
+    text = "\n".join(screen_text(q, width=120))
+    assert "anomaly sampling for class 'merger'" in text
+    assert "members score 0.64 · rank 2 of 150" in text and "novelty" not in text
+    assert "RA 150.10000  Dec +2.20000" in "\n".join(screen_text(q, width=80))  # no wider label column
+    assert "merger 0.02" in text  # the model's own probability stays on the model line
+    plain = "\n".join(screen_text(question(interest="merger", score_name="p_merger"), width=120))
+    assert "members" not in plain and "score 0.93" not in plain
+
+
 # -- the legend --------------------------------------------------------------------------------
 @pytest.mark.parametrize("width", [80, 120])
 def test_legend_keeps_each_key_with_its_word_in_aligned_columns(width):

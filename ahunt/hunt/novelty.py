@@ -35,6 +35,11 @@ for a crowd of 2 (under 150 objects at 0.01) are scored by the nearest rule alon
 
 It learns from the answers twice over: every boring answer joins the reference (so the same
 kind of oddity is not asked again and again), and every retrain moves the latent space itself.
+
+The same distances rank a class of interest that has only a few labelled members
+(``[hunt] few_members``, ``Reference.member_scores``): ``D_boring / (D_boring + D_member)``, where
+``D_member`` is the distance to the class's nearest labelled member, so an object counts for the
+class by how much nearer it lies to one of its members than to anything boring.
 """
 
 from __future__ import annotations
@@ -43,10 +48,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ahunt.store.answer_log import RESERVE, ClassInfo
+from ahunt.store.answer_log import ClassInfo
 
 __all__ = ["boring_classes", "normalise", "nearest_distance", "kth_distance", "pixel_features", "network_features",
-           "novelty_scores", "Reference", "reference_rows"]
+           "Reference", "reference_rows"]
 
 MAX_PER_CLASS = 2000  # reference objects kept per class: the search stays cheap on big hunts
 PIXELS = 16  # pixel features: each band averaged down to 16x16
@@ -191,6 +196,27 @@ class Reference:
                                          for x, (ref, scale) in zip(spaces, self._references())) / len(spaces)
         return d / (1 + d)
 
+    def member_scores(self, latents: np.ndarray, images, novelty: np.ndarray, member_latents: np.ndarray,
+                      member_images: np.ndarray) -> np.ndarray:
+        """How much nearer each object lies to a class's nearest labelled member than to the
+        nearest boring object, in (0, 1): ``D_boring / (D_boring + D_member)``, each distance in
+        the novelty's spaces and units; above 0.5 for an object nearer a member.  ``novelty``:
+        these objects' ``scores``, which hold ``D_boring``."""
+        if not len(self.z) or not len(member_latents):
+            return np.ones(len(latents), dtype=np.float32)
+        members = self._spaces(normalise(member_latents), member_images)
+        z = normalise(latents)
+        d = np.empty(len(z), dtype=np.float32)
+        for start in range(0, len(z), BLOCK):
+            spaces = self._spaces(z[start:start + BLOCK], images[start:start + BLOCK])
+            d[start:start + BLOCK] = sum(nearest_distance(x, m) / scale for x, m, (_, scale)
+                                         in zip(spaces, members, self._references())) / len(spaces)
+        novelty = np.asarray(novelty, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            boring = novelty / (1 - novelty)  # the score D / (1 + D) back to D; inf: nothing near
+            out = np.where(np.isinf(boring), 1.0, boring / (boring + d))
+        return np.where(np.isnan(out), 0.5, out).astype(np.float32)  # 0 / 0: a member that is boring too
+
     def _references(self) -> list[tuple[np.ndarray, float]]:
         """(reference objects, their spacing) in each space: latent, pixels (and conv features)."""
         out = [(self.z, self.scale), (self.pixels, self.pixel_scale)]
@@ -236,12 +262,3 @@ def _rows(images, rows: np.ndarray):
     if len(rows) and rows[-1] - rows[0] == len(rows) - 1:
         return images[rows[0]:rows[-1] + 1]
     return images[rows]
-
-
-def novelty_scores(probs: np.ndarray, latents: np.ndarray, images, class_names: Sequence[str],
-                   reference: Reference) -> np.ndarray:
-    """``probs`` with the reserve's column replaced by the novelty score (a copy)."""
-    out = np.array(probs, dtype=np.float32, copy=True)
-    if RESERVE in class_names:
-        out[:, list(class_names).index(RESERVE)] = reference.scores(latents, images)
-    return out

@@ -34,6 +34,7 @@ class Question:
     neighbours: Sequence[tuple[str, str, np.ndarray]] = field(default_factory=tuple)  # (id, class, image)
     score: float | None = None  # the score the question was chosen by (a reserve question: its novelty)
     rank: int | None = None  # its rank among the night's objects by that score, 1 = highest
+    score_name: str | None = None  # what that score is: novelty, neighbours or p_<class> (ahunt/hunt/ranking.py)
     n_objects: int | None = None  # objects in the night
 
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from ahunt.config import Config
 from ahunt.errors import AhuntWarning, WorkspaceError
-from ahunt.hunt.novelty import Reference, boring_classes, novelty_scores, reference_rows
 from ahunt.hunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
 from ahunt.hunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
+from ahunt.hunt.ranking import class_scores, neighbour_classes, score_name
 from ahunt.learn.model import HuntNet, ModelArgs
 from ahunt.learn.pretrain import train_unlabelled
 from ahunt.learn.scoring import RoundScores, score_store
@@ -159,14 +159,19 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
     options = dict(strategy=cfg.hunt.strategy, rng=rng, exclude=exclude,
                    diversity_pool=cfg.hunt.diversity_pool, random_share=cfg.hunt.random_share,
                    members_first=cfg.hunt.members_first)
-    use_novelty = cfg.hunt.reserve_score == "novelty" and RESERVE in live_interest(weights, names)
-    if not cfg.score.dask_scheduler or use_novelty:
+    interest = live_interest(weights, names)
+    use_novelty = cfg.hunt.reserve_score == "novelty" and RESERVE in interest
+    few = neighbour_classes(ws, r, interest)
+    if not cfg.score.dask_scheduler or use_novelty or few:
         s = round_scores(ws, r, model, version, track=track)
         probs = s.probs
-        if use_novelty:  # the reserve ranks by distance from everything boring (ahunt/hunt/novelty.py)
-            reference = reserve_reference(ws, model, weights, seed=cfg.seed)
+        if use_novelty or few:  # the columns that rank by distances, not probabilities (ahunt/hunt/ranking.py)
             with ws.store.lazy_images(r) as images:
-                probs = novelty_scores(probs, s.latents, images, names, reference)
+                ranked = class_scores(ws, r, model, probs, s.latents, images,
+                                      ([RESERVE] if use_novelty else []) + few)
+            probs = np.array(probs, dtype=np.float32, copy=True)
+            for name, column in ranked.items():
+                probs[:, names.index(name)] = column
         return choose_questions(probs, s.latents, names, weights, cfg.hunt.questions, **options)
     from ahunt.hunt.distributed import candidates_dask, connect
 
@@ -181,58 +186,28 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
                                   n_objects=ws.store.round_size(r), **options)
 
 
-def reserve_reference(ws: Workspace, model: HuntNet, weights, *, seed: int,
-                      leave_out: set[str] = frozenset()) -> Reference:
-    """The labelled objects of classes without interest, in ``model``'s latent space
-    (``leave_out``: object ids to leave out, e.g. tonight's answers when ranking as at choosing)."""
-    images, labels, ids = ws.labelled_view()  # pixels from the labelled store, no old night re-read
-    if leave_out:
-        labels = np.where(np.isin(np.asarray(ids, dtype=object), list(leave_out)), -1, labels)
-    boring = boring_classes(ws.classes(), weights)
-    # Only the rows the reference keeps are read and scored: the cost is bounded by the
-    # reference's size, not by how many objects the hunt has labelled.
-    rows = reference_rows(labels, boring, seed=seed)
-    kept = np.asarray(images[rows], dtype=np.float32) if len(rows) else np.zeros((0, *images.shape[1:]), np.float32)
-    _, latents = score(model, kept, device=resolve_device(ws.config.device))
-    return Reference(latents, kept, labels[rows], boring, seed=seed, crop=model.args.crop,
-                     model=model if ws.config.hunt.novelty_features else None,
-                     crowd=ws.config.hunt.novelty_crowd,
-                     known=[c.idx for c in ws.classes() if c.kind == "known"])
-
-
-def question_ranks(ws: Workspace, r: int, questions: list[QuestionRow], model: HuntNet, version: int) -> list[int | None]:
+def question_ranks(ws: Workspace, r: int, questions: list[QuestionRow], model: HuntNet,
+                   version: int) -> list[tuple[int | None, str | None]]:
     """Each question's rank among the night's objects by the score it was chosen by (1 = the
-    highest), as when it was chosen: the round's scores under that model and, for the reserve's
-    novelty, the labels given before tonight.  None for the random share."""
+    highest), and that score's name (``ahunt/hunt/ranking.py``), as when it was chosen: the
+    round's scores under that model and the labels given before tonight.  (None, None) for the
+    random share."""
     s = round_scores(ws, r, model, version)
     names = ws.class_names()[: model.n_classes]
-    by_interest: dict[str, np.ndarray] = {}
-    out: list[int | None] = []
-    for q in questions:
-        if q.interest not in names:
-            out.append(None)
-            continue
-        if q.interest not in by_interest:
-            if q.interest == RESERVE and ws.config.hunt.reserve_score == "novelty":
-                reference = reserve_reference(ws, model, ws.config.hunt.interest_for(r), seed=ws.config.seed,
-                                              leave_out={x.object_id for x in questions})
-                with ws.store.lazy_images(r) as images:
-                    by_interest[q.interest] = reference.scores(s.latents, images)
-            else:
-                by_interest[q.interest] = s.probs[:, names.index(q.interest)]
-        out.append(int(np.sum(by_interest[q.interest] > q.score + 1e-6)) + 1)
-    return out
+    asked = {q.interest for q in questions if q.interest in names}
+    tonight = {q.object_id for q in questions}
+    with ws.store.lazy_images(r) as images:
+        by_interest = class_scores(ws, r, model, s.probs, s.latents, images, sorted(asked), leave_out=tonight)
+    few = neighbour_classes(ws, r, sorted(asked), leave_out=tonight)
+    return [(int(np.sum(by_interest[q.interest] > q.score + 1e-6)) + 1, score_name(ws, q.interest, few))
+            if q.interest in by_interest else (None, None) for q in questions]
 
 
 def reserve_scores(ws: Workspace, r: int, model: HuntNet, probs: np.ndarray, latents: np.ndarray,
                    images) -> np.ndarray:
     """The reserve's score for every object of round ``r``: the novelty score, or the reserve
     output's probability when the config asks for the paper's."""
-    names = ws.class_names()[: model.n_classes]
-    if ws.config.hunt.reserve_score == "probability":
-        return probs[:, names.index(RESERVE)]
-    reference = reserve_reference(ws, model, ws.config.hunt.interest_for(r), seed=ws.config.seed)
-    return reference.scores(latents, images)
+    return class_scores(ws, r, model, probs, latents, images, [RESERVE])[RESERVE]
 
 
 def _score_here(ws: Workspace, r: int, model: HuntNet, track: Track, latent_dtype=np.float16) -> RoundScores:
@@ -292,14 +267,15 @@ def ask(ws: Workspace, r: int, oracle: Oracle, *, with_images: bool = True, neig
     near = _nearest_labelled(ws, model, q_latents, neighbours, device) if neighbours else [()] * len(questions)
     meta = ws.store.load_round(r, images=False)
     # The screen says why it asks: each question's rank among the night (not needed by scripts).
-    ranks = question_ranks(ws, r, questions, model, version) if with_images else [None] * len(questions)
+    ranks = question_ranks(ws, r, questions, model, version) if with_images else [(None, None)] * len(questions)
     with ws.log.batch() if getattr(oracle, "batch_commits", False) else nullcontext():
         return _ask_each(ws, r, oracle, questions, probs, images if with_images else None, meta, near, version,
                          ranks)
 
 
 def _ask_each(ws: Workspace, r: int, oracle: Oracle, questions: list[QuestionRow], probs: np.ndarray,
-              images: np.ndarray | None, meta, near: list, version: int, ranks: list[int | None]) -> AskResult:
+              images: np.ndarray | None, meta, near: list, version: int,
+              ranks: list[tuple[int | None, str | None]]) -> AskResult:
     """The loop of ``ask``.  What is answered is tracked here as answers are recorded (read
     from the log again only after an undo), so a night of 1,000 questions costs 1,000 answers."""
     def standing_now() -> tuple[set[str], int]:
@@ -325,7 +301,7 @@ def _ask_each(ws: Workspace, r: int, oracle: Oracle, questions: list[QuestionRow
             image=images[k] if images is not None else None,
             ra=float(meta.ra[q.object_index]) if meta.ra is not None else None,
             dec=float(meta.dec[q.object_index]) if meta.dec is not None else None,
-            neighbours=near[k], score=q.score, rank=ranks[k], n_objects=n_objects,
+            neighbours=near[k], score=q.score, rank=ranks[k][0], score_name=ranks[k][1], n_objects=n_objects,
         )
         answer = oracle(question, classes)
         if isinstance(answer, Quit):

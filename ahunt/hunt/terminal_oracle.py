@@ -4,9 +4,10 @@ Keys: digits pick an existing class (legend on screen), ``n`` makes a new anomal
 a new normal kind (boring, like the round-0 classes), ``s`` skips, ``u`` undoes the last answer, ``q`` quits.  Answers are committed by the session
 loop before the next screen is drawn, so closing the terminal loses nothing already answered.
 
-The screen says why it asks (a reserve question: its novelty score and rank in the night) and
-acknowledges each answer in one line.  The terminal is put back as it was on every exit Python
-can catch (:func:`terminal_restored`); only ``kill -9`` can leave it in raw mode (type ``reset``).
+The screen says why it asks (a reserve question: its novelty score and rank in the night; a
+class ranked by its members' neighbours: that score and rank) and acknowledges each answer in
+one line.  The terminal is put back as it was on every exit Python can catch
+(:func:`terminal_restored`); only ``kill -9`` can leave it in raw mode (type ``reset``).
 """
 
 from __future__ import annotations
@@ -260,11 +261,15 @@ class TerminalOracle:
             where += f"   RA {q.ra:.5f}  Dec {q.dec:+.5f}"  # (files without coordinates: NaN, not shown)
         info.add_row("where", where)
         info.add_row("asked", self._why(q))
-        if q.interest == RESERVE and q.score is not None:
-            novelty = f"score {q.score:.2f}"
+        # A score other than the model's probability (shown below): the reserve's novelty, or the
+        # neighbours score of a class with few members (ahunt/hunt/ranking.py), labelled "members"
+        # to be as short as the other labels: a wider label column wraps lines at 80 columns.
+        label = "novelty" if q.interest == RESERVE else "members" if q.score_name == "neighbours" else None
+        if label is not None and q.score is not None:
+            line = f"score {q.score:.2f}"
             if q.rank is not None:
-                novelty += f" · rank {q.rank}" + (f" of {q.n_objects}" if q.n_objects is not None else "")
-            info.add_row("novelty", Text(novelty, style="bold"))
+                line += f" · rank {q.rank}" + (f" of {q.n_objects}" if q.n_objects is not None else "")
+            info.add_row(label, Text(line, style="bold"))
         info.add_row("model", self._model_line(q))
         info.add_row("", "")
         classes = [(key, c.name) for key, c in keymap.items()]

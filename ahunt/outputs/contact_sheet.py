@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ahunt.errors import WorkspaceError
-from ahunt.hunt.ranking import NOVELTY, class_scores, score_name
+from ahunt.hunt.ranking import NEIGHBOURS, NOVELTY, class_scores, neighbour_classes, score_name
 from ahunt.hunt.session import score_round
 from ahunt.outputs.plots import class_styles, plt
 from ahunt.store.atomic import savefig_atomic
@@ -68,6 +68,7 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
     model, _ = ws.load_model(version)
     with ws.store.lazy_images(r) as night:  # each row ranked by the score its questions use
         ranking = class_scores(ws, r, model, probs, latents, night, [n for n in rows if n in outputs])
+    few = neighbour_classes(ws, r, [n for n in rows if n in outputs])
     picks: list[tuple[str, np.ndarray]] = []
     for name in rows:
         if name in outputs:
@@ -107,7 +108,7 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
                 side.set_linewidth(1.5)
             oid = str(meta.ids[k])
             p = ranking[name][k]
-            what = "novelty" if score_name(ws, name) == NOVELTY else "p"
+            what = {NOVELTY: "novelty", NEIGHBOURS: "members"}.get(score_name(ws, name, few), "p")
             caption = f"{oid}\n{what} = {p:.2f}" if p >= 0.01 else f"{oid}\n{what} = {p:.1e}"
             a = answers.get(oid)
             if a is not None:
@@ -118,7 +119,10 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
     fig.text(0.12 / W, (H - 0.55) / H,
              f"hunt {ws.root.name}; model of round {version}"
              + (" (current; round not trained yet)" if untrained else "")
-             + "; p: the row class's probability; novelty: the reserve's score; '= class': answered",
+             # with the members' score named too, "p" is said shorter: the line must fit the sheet
+             + ("; p: the row class's probability; novelty: the reserve's score" if not few
+                else "; p: probability; novelty: the reserve's score; members: nearness to its members")
+             + "; '= class': answered",
              fontsize=8, color="0.35", va="center")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

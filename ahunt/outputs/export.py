@@ -11,9 +11,13 @@ Columns (astropy ``Table``):
 ``novelty``        the reserve's novelty score, when the reserve is a class of interest and
                    ranks by it (the default): about 0.5 for an ordinary object, near 1 for one
                    far from everything known to be boring (``ahunt/hunt/novelty.py``)
+``neighbours_<class>``  with ``[hunt] few_members``, for each class of interest with fewer
+                   labelled members than that: how much nearer the object lies to one of them
+                   than to anything boring (0.5: as near; ``ahunt/hunt/ranking.py``)
 ``rank_<class>``   for each class of interest (interest weight > 0, reserve included):
                    1 = the top of that class, ranked by the score its questions use: the
-                   reserve by ``novelty``, every other class by its ``p_<class>``
+                   reserve by ``novelty``, a class with few members by ``neighbours_<class>``,
+                   every other class by its ``p_<class>``
 ``rank``, ``ranked_by``  the best of those ranks and the class it is for
 
 The metadata's ``RANKBY`` names the score behind each rank column (``rank_reserve=novelty,
@@ -34,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from ahunt.errors import AhuntError
-from ahunt.hunt.ranking import NOVELTY, class_scores, score_name
+from ahunt.hunt.ranking import NEIGHBOURS, NOVELTY, class_scores, neighbour_classes, score_name
 from ahunt.store.workspace import Workspace
 
 __all__ = [
@@ -151,19 +155,27 @@ def candidate_table(ws: Workspace, *, rounds: Sequence[int] | None = None, top: 
                             description="class with the highest probability"))
     table.add_column(Column(np.array(labels, dtype=str), name="label",
                             description="oracle answer or round-0 label (empty if none)"))
-    by = {name: score_name(ws, name) for name in interest}
+    few = neighbour_classes(ws, rounds[-1], interest)
+    by = {name: score_name(ws, name, few) for name in interest}
     if NOVELTY in by.values():
         reserve = next(n for n, s in by.items() if s == NOVELTY)
         table.add_column(Column(np.concatenate(rank_scores[reserve]).astype(np.float32), name=NOVELTY,
                                 description="the reserve's novelty score: about 0.5 for an ordinary object, near 1 "
                                             "for one far from everything known to be boring"))
+    neighbour_cols = dict(zip(few, _unique_columns(f"{NEIGHBOURS}_", few)))
+    for name, col in neighbour_cols.items():
+        table.add_column(Column(np.concatenate(rank_scores[name]).astype(np.float32), name=col,
+                                description=f"how much nearer the nearest labelled '{name}' than anything boring, "
+                                            f"0.5 as near: ranks '{name}' while it has fewer than "
+                                            f"{ws.config.hunt.few_members} labelled members"))
     rank_by = {}
     if interest:
         ranks = np.empty((len(table), len(interest)), dtype=np.int32)
         rank_cols = _unique_columns("rank_", interest)
         for k, (name, col) in enumerate(zip(interest, rank_cols)):
             s = np.concatenate(rank_scores[name])
-            column = NOVELTY if by[name] == NOVELTY else p_cols[class_names.index(name)]
+            column = (NOVELTY if by[name] == NOVELTY else neighbour_cols[name] if by[name] == NEIGHBOURS
+                      else p_cols[class_names.index(name)])
             rank_by[col] = column
             order = np.argsort(-s, kind="stable")
             ranks[order, k] = np.arange(1, len(table) + 1, dtype=np.int32)

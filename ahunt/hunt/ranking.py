@@ -64,15 +64,19 @@ def neighbour_classes(ws, r: int, names: Sequence[str], *, leave_out: Collection
 
 
 def class_scores(ws, r: int, model, probs: np.ndarray, latents: np.ndarray, images,
-                 names: Sequence[str], *, leave_out: Collection[str] = frozenset()) -> dict[str, np.ndarray]:
+                 names: Sequence[str], *, leave_out: Collection[str] = frozenset(),
+                 few: Collection[str] | None = None) -> dict[str, np.ndarray]:
     """Each of ``names``'s ranking score for the objects behind ``probs``/``latents``/``images``
     (a round, or any other set of objects, such as a catalogue pool), under ``model``.  A class
     the model has no output for yet is ranked by the reserve's score: finding it is the
     reserve's job until it exists.  ``leave_out``: labelled object ids to rank without (tonight's
-    answers, to rank as when the questions were chosen)."""
+    answers, to rank as when the questions were chosen).  ``few``: the classes that rank by their
+    members' neighbours, when the caller has ``neighbour_classes`` already."""
     cfg = ws.config.hunt
     have = ws.class_names()[: probs.shape[1]]
-    few = neighbour_classes(ws, r, [n for n in names if n in have], leave_out=leave_out)
+    if few is None:
+        few = neighbour_classes(ws, r, [n for n in names if n in have], leave_out=leave_out)
+    few = [n for n in few if n in have]
     reference = novelty = None  # computed once, for the reserve, its stand-ins and the few-member classes
 
     def novelty_now() -> np.ndarray:
@@ -86,7 +90,8 @@ def class_scores(ws, r: int, model, probs: np.ndarray, latents: np.ndarray, imag
     for name in names:
         if name in few:
             boring = novelty_now()
-            out[name] = reference.member_scores(latents, images, boring, *class_members(ws, model, name, leave_out=leave_out))
+            members = class_members(ws, model, name, leave_out=leave_out)
+            out[name] = reference.member_scores(latents, images, boring, *members)
         elif name in have and (name != RESERVE or cfg.reserve_score != "novelty"):
             out[name] = probs[:, have.index(name)]
         elif cfg.reserve_score == "probability" and RESERVE in have:

@@ -168,7 +168,7 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
         if use_novelty or few:  # the columns that rank by distances, not probabilities (ahunt/hunt/ranking.py)
             with ws.store.lazy_images(r) as images:
                 ranked = class_scores(ws, r, model, probs, s.latents, images,
-                                      ([RESERVE] if use_novelty else []) + few)
+                                      ([RESERVE] if use_novelty else []) + few, few=few)
             probs = np.array(probs, dtype=np.float32, copy=True)
             for name, column in ranked.items():
                 probs[:, names.index(name)] = column
@@ -196,9 +196,10 @@ def question_ranks(ws: Workspace, r: int, questions: list[QuestionRow], model: H
     names = ws.class_names()[: model.n_classes]
     asked = {q.interest for q in questions if q.interest in names}
     tonight = {q.object_id for q in questions}
-    with ws.store.lazy_images(r) as images:
-        by_interest = class_scores(ws, r, model, s.probs, s.latents, images, sorted(asked), leave_out=tonight)
     few = neighbour_classes(ws, r, sorted(asked), leave_out=tonight)
+    with ws.store.lazy_images(r) as images:
+        by_interest = class_scores(ws, r, model, s.probs, s.latents, images, sorted(asked), leave_out=tonight,
+                                   few=few)
     return [(int(np.sum(by_interest[q.interest] > q.score + 1e-6)) + 1, score_name(ws, q.interest, few))
             if q.interest in by_interest else (None, None) for q in questions]
 

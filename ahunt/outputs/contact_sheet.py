@@ -66,9 +66,9 @@ def write_contact_sheet(ws: Workspace, path: str | Path, *, round: int | None = 
     answers = {a.object_id: a for a in ws.log.current_labels().values()}
     styles = class_styles(ws.classes())
     model, _ = ws.load_model(version)
-    with ws.store.lazy_images(r) as night:  # each row ranked by the score its questions use
-        ranking = class_scores(ws, r, model, probs, latents, night, [n for n in rows if n in outputs])
     few = neighbour_classes(ws, r, [n for n in rows if n in outputs])
+    with ws.store.lazy_images(r) as night:  # each row ranked by the score its questions use
+        ranking = class_scores(ws, r, model, probs, latents, night, [n for n in rows if n in outputs], few=few)
     picks: list[tuple[str, np.ndarray]] = []
     for name in rows:
         if name in outputs:

@@ -121,13 +121,15 @@ def candidate_table(ws: Workspace, *, rounds: Sequence[int] | None = None, top: 
     kwargs = {} if track is None else {"track": track}
     wanted = set(ws.classes_of_interest())
     rank_scores: dict[str, list[np.ndarray]] = {}
+    # one choice for every round exported, so a neighbours column holds one kind of score
+    few_members = neighbour_classes(ws, rounds[-1], sorted(wanted))
     for r in rounds:
         p, latents, class_names, version = score_round(ws, r, **kwargs)
         interest_here = [c for c in class_names if c in wanted]
         if interest_here:  # the score each class's questions rank by (the reserve's novelty, say)
             model, _ = ws.load_model(version)
             with ws.store.lazy_images(r) as images:
-                for name, s in class_scores(ws, r, model, p, latents, images, interest_here).items():
+                for name, s in class_scores(ws, r, model, p, latents, images, interest_here, few=few_members).items():
                     rank_scores.setdefault(name, []).append(s)
         meta = ws.store.load_round(r, images=False)
         n = len(meta.ids)
@@ -155,7 +157,7 @@ def candidate_table(ws: Workspace, *, rounds: Sequence[int] | None = None, top: 
                             description="class with the highest probability"))
     table.add_column(Column(np.array(labels, dtype=str), name="label",
                             description="oracle answer or round-0 label (empty if none)"))
-    few = neighbour_classes(ws, rounds[-1], interest)
+    few = [name for name in interest if name in few_members]
     by = {name: score_name(ws, name, few) for name in interest}
     if NOVELTY in by.values():
         reserve = next(n for n, s in by.items() if s == NOVELTY)

@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--method", default="ahunt")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("runs/variants"))
+    parser.add_argument("--keep-workspaces", action="store_true",
+                        help="keep each trial's workspace (large), e.g. for benchmarks/members_bias.py")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in args.variant]
     console = Console(width=200)  # the whole table, also when printed to a file
@@ -84,7 +86,7 @@ def main() -> None:
         for name, changes in variants:
             slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "shipped"
             rows = run_experiment(variant_config(path, changes), args.out / path.stem / slug, trials=args.trials,
-                                  methods=[args.method], jobs=args.jobs)
+                                  methods=[args.method], jobs=args.jobs, keep_workspaces=args.keep_workspaces)
             summary = hunt_summary(rows)[args.method]
             table.add_row(name, *(format_mean_std(*summary.get(key, (float("nan"),) * 2 + (0,)), digits, args.trials)
                                   for _, key, digits in COLUMNS))

@@ -188,6 +188,12 @@ class HuntConfig:
     # how much nearer an object lies to one of them than to anything boring (ahunt/hunt/novelty.py).
     # 0: every class ranks by its probability.
     few_members: int = 0
+    # anomaly strategy: a named class of interest (not the reserve) spreads its questions over
+    # what the network calls it tonight (p > 0.5): k-means++ in latent space among at most
+    # spread x its share of the likeliest, so that on big nights, whose top is all one corner of
+    # the class, it still sees the rest of it and its lookalikes (ahunt.hunt.query.spread_sampling).
+    # 0: the likeliest first.
+    spread: int = 0
 
     def interest_for(self, r: int) -> Mapping[str, float]:
         """The interest weights in force at round ``r``."""
@@ -207,6 +213,8 @@ class HuntConfig:
         _require(isinstance(self.members_first, bool), "hunt.members_first", self.members_first, "must be true or false")
         _require(isinstance(self.few_members, int) and not isinstance(self.few_members, bool)
                  and self.few_members >= 0, "hunt.few_members", self.few_members, "must be a whole number >= 0")
+        _require(isinstance(self.spread, int) and not isinstance(self.spread, bool)
+                 and self.spread >= 0, "hunt.spread", self.spread, "must be a whole number >= 0")
         _require(isinstance(self.novelty_features, bool), "hunt.novelty_features", self.novelty_features,
                  "must be true or false")
         _require(isinstance(self.novelty_crowd, (int, float)) and not isinstance(self.novelty_crowd, bool)

@@ -50,6 +50,7 @@ def test_dump_round_trips(tmp_path):
         ("[hunt]\nmembers_first = 1", ["hunt.members_first", "true or false"]),
         ("[hunt]\nfew_members = -1", ["hunt.few_members", "whole number >= 0"]),
         ("[hunt]\nfew_members = 2.5", ["hunt.few_members", "integer"]),
+        ("[hunt]\nspread = -1", ["hunt.spread", "whole number >= 0"]),
     ],
 )
 def test_bad_config_names_file_and_reason(tmp_path, text, words):

@@ -12,6 +12,7 @@ from ahunt.hunt.query import (
     diversity_sampling,
     random_sampling,
     split_quota,
+    spread_sampling,
     uncertainty_sampling,
     validate_interest,
 )
@@ -101,6 +102,38 @@ def test_diversity_spreads_over_clusters():
     assert chosen[0] == 0
     assert chosen[1] >= 5  # the second pick comes from the other cluster
     assert anomaly_sampling(p, z, np.arange(10), 2, RNG).tolist() == [0, 1]
+
+
+def test_spread_covers_what_the_network_calls_the_class():
+    # A big night: 40 likely members in one corner (A) and 10 less likely in another (B), all
+    # called the class (p > 0.5); the likeliest-first picks are both from A, the spread's second
+    # from B.  Objects not called the class are never picked while enough are.
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(0, 0.01, (40, 2)), rng.normal(10, 0.01, (10, 2)), rng.normal(5, 3, (950, 2))])
+    p = np.concatenate([np.linspace(0.99, 0.9, 40), np.linspace(0.8, 0.6, 10), np.full(950, 0.3)])
+    pool = np.arange(1000)
+    assert anomaly_sampling(p, z, pool, 2, RNG).tolist() == [0, 1]
+    chosen = spread_sampling(p, z, pool, 2, np.random.default_rng(3), spread=50)
+    assert chosen[0] == 0 and 40 <= chosen[1] < 50
+    # A small night: no more called the class than the quota -> the likeliest, as anomaly
+    few = np.concatenate([[0.9, 0.7], np.full(98, 0.2)])
+    assert spread_sampling(few, z[:100], np.arange(100), 3, RNG, spread=50).tolist() == [0, 1, 2]
+
+
+def test_spread_leaves_the_reserve_as_it_is():
+    rng = np.random.default_rng(1)
+    z = np.concatenate([rng.normal(0, 0.01, (40, 2)), rng.normal(10, 0.01, (10, 2)), rng.normal(5, 3, (150, 2))])
+    merger = np.concatenate([np.linspace(0.99, 0.9, 40), np.linspace(0.8, 0.6, 10), np.full(150, 0.01)])
+    reserve = np.linspace(0.9, 0.1, 200)[::-1]  # the reserve's likeliest are the last objects
+    probs = np.stack([reserve, merger], axis=1)
+    names, weights = ["reserve", "merger"], {"reserve": 0.5, "merger": 0.5}
+    plain = choose_questions(probs, z, names, weights, 4, strategy="anomaly", rng=np.random.default_rng(0))
+    spread = choose_questions(probs, z, names, weights, 4, strategy="anomaly", rng=np.random.default_rng(0),
+                              spread=50)
+    assert [q.index for q in plain if q.interest == "reserve"] == [q.index for q in spread if q.interest == "reserve"]
+    assert [q.index for q in plain if q.interest == "merger"] == [0, 1]
+    merger_picks = [q.index for q in spread if q.interest == "merger"]
+    assert merger_picks[0] == 0 and 40 <= merger_picks[1] < 50
 
 
 # -- choosing a round's questions ------------------------------------------------------------
@@ -224,20 +257,20 @@ def test_candidates_of_chunks_merge_to_the_nights_choice():
     latents = rng.standard_normal((5000, 4)).astype(np.float16)
     weights, n = {"a": 0.5, "b": 1.0, "reserve": 2.0}, 12  # two named classes: shares can move
     exclude = rng.choice(5000, size=300, replace=False)
-    for strategy in ("anomaly", "uncertainty", "diversity"):
-        options = dict(strategy=strategy, exclude=exclude, diversity_pool=5, random_share=0.25)
+    for strategy, spread in (("anomaly", 0), ("uncertainty", 0), ("diversity", 0), ("anomaly", 4)):
+        options = dict(strategy=strategy, exclude=exclude, diversity_pool=5, random_share=0.25, spread=spread)
         want = choose_questions(probs, latents, names, weights, n, rng=np.random.default_rng(0), **options)
         n_strategy = n - random_count(n, 0.25)
         parts = []
         for s in range(0, 5000, 1024):
             available = np.setdiff1d(np.arange(s, min(s + 1024, 5000)), exclude)
             parts.append(question_candidates(probs, [0, 1, 2], n_strategy, strategy=strategy, diversity_pool=5,
-                                             available=available))
+                                             available=available, spread=spread, spread_columns=[0, 1]))
         index = np.concatenate(parts)
         assert len(index) <= 5 * 3 * 6 * n_strategy < 1200  # small results, not the night
         got = choose_from_candidates(index, probs[index], latents[index], names, weights, n,
                                      rng=np.random.default_rng(0), n_objects=5000, **options)
-        assert got == want, strategy
+        assert got == want, (strategy, spread)
 
 
 def test_top_is_a_stable_partial_sort():

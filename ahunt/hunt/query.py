@@ -30,6 +30,7 @@ __all__ = [
     "uncertainty_sampling",
     "anomaly_sampling",
     "diversity_sampling",
+    "spread_sampling",
     "random_sampling",
     "choose_questions",
     "question_candidates",
@@ -165,6 +166,22 @@ def diversity_sampling(p, latents, pool, n, rng, *, pool_factor: int = 5) -> np.
     return candidates[np.asarray(chosen)]
 
 
+def spread_sampling(p, latents, pool, n, rng, *, spread: int) -> np.ndarray:
+    """Among what the network calls the class (p > 0.5), at most ``spread * n`` of the likeliest,
+    ``n`` picks spread by k-means++ seeding in latent space (the likeliest first); where fewer
+    than ``n`` are called the class, the likeliest, as ``anomaly_sampling``.
+
+    On a night of 10^5 the top of a class is many objects deep and can be all one corner of it
+    (its faintest members, say): the likeliest first would keep asking about that corner, and
+    the network would never see the rest of the class, nor the ordinary objects it confuses
+    with it.  On a small night the objects called the class are few, and this asks about them.
+    """
+    called = pool[p[pool] > 0.5]
+    if latents is None or len(called) <= n:
+        return _top(p, pool, n)
+    return diversity_sampling(p, latents, called, n, rng, pool_factor=spread)
+
+
 def random_sampling(p, latents, pool, n, rng) -> np.ndarray:
     """Uniform over the pool: the control."""
     return rng.choice(pool, size=min(n, len(pool)), replace=False)
@@ -212,14 +229,17 @@ def question_candidates(
     strategy: str,
     diversity_pool: int,
     available: np.ndarray,
+    spread: int = 0,
+    spread_columns: Sequence[int] = (),
 ) -> np.ndarray:
     """Sorted indices of every object in ``available`` that the strategy could pick for the
     classes in ``columns`` when ``n`` questions are asked in all.
 
     Each class can take at most ``n`` objects, and the other classes at most ``n`` before it,
     so its candidates are its top ``n`` by the strategy's ranking (``(diversity_pool + 1) n``
-    for diversity, which samples among the top ``diversity_pool`` x quota).  Random sampling
-    can pick anything: all of ``available``.
+    for diversity, which samples among the top ``diversity_pool`` x quota, and ``(spread + 1) n``
+    for the ``spread_columns`` of the anomaly strategy with ``spread``).  Random sampling can
+    pick anything: all of ``available``.
     """
     if strategy not in _STRATEGY_FUNCS:
         raise QueryError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -230,7 +250,7 @@ def question_candidates(
     for col in columns:
         p = probs[:, col]
         if strategy == "anomaly":
-            parts.append(_top(p, available, n))
+            parts.append(_top(p, available, (spread + 1) * n if spread and col in spread_columns else n))
         elif strategy == "diversity":
             parts.append(_top(p, available, (max(1, diversity_pool) + 1) * n))
         else:  # uncertainty: the least certain members, and the likeliest of the rest
@@ -294,6 +314,7 @@ def choose_questions(
     diversity_pool: int = 5,
     random_share: float = 0.0,
     members_first: bool = True,
+    spread: int = 0,
 ) -> list[Pick]:
     """Choose up to ``n`` questions from one round.
 
@@ -304,17 +325,21 @@ def choose_questions(
     ``probs`` is (N, n_classes) in the order of ``class_names``; ``weights`` maps class names
     to interest weights (classes absent from ``class_names`` are ignored: they do not exist
     yet).  A quota a class cannot fill (the pool ran out) passes to the others by weight.
+    With ``spread`` > 0 and the anomaly strategy, each named class (not the reserve) picks by
+    ``spread_sampling``.
     """
     live = live_interest(weights, class_names)
     exclude = np.asarray(exclude, dtype=np.int64)
     available = np.setdiff1d(np.arange(len(probs)), exclude)
     columns = [list(class_names).index(name) for name in live]
+    spread_columns = [list(class_names).index(name) for name in live if name != RESERVE]
     index = question_candidates(probs, columns, n - random_count(n, random_share), strategy=strategy,
-                                diversity_pool=diversity_pool, available=available)
+                                diversity_pool=diversity_pool, available=available, spread=spread,
+                                spread_columns=spread_columns)
     return choose_from_candidates(
         index, probs[index], latents[index] if latents is not None else None, class_names, weights, n,
         strategy=strategy, rng=rng, n_objects=len(probs), exclude=exclude,
-        diversity_pool=diversity_pool, random_share=random_share, members_first=members_first,
+        diversity_pool=diversity_pool, random_share=random_share, members_first=members_first, spread=spread,
     )
 
 
@@ -333,6 +358,7 @@ def choose_from_candidates(
     diversity_pool: int = 5,
     random_share: float = 0.0,
     members_first: bool = True,
+    spread: int = 0,
 ) -> list[Pick]:
     """``choose_questions`` on a night reduced to ``question_candidates``: ``index`` (sorted)
     gives each candidate's position in the night, ``probs`` and ``latents`` its rows.  The
@@ -361,7 +387,10 @@ def choose_from_candidates(
                 continue
             col = list(class_names).index(name)
             p = probs[:, col]
-            chosen = np.asarray(func(p, latents, available, min(quota[name], len(available)), rng))
+            pick = func
+            if spread and strategy == "anomaly" and name != RESERVE:
+                pick = lambda p, z, pool, k, g: spread_sampling(p, z, pool, k, g, spread=spread)  # noqa: E731
+            chosen = np.asarray(pick(p, latents, available, min(quota[name], len(available)), rng))
             picks += [Pick(int(index[i]), name, float(p[i])) for i in chosen]
             available = np.setdiff1d(available, chosen)
             if len(chosen) < quota[name]:

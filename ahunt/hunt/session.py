@@ -158,11 +158,12 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
     weights = {k: w for k, w in cfg.hunt.interest_for(r).items() if k not in retired}
     options = dict(strategy=cfg.hunt.strategy, rng=rng, exclude=exclude,
                    diversity_pool=cfg.hunt.diversity_pool, random_share=cfg.hunt.random_share,
-                   members_first=cfg.hunt.members_first)
+                   members_first=cfg.hunt.members_first, spread=cfg.hunt.spread)
     interest = live_interest(weights, names)
     use_novelty = cfg.hunt.reserve_score == "novelty" and RESERVE in interest
     few = neighbour_classes(ws, r, interest)
-    if not cfg.score.dask_scheduler or use_novelty or few:
+    # the spread picks by latent distances among many candidates: chosen here, not on the cluster
+    if not cfg.score.dask_scheduler or use_novelty or few or cfg.hunt.spread:
         s = round_scores(ws, r, model, version, track=track)
         probs = s.probs
         if use_novelty or few:  # the columns that rank by distances, not probabilities (ahunt/hunt/ranking.py)

@@ -90,8 +90,8 @@ def main() -> None:
         print(f"{root.name}: members {len(members)}; S/N members {np.median(sn_members):.1f}, "
               f"last night's {args.name} {np.median(sn_night):.1f} ({fainter:.2f} of them fainter than the "
               f"members' median); pool precision at k {precision:.2f}, ranks {ranks}")
-        rows = [("labelled members", members[:16]), (f"the pool's {args.name}", pool.images[in_pool][:16]),
-                (f"the pool's top 10 by {args.name}", pool.images[order[:10]])]
+        rows = [(f"labelled members of {args.name}", members[:16]), (f"{args.name} in the pool", pool.images[in_pool][:16]),
+                (f"the pool's top 10 for {args.name}", pool.images[order[:10]])]
         fig, axes = plt.subplots(3, 16, figsize=(16, 3.6))
         for i, (title, shown) in enumerate(rows):
             for j in range(16):
@@ -100,7 +100,7 @@ def main() -> None:
                     axes[i, j].imshow(np.asarray(shown[j])[0], cmap="gray")
             axes[i, 0].set_title(title, fontsize=9, loc="left")
         fig.tight_layout()
-        fig.savefig(args.out / f"members-{root.name}.png", dpi=80)
+        fig.savefig(args.out / f"members-{root.name}.png", dpi=64)
         plt.close(fig)
 
 

@@ -369,6 +369,10 @@ def choose_from_candidates(
     func = _STRATEGY_FUNCS[strategy]
     if strategy == "diversity":
         func = lambda p, z, pool, k, g: diversity_sampling(p, z, pool, k, g, pool_factor=diversity_pool)  # noqa: E731
+    # with spread, a named class (never the reserve) spreads its anomaly-strategy picks
+    spread_func = func
+    if spread and strategy == "anomaly":
+        spread_func = lambda p, z, pool, k, g: spread_sampling(p, z, pool, k, g, spread=spread)  # noqa: E731
     index = np.asarray(index, dtype=np.int64)
     available = np.arange(len(index))  # positions in the candidate list, not in the night
     picks: list[Pick] = []
@@ -387,9 +391,7 @@ def choose_from_candidates(
                 continue
             col = list(class_names).index(name)
             p = probs[:, col]
-            pick = func
-            if spread and strategy == "anomaly" and name != RESERVE:
-                pick = lambda p, z, pool, k, g: spread_sampling(p, z, pool, k, g, spread=spread)  # noqa: E731
+            pick = func if name == RESERVE else spread_func
             chosen = np.asarray(pick(p, latents, available, min(quota[name], len(available)), rng))
             picks += [Pick(int(index[i]), name, float(p[i])) for i in chosen]
             available = np.setdiff1d(available, chosen)

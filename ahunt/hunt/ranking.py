@@ -112,8 +112,7 @@ def reserve_reference(ws, model, weights, *, seed: int,
     # Only the rows the reference keeps are read and scored: the cost is bounded by the
     # reference's size, not by how many objects the hunt has labelled.
     rows = reference_rows(labels, boring, seed=seed)
-    kept = np.asarray(images[rows], dtype=np.float32) if len(rows) else np.zeros((0, *images.shape[1:]), np.float32)
-    _, latents = score(model, kept, device=resolve_device(ws.config.device))
+    latents, kept = _scored_rows(ws, model, images, rows)
     return Reference(latents, kept, labels[rows], boring, seed=seed, crop=model.args.crop,
                      model=model if ws.config.hunt.novelty_features else None,
                      crowd=ws.config.hunt.novelty_crowd,
@@ -128,7 +127,12 @@ def class_members(ws, model, name: str, *,
     keep = labels == ws.class_names().index(name)
     if leave_out:
         keep &= ~np.isin(np.asarray(ids, dtype=object), list(leave_out))
-    rows = np.flatnonzero(keep)
+    return _scored_rows(ws, model, images, np.flatnonzero(keep))
+
+
+def _scored_rows(ws, model, images, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(latents under ``model``, float32 images) of ``rows`` of the labelled view ``images``:
+    only those rows are read."""
     kept = np.asarray(images[rows], dtype=np.float32) if len(rows) else np.zeros((0, *images.shape[1:]), np.float32)
     _, latents = score(model, kept, device=resolve_device(ws.config.device))
     return latents, kept

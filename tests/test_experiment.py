@@ -343,3 +343,20 @@ def test_a_raw_pixel_forest_sees_the_networks_field():
     chooser.grow(None, seed=0, device=None)
     s = chooser.scores(chooser.features(x, None))
     assert int(np.argmax(s)) == 17 and np.argsort(-s).tolist().index(5) > 5
+
+
+def test_trials_surveys_are_simulated_side_by_side_before_the_tasks(tmp_path):
+    """On two cores the trials' surveys are simulated in two processes, into the same cache a
+    task then reads, and they are the surveys one process would simulate."""
+    from ahunt.evaluate.experiment import _prepare_streams
+    from ahunt.sources.simulated import SimulatedSurvey, simulate_round
+
+    cfg = dataclasses.replace(tiny_config(), survey=dataclasses.replace(tiny_config().survey, nights=1))
+    _prepare_streams(cfg, [0, 1], "ahunt", 2, tmp_path)
+    for trial in (0, 1):
+        survey = trial_config(cfg, trial, "ahunt").survey
+        cached = SimulatedSurvey(survey, image_size=32, cache_dir=tmp_path)
+        assert cached.cache_path.exists()
+        night = make_stream(survey, image_size=32, cache_dir=tmp_path).load(1)
+        assert np.array_equal(night.images, simulate_round(survey, 1, image_size=32).images)
+    assert len(list(tmp_path.glob("survey-*.h5"))) == 2

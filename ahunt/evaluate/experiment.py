@@ -306,11 +306,7 @@ def _run_unfinished(config: Config, out_dir: Path, trials: int, methods: list[st
                 on_done(method, trial, True)
             else:
                 todo.append((method, trial))
-    # Simulate each trial's survey once, here, rather than in several workers at the same time.
-    for trial in sorted({t for _, t in todo}):
-        cfg = trial_config(config, trial, methods[0])
-        make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir,
-                    data_config=cfg.data).ensure()
+    _prepare_streams(config, sorted({t for _, t in todo}), methods[0], jobs, cache_dir)
     # The cores shared out among the workers; OMP_NUM_THREADS, when set, caps each one (on a
     # busy machine a thread waiting for a core burns CPU seconds that are not the method's).
     threads = max(1, (os.cpu_count() or 1) // jobs)
@@ -337,6 +333,30 @@ def _run_unfinished(config: Config, out_dir: Path, trials: int, methods: list[st
             rows += read_results(parts / f"{method}-trial{trial}.csv")
     _write_rows(rows, out_dir / "results.csv")
     return rows
+
+
+def _prepare_streams(config: Config, trials: list[int], method: str, jobs: int, cache_dir: Path | None) -> None:
+    """Simulate each trial's survey once, before any task starts, rather than in several workers
+    at the same time; on more than one core, the trials side by side (a survey of 100,000
+    galaxies a night takes GalSim tens of CPU minutes)."""
+    work = [(config, trial, method, cache_dir) for trial in trials]
+    if jobs == 1 or len(work) < 2:
+        for item in work:
+            _prepare_stream(item)
+        return
+    import multiprocessing
+
+    with ProcessPoolExecutor(max_workers=min(jobs, len(work)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        for future in as_completed([pool.submit(_prepare_stream, item) for item in work]):
+            future.result()
+
+
+def _prepare_stream(item: tuple[Config, int, str, Path | None]) -> None:
+    """One trial's survey, into the cache (a worker's entry point)."""
+    config, trial, method, cache_dir = item
+    cfg = trial_config(config, trial, method)
+    make_stream(cfg.survey, image_size=cfg.model.image_size, channels=cfg.model.channels, cache_dir=cache_dir,
+                data_config=cfg.data).ensure()
 
 
 _COUNTS = ("anomalies_found", "interesting_found", "ideal_found", "true_candidates")  # per night: summed over the hunt

@@ -59,6 +59,24 @@ def test_scores_and_questions_match_one_process(tmp_path, client):
                                      rng=np.random.default_rng(4), n_objects=5000, **options)
         assert got == want, strategy
 
+    # [hunt] spread on the cluster: a named class the network calls thousands of objects (a
+    # sharper head makes "b" one) spreads its picks, and the cluster's candidates hold them.
+    with torch.no_grad():
+        model.head.weight.mul_(30)
+    here = score_store(store, 0, model, device=CPU)
+    weights = {"b": 1.0, "reserve": 2.0}
+    picks = {}
+    for spread in (0, 5):
+        options = dict(strategy="anomaly", exclude=exclude, diversity_pool=5, random_share=0.2, spread=spread)
+        want = choose_questions(here.probs, here.latents, names, weights, 15, rng=np.random.default_rng(4), **options)
+        cand = candidates_dask(client, store, 0, model, columns=[1, 2], n=12, strategy="anomaly", diversity_pool=5,
+                               exclude=exclude, chunk=1024, spread=spread, spread_columns=[1])
+        got = choose_from_candidates(cand.index, cand.probs, cand.latents, names, weights, 15,
+                                     rng=np.random.default_rng(4), n_objects=5000, **options)
+        assert got == want, spread
+        picks[spread] = [q.index for q in got if q.interest == "b"]
+    assert picks[0][0] == picks[5][0] and picks[0] != picks[5]  # the likeliest first, then spread
+
 
 def test_a_hunt_asks_the_same_questions_through_the_scheduler(tmp_path, sim_cache, cluster):
     from test_session import _workspace

@@ -128,12 +128,13 @@ class Candidates:
 
 
 def _chunk_candidates(block: np.ndarray, offset: int, token: str, columns: Sequence[int], n: int,
-                      strategy: str, diversity_pool: int, exclude: np.ndarray) -> Candidates:
+                      strategy: str, diversity_pool: int, spread: int, spread_columns: Sequence[int],
+                      exclude: np.ndarray) -> Candidates:
     probs, latents = _score_chunk(block, token)
     mine = exclude[(exclude >= offset) & (exclude < offset + len(block))] - offset
     available = np.setdiff1d(np.arange(len(block)), mine)
     keep = question_candidates(probs, columns, n, strategy=strategy, diversity_pool=diversity_pool,
-                               available=available)
+                               available=available, spread=spread, spread_columns=spread_columns)
     return Candidates(keep + offset, probs[keep], latents[keep])
 
 
@@ -194,7 +195,7 @@ def _only(one: np.ndarray):
 
 
 def _merge_candidates(a: Candidates, b: Candidates, columns: Sequence[int], n: int, strategy: str,
-                      diversity_pool: int) -> Candidates:
+                      diversity_pool: int, spread: int, spread_columns: Sequence[int]) -> Candidates:
     """The candidates of two neighbouring stretches of the night (``a`` before ``b``).
 
     The night's top lists lie within the union of the parts' top lists and are its top lists,
@@ -204,12 +205,13 @@ def _merge_candidates(a: Candidates, b: Candidates, columns: Sequence[int], n: i
     probs = np.concatenate([a.probs, b.probs])
     latents = np.concatenate([a.latents, b.latents])
     keep = question_candidates(probs, columns, n, strategy=strategy, diversity_pool=diversity_pool,
-                               available=np.arange(len(index)))
+                               available=np.arange(len(index)), spread=spread, spread_columns=spread_columns)
     return Candidates(index[keep], probs[keep], latents[keep])
 
 
 def candidates_dask(client, store: Store, r: int, model: HuntNet, *, columns: Sequence[int], n: int,
                     strategy: str, diversity_pool: int, exclude: Sequence[int], chunk: int,
+                    spread: int = 0, spread_columns: Sequence[int] = (),
                     device: str = "auto", batch_size: int = 0, compile: str = "auto") -> Candidates:
     """The night's ``question_candidates``: each chunk reduced on its worker, then merged in a
     tree on the workers, so the client receives one small list."""
@@ -217,7 +219,7 @@ def candidates_dask(client, store: Store, r: int, model: HuntNet, *, columns: Se
 
     images = dask_images(store.lazy_array(r), chunk)
     exclude = np.asarray(sorted(exclude), dtype=np.int64)
-    options = (list(columns), n, strategy, diversity_pool)
+    options = (list(columns), n, strategy, diversity_pool, spread, list(spread_columns))
     with _Session(client, model, device, batch_size, compile, images.shape[0]) as token:
         per_chunk = _per_chunk(images, _chunk_candidates, token, *options, exclude)
         parts = [dask.delayed(_only)(p) for p in per_chunk.to_delayed().ravel()]

@@ -162,8 +162,7 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
     interest = live_interest(weights, names)
     use_novelty = cfg.hunt.reserve_score == "novelty" and RESERVE in interest
     few = neighbour_classes(ws, r, interest)
-    # the spread picks by latent distances among many candidates: chosen here, not on the cluster
-    if not cfg.score.dask_scheduler or use_novelty or few or cfg.hunt.spread:
+    if not cfg.score.dask_scheduler or use_novelty or few:
         s = round_scores(ws, r, model, version, track=track)
         probs = s.probs
         if use_novelty or few:  # the columns that rank by distances, not probabilities (ahunt/hunt/ranking.py)
@@ -176,12 +175,14 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
         return choose_questions(probs, s.latents, names, weights, cfg.hunt.questions, **options)
     from ahunt.hunt.distributed import candidates_dask, connect
 
-    columns = [names.index(c) for c in live_interest(weights, names)]
+    columns = [names.index(c) for c in interest]
+    spread_columns = [names.index(c) for c in interest if c != RESERVE]  # the reserve never spreads
     n_strategy = cfg.hunt.questions - random_count(cfg.hunt.questions, cfg.hunt.random_share)
     with connect(cfg.score.dask_scheduler) as client:
         cand = candidates_dask(client, ws.store, r, model, columns=columns, n=n_strategy,
                                strategy=cfg.hunt.strategy, diversity_pool=cfg.hunt.diversity_pool,
-                               exclude=exclude, chunk=cfg.score.dask_chunk, device=cfg.device,
+                               exclude=exclude, chunk=cfg.score.dask_chunk, spread=cfg.hunt.spread,
+                               spread_columns=spread_columns, device=cfg.device,
                                batch_size=cfg.score.batch_size, compile=cfg.score.compile)
     return choose_from_candidates(cand.index, cand.probs, cand.latents, names, weights, cfg.hunt.questions,
                                   n_objects=ws.store.round_size(r), **options)

@@ -449,3 +449,13 @@ def test_editing_the_networks_shape_after_round_0_warns_and_changes_nothing(tmp_
     with pytest.warns(AhuntWarning, match=r"config\.toml: \[model\] crop = 16 \(the network has 0\)"):
         retrain(ws, r)
     assert ws.load_model(r)[0].args.crop == 0
+
+
+def test_with_spread_a_named_classs_questions_are_logged_as_spread_picks(tmp_path, sim_cache):
+    """The log and the question screen say how each question was chosen: a named class's picks
+    under [hunt] spread are "spread", the reserve's stay "anomaly"."""
+    ws = _hunt(tmp_path, sim_cache, tiny_config(spread=5), nights=2)
+    by = {(q.interest, q.strategy) for q in ws.log.questions()}
+    assert ("reserve", "anomaly") in by
+    named = {s for i, s in by if i != "reserve"}
+    assert named == {"spread"}, by

@@ -84,6 +84,14 @@ def test_a_class_ranked_by_its_members_neighbours_shows_that_score_and_rank():
     assert "members" not in plain and "score 0.93" not in plain
 
 
+def test_a_spread_pick_says_so_and_shows_its_rank_by_the_class_probability():
+    q = question(interest="merger", strategy="spread", score=0.81, rank=37, score_name="p_merger", n_objects=100000)
+    text = "\n".join(screen_text(q, width=120))
+    assert "spread sampling for class 'merger'" in text
+    assert "spread  score 0.81 · rank 37 of 100000" in text and "novelty" not in text
+    assert "RA 150.10000  Dec +2.20000" in "\n".join(screen_text(q, width=80))  # no wider label column
+
+
 # -- the legend --------------------------------------------------------------------------------
 @pytest.mark.parametrize("width", [80, 120])
 def test_legend_keeps_each_key_with_its_word_in_aligned_columns(width):

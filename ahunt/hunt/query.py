@@ -31,6 +31,7 @@ __all__ = [
     "anomaly_sampling",
     "diversity_sampling",
     "spread_sampling",
+    "picked_by",
     "random_sampling",
     "choose_questions",
     "question_candidates",
@@ -180,6 +181,14 @@ def spread_sampling(p, latents, pool, n, rng, *, spread: int) -> np.ndarray:
     if latents is None or len(called) <= n:
         return _top(p, pool, n)
     return diversity_sampling(p, latents, called, n, rng, pool_factor=spread)
+
+
+def picked_by(strategy: str, spread: int, interest: str) -> str:
+    """The name of the sampling that chose a question for ``interest``, as the log and the
+    question screen give it: "spread" for a named class's picks under ``spread``."""
+    if spread and strategy == "anomaly" and interest not in (RESERVE, RANDOM_SHARE):
+        return "spread"
+    return strategy
 
 
 def random_sampling(p, latents, pool, n, rng) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 from ahunt.config import Config
 from ahunt.errors import AhuntWarning, WorkspaceError
 from ahunt.hunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
-from ahunt.hunt.query import Pick, choose_from_candidates, choose_questions, live_interest, random_count
+from ahunt.hunt.query import Pick, choose_from_candidates, choose_questions, live_interest, picked_by, random_count
 from ahunt.hunt.ranking import class_scores, neighbour_classes, score_name
 from ahunt.learn.model import HuntNet, ModelArgs
 from ahunt.learn.pretrain import train_unlabelled
@@ -142,7 +142,8 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
             latents = _score_here(ws, r, model, track, latent_dtype=np.float32).latents
         picks, strategy = chooser(images, latents, exclude, cfg.hunt.questions, rng), chooser.name
     rows = [
-        QuestionRow(r, k, str(meta.ids[p.index]), p.index, strategy, p.interest, p.score, version)
+        QuestionRow(r, k, str(meta.ids[p.index]), p.index, picked_by(strategy, cfg.hunt.spread if chooser is None else 0,
+                                                                     p.interest), p.interest, p.score, version)
         for k, p in enumerate(picks)
     ]
     ws.log.add_questions(rows)

@@ -264,7 +264,9 @@ class TerminalOracle:
         # A score other than the model's probability (shown below): the reserve's novelty, or the
         # neighbours score of a class with few members (ahunt/hunt/ranking.py), labelled "members"
         # to be as short as the other labels: a wider label column wraps lines at 80 columns.
-        label = "novelty" if q.interest == RESERVE else "members" if q.score_name == "neighbours" else None
+        # A spread pick (`[hunt] spread`) is often not the class's likeliest: its rank says so.
+        label = ("novelty" if q.interest == RESERVE else "members" if q.score_name == "neighbours"
+                 else "spread" if q.strategy == "spread" else None)
         if label is not None and q.score is not None:
             line = f"score {q.score:.2f}"
             if q.rank is not None:

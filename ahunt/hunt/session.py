@@ -141,9 +141,10 @@ def prepare_questions(ws: Workspace, r: int, *, track: Track = no_progress, choo
             images = None
             latents = _score_here(ws, r, model, track, latent_dtype=np.float32).latents
         picks, strategy = chooser(images, latents, exclude, cfg.hunt.questions, rng), chooser.name
+    spread = cfg.hunt.spread if chooser is None else 0  # a baseline's chooser never spreads
     rows = [
-        QuestionRow(r, k, str(meta.ids[p.index]), p.index, picked_by(strategy, cfg.hunt.spread if chooser is None else 0,
-                                                                     p.interest), p.interest, p.score, version)
+        QuestionRow(r, k, str(meta.ids[p.index]), p.index, picked_by(strategy, spread, p.interest), p.interest,
+                    p.score, version)
         for k, p in enumerate(picks)
     ]
     ws.log.add_questions(rows)

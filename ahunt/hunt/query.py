@@ -16,7 +16,7 @@ merged chunks are a superset of the whole night's, so both paths pick exactly th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -32,6 +32,7 @@ __all__ = [
     "diversity_sampling",
     "spread_sampling",
     "picked_by",
+    "spread_columns",
     "random_sampling",
     "choose_questions",
     "question_candidates",
@@ -186,9 +187,18 @@ def spread_sampling(p, latents, pool, n, rng, *, spread: int) -> np.ndarray:
 def picked_by(strategy: str, spread: int, interest: str) -> str:
     """The name of the sampling that chose a question for ``interest``, as the log and the
     question screen give it: "spread" for a named class's picks under ``spread``."""
-    if spread and strategy == "anomaly" and interest not in (RESERVE, RANDOM_SHARE):
-        return "spread"
-    return strategy
+    return "spread" if spread and strategy == "anomaly" and _spreads(interest) else strategy
+
+
+def _spreads(interest: str) -> bool:
+    """A named class spreads its questions; the reserve and the random share never do."""
+    return interest not in (RESERVE, RANDOM_SHARE)
+
+
+def spread_columns(class_names: Sequence[str], interest: Iterable[str]) -> list[int]:
+    """The columns of the classes of interest that ``spread`` spreads: the named ones, never
+    the reserve."""
+    return [list(class_names).index(name) for name in interest if _spreads(name)]
 
 
 def random_sampling(p, latents, pool, n, rng) -> np.ndarray:
@@ -341,10 +351,9 @@ def choose_questions(
     exclude = np.asarray(exclude, dtype=np.int64)
     available = np.setdiff1d(np.arange(len(probs)), exclude)
     columns = [list(class_names).index(name) for name in live]
-    spread_columns = [list(class_names).index(name) for name in live if name != RESERVE]
     index = question_candidates(probs, columns, n - random_count(n, random_share), strategy=strategy,
                                 diversity_pool=diversity_pool, available=available, spread=spread,
-                                spread_columns=spread_columns)
+                                spread_columns=spread_columns(class_names, live))
     return choose_from_candidates(
         index, probs[index], latents[index] if latents is not None else None, class_names, weights, n,
         strategy=strategy, rng=rng, n_objects=len(probs), exclude=exclude,
@@ -378,10 +387,7 @@ def choose_from_candidates(
     func = _STRATEGY_FUNCS[strategy]
     if strategy == "diversity":
         func = lambda p, z, pool, k, g: diversity_sampling(p, z, pool, k, g, pool_factor=diversity_pool)  # noqa: E731
-    # with spread, a named class (never the reserve) spreads its anomaly-strategy picks
-    spread_func = func
-    if spread and strategy == "anomaly":
-        spread_func = lambda p, z, pool, k, g: spread_sampling(p, z, pool, k, g, spread=spread)  # noqa: E731
+    spread_func = lambda p, z, pool, k, g: spread_sampling(p, z, pool, k, g, spread=spread)  # noqa: E731
     index = np.asarray(index, dtype=np.int64)
     available = np.arange(len(index))  # positions in the candidate list, not in the night
     picks: list[Pick] = []
@@ -400,7 +406,7 @@ def choose_from_candidates(
                 continue
             col = list(class_names).index(name)
             p = probs[:, col]
-            pick = func if name == RESERVE else spread_func
+            pick = spread_func if picked_by(strategy, spread, name) == "spread" else func
             chosen = np.asarray(pick(p, latents, available, min(quota[name], len(available)), rng))
             picks += [Pick(int(index[i]), name, float(p[i])) for i in chosen]
             available = np.setdiff1d(available, chosen)

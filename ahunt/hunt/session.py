@@ -17,7 +17,8 @@ import numpy as np
 from ahunt.config import Config
 from ahunt.errors import AhuntWarning, WorkspaceError
 from ahunt.hunt.oracle import Defer, Label, Oracle, Question, Quit, Skip, Undo
-from ahunt.hunt.query import Pick, choose_from_candidates, choose_questions, live_interest, picked_by, random_count
+from ahunt.hunt.query import (Pick, choose_from_candidates, choose_questions, live_interest, picked_by, random_count,
+                              spread_columns)
 from ahunt.hunt.ranking import class_scores, neighbour_classes, score_name
 from ahunt.learn.model import HuntNet, ModelArgs
 from ahunt.learn.pretrain import train_unlabelled
@@ -178,13 +179,12 @@ def _strategy_picks(ws: Workspace, r: int, model: HuntNet, version: int, exclude
     from ahunt.hunt.distributed import candidates_dask, connect
 
     columns = [names.index(c) for c in interest]
-    spread_columns = [names.index(c) for c in interest if c != RESERVE]  # the reserve never spreads
     n_strategy = cfg.hunt.questions - random_count(cfg.hunt.questions, cfg.hunt.random_share)
     with connect(cfg.score.dask_scheduler) as client:
         cand = candidates_dask(client, ws.store, r, model, columns=columns, n=n_strategy,
                                strategy=cfg.hunt.strategy, diversity_pool=cfg.hunt.diversity_pool,
                                exclude=exclude, chunk=cfg.score.dask_chunk, spread=cfg.hunt.spread,
-                               spread_columns=spread_columns, device=cfg.device,
+                               spread_columns=spread_columns(names, interest), device=cfg.device,
                                batch_size=cfg.score.batch_size, compile=cfg.score.compile)
     return choose_from_candidates(cand.index, cand.probs, cand.latents, names, weights, cfg.hunt.questions,
                                   n_objects=ws.store.round_size(r), **options)
